@@ -1,0 +1,121 @@
+#include "actors/log_actor.hpp"
+
+#include "runtime/store.hpp"
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unordered_map>
+
+namespace orrery {
+namespace {
+
+std::string log_prefix(std::uint64_t db) {
+  std::string key = "l/";
+  append_u64(key, db);
+  return key;
+}
+
+struct database_log {
+  bool loaded = false;
+  std::uint64_t first = 0;  // oldest kept sequence number
+  std::uint64_t next = 0;   // sequence number of the next line
+  std::vector<log_listener> followers;
+};
+
+struct log_state {
+  store* db = nullptr;
+  std::unordered_map<std::uint64_t, database_log> logs;
+
+  database_log& log_of(std::uint64_t id) {
+    database_log& log = logs[id];
+    if (!log.loaded) {
+      std::string prefix = log_prefix(id);
+      db->scan(prefix, [&](std::string_view key, std::string_view) {
+        log.first = read_u64(key.substr(prefix.size()));
+        return false;
+      });
+      db->scan_reverse(prefix, [&](std::string_view key, std::string_view) {
+        log.next = read_u64(key.substr(prefix.size())) + 1;
+        return false;
+      });
+      if (log.next == 0) log.first = 0;
+      log.loaded = true;
+    }
+    return log;
+  }
+
+  std::vector<std::string> tail(std::uint64_t id, std::uint32_t n) {
+    std::vector<std::string> lines;
+    std::uint32_t wanted = n == 0 ? max_lines_per_database : n;
+    db->scan_reverse(log_prefix(id), [&](std::string_view, std::string_view value) {
+      lines.emplace_back(value);
+      return lines.size() < wanted;
+    });
+    std::reverse(lines.begin(), lines.end());
+    return lines;
+  }
+};
+
+} // namespace
+
+std::string log_line_json(const log_record& r) {
+  nlohmann::json line = {{"level", r.level}, {"ts", r.ts_micros}};
+  if (!r.target.empty()) line["target"] = r.target;
+  if (!r.filename.empty()) line["filename"] = r.filename;
+  if (r.line_number != 0) line["line_number"] = r.line_number;
+  if (!r.function.empty()) line["function"] = r.function;
+  line["message"] = r.message;
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+log_actor spawn_log_actor(caf::actor_system& system, store& db) {
+  using self_ptr = log_actor::stateful_pointer<log_state>;
+  return system.spawn([&db](self_ptr self) -> log_actor::behavior_type {
+    self->state.db = &db;
+    self->set_down_handler([=](const caf::down_msg& down) {
+      for (auto& [id, log] : self->state.logs) {
+        auto& f = log.followers;
+        f.erase(std::remove_if(f.begin(), f.end(),
+                               [&](const log_listener& l) { return l.address() == down.source; }),
+                f.end());
+      }
+    });
+    return {
+      [=](append_atom, std::uint64_t id, const log_record& record) {
+        auto& log = self->state.log_of(id);
+        std::string text = log_line_json(record);
+        std::string key = log_prefix(id);
+        append_u64(key, log.next++);
+        write_batch batch;
+        batch.put(key, text);
+        // Lines past the cap go oldest first, in the same write.
+        while (log.next - log.first > max_lines_per_database) {
+          std::string old = log_prefix(id);
+          append_u64(old, log.first++);
+          batch.erase(old);
+        }
+        if (auto s = self->state.db->write(batch, false); !s.ok())
+          caf::aout(self) << "log write failed: " << s.error << std::endl;
+        for (auto& follower : log.followers) self->send(follower, line_atom::value, text);
+      },
+      [=](tail_atom, std::uint64_t id, std::uint32_t n) { return self->state.tail(id, n); },
+      [=](follow_atom, std::uint64_t id, std::uint32_t n, log_listener listener) {
+        self->monitor(listener);
+        self->state.log_of(id).followers.push_back(listener);
+        return self->state.tail(id, n);
+      },
+      [=](drop_atom, std::uint64_t id) {
+        for (auto& follower : self->state.logs[id].followers)
+          self->send(follower, closed_atom::value);
+        self->state.logs.erase(id);
+        write_batch batch;
+        batch.erase_prefix(log_prefix(id));
+        if (auto s = self->state.db->write(batch, false); !s.ok())
+          caf::aout(self) << "log removal failed: " << s.error << std::endl;
+      },
+    };
+  });
+}
+
+} // namespace orrery

@@ -1,0 +1,39 @@
+#pragma once
+// The log actor: the single writer of every database's log lines (key prefix
+// "l/" + database id + sequence number). Keeps at most `max_lines_per_database`
+// lines per database, serves tails, and pushes new lines to followers.
+
+#include "actors/messages.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace orrery {
+
+class store;
+
+/// Receives a follower's lines (JSON text, one line each); `closed` when the
+/// database is deleted.
+using log_listener = caf::typed_actor<caf::reacts_to<line_atom, std::string>,
+                                      caf::reacts_to<closed_atom>>;
+
+using log_actor = caf::typed_actor<
+  // Appends a line to database `id`'s log.
+  caf::reacts_to<append_atom, std::uint64_t, log_record>,
+  // The last `n` lines of database `id` (0: all kept), oldest first, as JSON.
+  caf::replies_to<tail_atom, std::uint64_t, std::uint32_t>::with<std::vector<std::string>>,
+  // Same, and sends every later line to the listener until it terminates.
+  caf::replies_to<follow_atom, std::uint64_t, std::uint32_t, log_listener>::with<
+    std::vector<std::string>>,
+  // Removes database `id`'s log and closes its followers.
+  caf::reacts_to<drop_atom, std::uint64_t>>;
+
+constexpr std::uint32_t max_lines_per_database = 10000;
+
+/// `db` must outlive the actor.
+log_actor spawn_log_actor(caf::actor_system& system, store& db);
+
+/// The JSON text of a log line, as stored and as served by the logs endpoint.
+std::string log_line_json(const log_record& record);
+
+} // namespace orrery

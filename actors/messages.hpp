@@ -1,0 +1,121 @@
+#pragma once
+// Every message type and atom the host's actors exchange, and the host's error
+// codes. Values only: safe to send between actors on any thread.
+
+#include "runtime/identity.hpp"
+
+#include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/type_id.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace orrery {
+
+/// A published database as the registry knows it.
+struct database_record {
+  std::uint64_t id = 0;  // internal id: prefix of the database's keys in the store
+  identity database_identity;
+  identity owner;
+  std::vector<std::string> names;
+  std::string program_hash;  // hex BLAKE3 of the module bundle
+  bool locked = false;
+  std::int64_t created_micros = 0;
+
+  /// The first name, or the identity when the database has no name.
+  std::string display_name() const {
+    return names.empty() ? database_identity.to_hex() : names.front();
+  }
+};
+
+struct publish_request {
+  identity caller;
+  std::string target;  // a name, a hex identity, or empty for a fresh identity
+  std::string bundle;  // the module's JavaScript
+  bool clear = false;  // drop the existing data of an updated database
+};
+
+struct publish_result {
+  database_record record;
+  bool created = false;
+};
+
+/// One line of a database's log.
+struct log_record {
+  std::string level;  // Error, Warn, Info, Debug, Trace, Panic
+  std::int64_t ts_micros = 0;
+  std::string target;
+  std::string filename;
+  std::uint32_t line_number = 0;
+  std::string function;
+  std::string message;
+};
+
+/// Errors the host reports to its callers; each maps to one HTTP status.
+enum class host_errc : std::uint8_t {
+  no_such_database = 1,  // 404
+  not_owner,             // 403
+  name_taken,            // 401: the name (the message) belongs to another identity
+  invalid_argument,      // 400
+  locked,                // 403
+  storage_failure,       // 500
+};
+
+/// A caf::error carrying `message` for the user.
+caf::error make_error(host_errc code, std::string message);
+/// The user-facing message of an error made by `make_error` (or CAF's own text).
+std::string error_message(const caf::error& err);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, identity& x) {
+  return f(caf::meta::type_name("identity"), x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, database_record& x) {
+  return f(caf::meta::type_name("database_record"), x.id, x.database_identity, x.owner, x.names,
+           x.program_hash, x.locked, x.created_micros);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
+  return f(caf::meta::type_name("publish_request"), x.caller, x.target, x.bundle, x.clear);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_result& x) {
+  return f(caf::meta::type_name("publish_result"), x.record, x.created);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_record& x) {
+  return f(caf::meta::type_name("log_record"), x.level, x.ts_micros, x.target, x.filename,
+           x.line_number, x.function, x.message);
+}
+
+} // namespace orrery
+
+CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(orrery, (orrery::identity))
+  CAF_ADD_TYPE_ID(orrery, (orrery::database_record))
+  CAF_ADD_TYPE_ID(orrery, (std::vector<orrery::database_record>))
+  CAF_ADD_TYPE_ID(orrery, (orrery::publish_request))
+  CAF_ADD_TYPE_ID(orrery, (orrery::publish_result))
+  CAF_ADD_TYPE_ID(orrery, (orrery::log_record))
+  CAF_ADD_TYPE_ID(orrery, (std::vector<std::string>))
+
+  CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
+  CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
+  CAF_ADD_ATOM(orrery, orrery, list_atom, "list")
+  CAF_ADD_ATOM(orrery, orrery, delete_atom, "delete")
+  CAF_ADD_ATOM(orrery, orrery, names_atom, "names")
+  CAF_ADD_ATOM(orrery, orrery, lock_atom, "lock")
+  CAF_ADD_ATOM(orrery, orrery, append_atom, "append")
+  CAF_ADD_ATOM(orrery, orrery, tail_atom, "tail")
+  CAF_ADD_ATOM(orrery, orrery, follow_atom, "follow")
+  CAF_ADD_ATOM(orrery, orrery, drop_atom, "drop")
+  CAF_ADD_ATOM(orrery, orrery, line_atom, "line")
+  CAF_ADD_ATOM(orrery, orrery, closed_atom, "closed")
+CAF_END_TYPE_ID_BLOCK(orrery)

@@ -1,0 +1,38 @@
+#pragma once
+// The registry actor: the one place that knows every database's names,
+// identity, owner and module. Persists them under the "r/" prefix (records)
+// and "p/" (module bundles, stored once per content hash).
+// A database is addressed by a name or by its 64-hex identity everywhere.
+
+#include "actors/log_actor.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace orrery {
+
+class store;
+
+using registry_actor = caf::typed_actor<
+  // Creates the database or replaces its module (owner only).
+  caf::replies_to<publish_atom, publish_request>::with<publish_result>,
+  // Finds a database by name or identity.
+  caf::replies_to<lookup_atom, std::string>::with<database_record>,
+  // The databases an identity owns.
+  caf::replies_to<list_atom, identity>::with<std::vector<database_record>>,
+  // Deletes a database with its data and logs (caller must own it; not locked).
+  caf::replies_to<delete_atom, identity, std::string>::with<database_record>,
+  // Adds one name (replace = false) or replaces all names (replace = true).
+  caf::replies_to<names_atom, identity, std::string, std::vector<std::string>, bool>::with<
+    database_record>,
+  // Locks (true) or unlocks (false) a database against deletion.
+  caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>>;
+
+/// Loads every record from `db`. `db` must outlive the actor.
+registry_actor spawn_registry_actor(caf::actor_system& system, store& db, log_actor logs);
+
+/// The store key prefix of database `id`'s table data.
+std::string database_data_prefix(std::uint64_t id);
+
+} // namespace orrery

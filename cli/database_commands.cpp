@@ -1,0 +1,243 @@
+// publish, delete, list, logs and rename: managing databases on a host.
+
+#include "cli/commands.hpp"
+#include "cli/http_client.hpp"
+#include "cli/login.hpp"
+#include "cli/table_printer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace orrery::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct server_option {
+  std::string value;
+  void add_to(CLI::App* cmd) { cmd->add_option("-s,--server", value, "Server nickname or URL"); }
+  std::optional<std::string> get() const { return value.empty() ? std::nullopt : std::optional(value); }
+};
+
+/// A client for the chosen server, logged in unless `anonymous`.
+http_client connect(const server_option& server, bool anonymous = false) {
+  config cfg = config::load();
+  auto& entry = cfg.resolve(server.get());
+  return http_client(entry.url, anonymous ? "" : token_for(cfg, entry));
+}
+
+std::string db_path(const std::string& db) { return "/v1/database/" + url_encode(db); }
+
+[[noreturn]] void fail(const std::string& what, const http_reply& reply) {
+  std::string body = reply.body;
+  if (auto j = json::parse(body, nullptr, false); !j.is_discarded() && j.contains("PermissionDenied"))
+    body = "the name `" + j["PermissionDenied"].value("name", "") + "` belongs to another identity";
+  throw cli_error(what + " (HTTP " + std::to_string(reply.status) + "): " + body);
+}
+
+bool confirm(const std::string& question) {
+  std::cout << question << " [y/N] " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw cli_error("cannot read `" + path + "`");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Log levels from least to most severe.
+int level_rank(std::string level) {
+  for (auto& c : level) c = char(std::tolower(static_cast<unsigned char>(c)));
+  static const char* order[] = {"trace", "debug", "info", "warn", "error", "panic"};
+  for (int i = 0; i < 6; ++i)
+    if (level == order[i]) return i;
+  return -1;
+}
+
+std::string format_micros(std::int64_t micros) {
+  std::time_t seconds = micros / 1000000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char date[32], out[48];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(out, sizeof out, "%s.%06lldZ", date, static_cast<long long>(micros % 1000000));
+  return out;
+}
+
+std::string format_log_line(const json& line) {
+  std::string level = line.value("level", "");
+  for (auto& c : level) c = char(std::toupper(static_cast<unsigned char>(c)));
+  std::string text = format_micros(line.value("ts", std::int64_t(0))) + " " +
+                     std::string(level.size() < 5 ? 5 - level.size() : 0, ' ') + level + ":";
+  if (line.contains("function")) text += " " + line["function"].get<std::string>();
+  if (line.contains("filename")) {
+    text += " " + line["filename"].get<std::string>();
+    if (line.contains("line_number")) text += ":" + std::to_string(line["line_number"].get<int>());
+    text += ":";
+  }
+  return text + " " + line.value("message", "");
+}
+
+void add_publish(CLI::App& app) {
+  struct options {
+    server_option server;
+    std::string name, js_path;
+    bool yes = false, anonymous = false;
+    std::string delete_data = "never";
+  };
+  auto o = std::make_shared<options>();
+  auto cmd = app.add_subcommand("publish", "Create a database from a module bundle, or update its module");
+  cmd->add_option("name", o->name, "Database name or identity (default: a new unnamed database)");
+  cmd->add_option("-j,--js-path", o->js_path, "The module's JavaScript bundle")->required();
+  cmd->add_option("-c,--delete-data", o->delete_data, "Delete the existing data: always|on-conflict|never")
+    ->expected(0, 1)
+    ->default_str("never");
+  cmd->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
+  cmd->add_flag("--anonymous", o->anonymous, "Publish as a fresh anonymous identity");
+  o->server.add_to(cmd);
+  cmd->callback([o] {
+    std::string bundle = read_file(o->js_path);
+    auto client = connect(o->server, o->anonymous);
+    bool clear = o->delete_data == "always" || o->delete_data.empty();
+    std::string target = o->name.empty() ? "/v1/database" : db_path(o->name);
+    std::string method = o->name.empty() ? "POST" : "PUT";
+    http_reply reply = client.request(method, target + "?host_type=Js" + (clear ? "&clear=true" : ""),
+                                      bundle, "application/javascript");
+    if (!reply.ok()) fail("publish failed", reply);
+    json success = json::parse(reply.body).at("Success");
+    std::string name = success["domain"].is_string() ? success["domain"].get<std::string>() : "";
+    bool created = success.value("op", "") == "created";
+    std::cout << (created ? "Created new database" : "Updated database")
+              << (name.empty() ? "" : " with name: " + name + ",") << " identity: "
+              << success.value("database_identity", "") << "\n";
+  });
+}
+
+void add_delete(CLI::App& app) {
+  struct options {
+    server_option server;
+    std::string db;
+    bool yes = false;
+  };
+  auto o = std::make_shared<options>();
+  auto cmd = app.add_subcommand("delete", "Delete a database and all its data");
+  cmd->add_option("database", o->db, "Database name or identity")->required();
+  cmd->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
+  o->server.add_to(cmd);
+  cmd->callback([o] {
+    auto client = connect(o->server);
+    http_reply id = client.request("GET", db_path(o->db) + "/identity");
+    if (!id.ok()) fail("cannot find database `" + o->db + "`", id);
+    if (!o->yes && !confirm("Are you sure you want to delete database " + o->db + " (" + id.body +
+                            ")? This action cannot be undone."))
+      throw cli_error("not deleted");
+    http_reply reply = client.request("DELETE", db_path(o->db));
+    if (!reply.ok()) fail("delete failed", reply);
+    std::cout << "Deleted database " << o->db << " (" << id.body << ")\n";
+  });
+}
+
+void add_list(CLI::App& app) {
+  auto server = std::make_shared<server_option>();
+  auto cmd = app.add_subcommand("list", "List the databases you own");
+  server->add_to(cmd);
+  cmd->callback([server] {
+    config cfg = config::load();
+    auto& entry = cfg.resolve(server->get());
+    http_client client(entry.url, token_for(cfg, entry));
+    http_reply reply = client.request("GET", "/v1/identity/" + entry.identity + "/databases");
+    if (!reply.ok()) fail("cannot list databases", reply);
+    std::vector<std::vector<std::string>> rows;
+    json ids = json::parse(reply.body).at("identities");
+    for (auto& id : ids) {
+      http_reply names = client.request("GET", db_path(id.get<std::string>()) + "/names");
+      std::string joined;
+      json list = names.ok() ? json::parse(names.body).at("names") : json::array();
+      for (auto& n : list) joined += (joined.empty() ? "" : ", ") + n.get<std::string>();
+      rows.push_back({joined, id.get<std::string>()});
+    }
+    std::cout << "Associated databases for user " << entry.identity << ":\n\n";
+    print_table(std::cout, {"Database Name(s)", "Identity"}, rows);
+  });
+}
+
+void add_logs(CLI::App& app) {
+  struct options {
+    server_option server;
+    std::string db, format = "text", level;
+    std::optional<std::uint32_t> lines;
+    bool follow = false, level_exact = false;
+  };
+  auto o = std::make_shared<options>();
+  auto cmd = app.add_subcommand("logs", "Print a database's log (owner only)");
+  cmd->add_option("database", o->db, "Database name or identity")->required();
+  cmd->add_option("-n,--num-lines", o->lines, "How many of the latest lines");
+  cmd->add_flag("-f,--follow", o->follow, "Keep printing new lines");
+  cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("-l,--level", o->level, "Lowest level shown: trace, debug, info, warn, error, panic")
+    ->check([](const std::string& l) { return level_rank(l) < 0 ? "unknown level `" + l + "`" : ""; });
+  cmd->add_flag("--level-exact", o->level_exact, "Show only lines of exactly --level");
+  o->server.add_to(cmd);
+  cmd->callback([o] {
+    auto client = connect(o->server);
+    std::uint32_t n = o->lines ? *o->lines : (o->follow ? 10 : 0);
+    std::string target = db_path(o->db) + "/logs?num_lines=" + std::to_string(n) +
+                         (o->follow ? "&follow=true" : "");
+    int wanted = o->level.empty() ? -1 : level_rank(o->level);
+    std::string pending, error_body;
+    auto print = [&](const std::string& text) {
+      json line = json::parse(text, nullptr, false);
+      if (line.is_discarded()) return;
+      int rank = level_rank(line.value("level", ""));
+      if (wanted >= 0 && (o->level_exact ? rank != wanted : rank < wanted)) return;
+      std::cout << (o->format == "json" ? text : format_log_line(line)) << std::endl;
+    };
+    int status = client.stream(target, [&](std::string_view data) {
+      pending.append(data);
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        print(pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+    });
+    if (status < 200 || status >= 300) fail("cannot read logs", {status, pending});
+  });
+}
+
+void add_rename(CLI::App& app) {
+  struct options {
+    server_option server;
+    std::string db, to;
+  };
+  auto o = std::make_shared<options>();
+  auto cmd = app.add_subcommand("rename", "Give a database a new name (replacing its names)");
+  cmd->add_option("database", o->db, "Database name or identity")->required();
+  cmd->add_option("--to", o->to, "The new name")->required();
+  o->server.add_to(cmd);
+  cmd->callback([o] {
+    auto client = connect(o->server);
+    http_reply reply = client.request("PUT", db_path(o->db) + "/names", json::array({o->to}).dump());
+    if (!reply.ok()) fail("rename failed", reply);
+    std::cout << "Renamed database " << o->db << " to " << o->to << "\n";
+  });
+}
+
+} // namespace
+
+void add_database_commands(CLI::App& app) {
+  add_publish(app);
+  add_delete(app);
+  add_list(app);
+  add_logs(app);
+  add_rename(app);
+}
+
+} // namespace orrery::cli

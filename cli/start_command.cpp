@@ -1,0 +1,101 @@
+// `orrery start`: the host process. Opens the store and the token key, starts
+// the actors and the HTTP server, and shuts all down cleanly on SIGINT/SIGTERM.
+
+#include "actors/log_actor.hpp"
+#include "actors/registry_actor.hpp"
+#include "cli/commands.hpp"
+#include "net/host_api.hpp"
+#include "net/http_server.hpp"
+#include "runtime/store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+namespace orrery::cli {
+namespace {
+
+struct start_options {
+  std::string listen_addr = "127.0.0.1:3000";
+  std::string data_dir;
+  std::size_t max_request_bytes = 64 << 20;
+};
+
+std::string default_data_dir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/orrery";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.local/share/orrery";
+}
+
+void run_host(const start_options& o) {
+  auto colon = o.listen_addr.rfind(':');
+  if (colon == std::string::npos) throw cli_error("--listen-addr must be HOST:PORT, not `" + o.listen_addr + "`");
+  std::string host = o.listen_addr.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(o.listen_addr.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) throw cli_error("bad port in --listen-addr `" + o.listen_addr + "`");
+  std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  std::filesystem::create_directories(data_dir);
+
+  // Signals are taken by sigwait below, so every thread started from here on blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::string error;
+  auto db = store::open(data_dir + "/store", error);
+  if (!db) throw cli_error(error);
+  auto tokens = token_issuer::open(data_dir, error);
+  if (!tokens) throw cli_error(error);
+  {
+    caf::actor_system_config cfg;
+    caf::actor_system system{cfg};
+    auto logs = spawn_log_actor(system, *db);
+    auto registry = spawn_registry_actor(system, *db, logs);
+    host_services services{system, registry, logs, *tokens};
+    router routes;
+    add_identity_routes(routes, services);
+    add_database_routes(routes, services);
+    try {
+      http_server server(routes, host, std::uint16_t(port), o.max_request_bytes);
+      server.start(2);
+      std::cout << "Orrery listening on http://" << host << ":" << server.port() << " (data in "
+                << data_dir << ")" << std::endl;
+      int received = 0;
+      sigwait(&signals, &received);
+      std::cout << "Shutting down" << std::endl;
+      server.stop();
+    } catch (const std::runtime_error& e) {
+      caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+      throw cli_error(e.what());
+    }
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+  }  // the actor system waits for every actor here, before the store closes
+}
+
+} // namespace
+
+void add_start_command(CLI::App& app) {
+  auto o = std::make_shared<start_options>();
+  auto cmd = app.add_subcommand("start", "Run an Orrery host");
+  cmd->add_option("-l,--listen-addr", o->listen_addr, "Address to listen on")->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
+  cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
+    ->capture_default_str();
+  cmd->callback([o] { run_host(*o); });
+}
+
+} // namespace orrery::cli

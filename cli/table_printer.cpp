@@ -1,0 +1,36 @@
+#include "cli/table_printer.hpp"
+
+#include <algorithm>
+
+namespace orrery::cli {
+
+namespace {
+// Display width in code points, so UTF-8 text lines up.
+std::size_t width(const std::string& s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; });
+}
+} // namespace
+
+void print_table(std::ostream& out, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (auto& h : header) widths.push_back(width(h));
+  for (auto& row : rows)
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], width(row[i]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < cells.size() ? cells[i] : "";
+      out << (i ? " | " : " ") << cell;
+      if (i + 1 < widths.size()) out << std::string(widths[i] - width(cell), ' ');
+    }
+    out << "\n";
+  };
+  line(header);
+  for (std::size_t i = 0; i < widths.size(); ++i)
+    out << (i ? "+" : "") << std::string(widths[i] + 2, '-');
+  out << "\n";
+  for (auto& row : rows) line(row);
+}
+
+} // namespace orrery::cli

@@ -1,0 +1,56 @@
+#pragma once
+// Signs and verifies the host's ES256 JSON Web Tokens. The P-256 key is created
+// on first start and kept in the data directory. Thread-safe after construction.
+
+#include "runtime/identity.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace orrery {
+
+struct verified_token {
+  identity id;
+  std::string issuer;
+  std::string subject;
+  std::string claims_json;  // the payload as sent, for modules that read their caller's JWT
+};
+
+enum class token_problem {
+  malformed,      // not a JWT we can read: HTTP 400
+  bad_signature,  // well-formed but not ours, expired or inconsistent: HTTP 401
+};
+
+struct token_check {
+  std::optional<verified_token> token;
+  token_problem problem = token_problem::malformed;
+  std::string message;  // why the token was refused
+};
+
+class token_issuer {
+public:
+  /// Loads the key pair from `dir`, creating it on first use; nullptr and `error` on failure.
+  static std::unique_ptr<token_issuer> open(const std::string& dir, std::string& error);
+  ~token_issuer();
+
+  /// A long-lived token for a brand-new identity (random subject).
+  std::string mint(identity& minted);
+  /// A token for the same claims that expires in `lifetime_seconds`.
+  std::string resign(const verified_token& token, std::int64_t lifetime_seconds);
+  token_check verify(const std::string& token) const;
+
+  const std::string& public_key_pem() const { return public_pem_; }
+  static constexpr const char* issuer = "orrery";
+
+private:
+  struct key;
+  token_issuer(std::unique_ptr<key> k, std::string public_pem);
+  std::string sign(const std::string& claims_json) const;
+
+  std::unique_ptr<key> key_;
+  std::string public_pem_;
+};
+
+} // namespace orrery

@@ -1,0 +1,160 @@
+// Routes under /v1/database: publishing, names, deletion, locking and logs.
+
+#include "net/host_api.hpp"
+
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+namespace orrery {
+namespace {
+
+using json = nlohmann::json;
+
+void publish(host_services& host, call_ptr call, std::string target) {
+  auto caller = authenticate(host, *call, true);
+  if (!caller) return;
+  if (auto type = call->request.query_value("host_type"); type && *type != "Js")
+    return call->reply(400, "host_type `" + *type + "` is not supported; Orrery runs Js modules");
+  publish_request req{caller->id, target, std::move(call->request.body),
+                      call->request.query_value("clear") == std::optional<std::string>("true")};
+  ask(host, call, host.registry,
+      [call](const publish_result& result) {
+        const auto& r = result.record;
+        json domain = r.names.empty() ? json(nullptr) : json(r.names.front());
+        json success = {{"domain", domain},
+                        {"database_identity", r.database_identity.to_hex()},
+                        {"op", result.created ? "created" : "updated"}};
+        call->reply(http_response::json(200, json{{"Success", success}}.dump()));
+      },
+      publish_atom::value, std::move(req));
+}
+
+/// The caller's token, then the owned database `:x`, then `then(record)`.
+template <class Then>
+void with_owned_database(host_services& host, call_ptr call, Then then) {
+  auto caller = authenticate(host, *call, true);
+  if (!caller) return;
+  ask(host, call, host.registry,
+      [call, caller = caller->id, then](const database_record& r) {
+        if (r.owner != caller)
+          return call->reply(403, "identity " + caller.to_hex() + " does not own database `" +
+                                    call->param("x") + "`");
+        then(r);
+      },
+      lookup_atom::value, call->param("x"));
+}
+
+void names_reply(call_ptr call, const database_record& r) {
+  call->reply(http_response::json(200, json{{"names", r.names}}.dump()));
+}
+
+void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint32_t n) {
+  auto out = call->out;
+  auto extra = call->extra_headers;
+  auto listener = host.system.spawn([&host, out, extra, db, n](log_listener::pointer self)
+                                      -> log_listener::behavior_type {
+    self->request(host.logs, actor_request_timeout, follow_atom::value, db, n,
+                  log_listener{self})
+      .then([out, extra](const std::vector<std::string>& lines) {
+        http_response head;
+        head.content_type = "application/x-ndjson";
+        head.headers = extra;
+        out->begin_stream(std::move(head));
+        for (auto& line : lines) out->stream(line + "\n");
+      },
+      [out, self](caf::error& err) {
+        out->send(http_response::text(503, error_message(err)));
+        self->quit();
+      });
+    return {
+      [out](line_atom, const std::string& line) { out->stream(line + "\n"); },
+      [out, self](closed_atom) {
+        out->end_stream();
+        self->quit();
+      },
+    };
+  });
+  out->on_close([listener] { caf::anon_send_exit(listener, caf::exit_reason::user_shutdown); });
+}
+
+} // namespace
+
+void add_database_routes(router& routes, host_services& host) {
+  routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
+  routes.add("PUT", "/v1/database/:x", [&host](call_ptr call) { publish(host, call, call->param("x")); });
+
+  routes.add("GET", "/v1/database/:x/identity", [&host](call_ptr call) {
+    ask(host, call, host.registry,
+        [call](const database_record& r) { call->reply(200, r.database_identity.to_hex()); },
+        lookup_atom::value, call->param("x"));
+  });
+
+  routes.add("DELETE", "/v1/database/:x", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    ask(host, call, host.registry, [call](const database_record&) { call->reply(200, ""); },
+        delete_atom::value, caller->id, call->param("x"));
+  });
+
+  routes.add("GET", "/v1/database/:x/names", [&host](call_ptr call) {
+    ask(host, call, host.registry, [call](const database_record& r) { names_reply(call, r); },
+        lookup_atom::value, call->param("x"));
+  });
+
+  // POST adds one name (the body); PUT replaces all names (a JSON array).
+  routes.add("POST", "/v1/database/:x/names", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    std::string name = call->request.body;
+    ask(host, call, host.registry, [call](const database_record& r) { names_reply(call, r); },
+        names_atom::value, caller->id, call->param("x"), std::vector<std::string>{name}, false);
+  });
+  routes.add("PUT", "/v1/database/:x/names", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    std::vector<std::string> names;
+    try {
+      names = json::parse(call->request.body).get<std::vector<std::string>>();
+    } catch (const json::exception&) {
+      return call->reply(400, "body must be a JSON array of names, like [\"my-db\"]");
+    }
+    ask(host, call, host.registry, [call](const database_record& r) { names_reply(call, r); },
+        names_atom::value, caller->id, call->param("x"), std::move(names), true);
+  });
+
+  for (bool lock : {true, false}) {
+    routes.add("POST", lock ? "/v1/database/:x/lock" : "/v1/database/:x/unlock",
+               [&host, lock](call_ptr call) {
+                 auto caller = authenticate(host, *call, true);
+                 if (!caller) return;
+                 ask(host, call, host.registry, [call](const database_record&) { call->reply(200, ""); },
+                     lock_atom::value, caller->id, call->param("x"), lock);
+               });
+  }
+
+  routes.add("GET", "/v1/database/:x/logs", [&host](call_ptr call) {
+    std::uint32_t n = 0;
+    if (auto text = call->request.query_value("num_lines")) {
+      try {
+        n = std::uint32_t(std::stoul(*text));
+      } catch (const std::exception&) {
+        return call->reply(400, "num_lines must be a non-negative number, not `" + *text + "`");
+      }
+    }
+    bool follow = call->request.query_value("follow") == std::optional<std::string>("true");
+    with_owned_database(host, call, [&host, call, n, follow](const database_record& r) {
+      if (follow) return follow_logs(host, call, r.id, n);
+      ask(host, call, host.logs,
+          [call](const std::vector<std::string>& lines) {
+            std::string body;
+            for (auto& line : lines) body += line + "\n";
+            http_response res = http_response::json(200, std::move(body));
+            res.content_type = "application/x-ndjson";
+            call->reply(std::move(res));
+          },
+          tail_atom::value, r.id, n);
+    });
+  });
+}
+
+} // namespace orrery

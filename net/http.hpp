@@ -1,0 +1,51 @@
+#pragma once
+// HTTP requests and replies as the routes see them, free of Beast types.
+// A `responder` may be used from any thread; the server moves the work onto
+// the connection's own strand.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace orrery {
+
+struct http_request {
+  std::string method;  // upper case: GET, POST, ...
+  std::string path;    // percent-decoded, without the query
+  std::map<std::string, std::string> query;    // percent-decoded
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+
+  std::optional<std::string> header(const std::string& lower_name) const;
+  std::optional<std::string> query_value(const std::string& name) const;
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static http_response text(int status, std::string body);
+  static http_response json(int status, std::string body);
+};
+
+/// The way back to one client. Call `send` once, or `begin_stream`, then
+/// `stream` any number of times, then `end_stream`.
+class responder {
+public:
+  virtual ~responder() = default;
+  virtual void send(http_response response) = 0;
+  /// Starts a chunked reply; `head` gives status, content type and headers.
+  virtual void begin_stream(http_response head) = 0;
+  virtual void stream(std::string chunk) = 0;
+  virtual void end_stream() = 0;
+  /// `callback` runs once when a stream ends or its client goes away.
+  virtual void on_close(std::function<void()> callback) = 0;
+};
+
+} // namespace orrery

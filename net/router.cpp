@@ -1,0 +1,93 @@
+#include "net/router.hpp"
+
+namespace orrery {
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+} // namespace
+
+std::optional<std::string> http_request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  if (it == headers.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> http_request::query_value(const std::string& name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+http_response http_response::text(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http_response http_response::json(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+void add_cors_headers(http_response& response) {
+  response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+  response.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Accept, Content-Type");
+  response.headers.emplace_back("Access-Control-Expose-Headers",
+                                "spacetime-identity, spacetime-identity-token");
+}
+
+void http_call::reply(http_response response) {
+  for (auto& h : extra_headers) response.headers.push_back(h);
+  out->send(std::move(response));
+}
+
+void router::add(std::string method, const std::string& pattern, route_handler handler) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
+}
+
+void router::dispatch(http_request request, std::shared_ptr<responder> out) const {
+  if (request.method == "OPTIONS") {
+    out->send(http_response::text(204, ""));
+    return;
+  }
+  auto segments = split_path(request.path);
+  bool path_matched = false;
+  for (auto& r : routes_) {
+    if (r.segments.size() != segments.size()) continue;
+    std::map<std::string, std::string> params;
+    bool match = true;
+    for (std::size_t i = 0; i < segments.size() && match; ++i) {
+      if (!r.segments[i].empty() && r.segments[i][0] == ':') params[r.segments[i].substr(1)] = segments[i];
+      else match = r.segments[i] == segments[i];
+    }
+    if (!match) continue;
+    path_matched = true;
+    if (r.method != request.method) continue;
+    auto call = std::make_shared<http_call>();
+    call->request = std::move(request);
+    call->params = std::move(params);
+    call->out = std::move(out);
+    r.handler(call);
+    return;
+  }
+  if (path_matched) out->send(http_response::text(405, "method " + request.method + " is not allowed on " + request.path));
+  else out->send(http_response::text(404, "no route for " + request.path));
+}
+
+} // namespace orrery
