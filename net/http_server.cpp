@@ -93,7 +93,9 @@ public:
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-      if (ec || !self->keep_alive_) return self->close();
+      if (ec) return self->close();
+      if (self->unread_body_) return self->drain_and_close();
+      if (!self->keep_alive_) return self->close();
       self->read_request();
     });
   }
@@ -145,6 +147,7 @@ private:
   void on_request(beast::error_code ec) {
     if (ec == bhttp::error::body_limit) {
       keep_alive_ = false;
+      unread_body_ = true;
       return write_response(http_response::text(
         413, "request body is larger than the limit of " + std::to_string(body_limit_) + " bytes"));
     }
@@ -179,6 +182,18 @@ private:
     });
   }
 
+  // Closing while the client still uploads would reset the connection before it
+  // reads our answer: stop sending, then discard its input until it finishes.
+  void drain_and_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(read_timeout);
+    stream_.async_read_some(asio::buffer(probe_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) self->close();
+      else self->drain_and_close();
+    });
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -195,12 +210,13 @@ private:
   const router& routes_;
   std::size_t body_limit_;
   bool keep_alive_ = true;
+  bool unread_body_ = false;
   bool streaming_ = false;
   bool finishing_ = false;
   bool closed_ = false;
   std::deque<std::string> queue_;
   std::vector<std::function<void()>> close_callbacks_;
-  char probe_[64];
+  char probe_[16384];
 };
 
 class session_responder : public responder {

@@ -1,0 +1,57 @@
+// Starts real `orrery start` processes on free loopback ports and runs the
+// real `orrery` CLI against them.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const orreryBin = process.env.ORRERY_BIN ?? path.join(root, 'build/orrery');
+
+export function tempDir(prefix) {
+  return mkdtempSync(path.join(tmpdir(), `orrery-${prefix}-`));
+}
+
+/** Starts a host (by default on a free port); resolves once it listens. */
+export async function startHost(dataDir, listenAddr = '127.0.0.1:0') {
+  const child = spawn(orreryBin, ['start', '--listen-addr', listenAddr, '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`host did not start: ${output}`)), 15000);
+    child.stdout.on('data', (d) => {
+      output += d;
+      const m = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.stderr.on('data', (d) => { output += d; });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`host exited with ${code}: ${output}`)); });
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    url,
+    output: () => output,
+    /** Ctrl-C, then waits for a clean exit. */
+    async stop() {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI with its own config folder; returns {status, stdout, stderr}. */
+export function cli(configDir, args, { input, env } = {}) {
+  const r = spawnSync(orreryBin, args, {
+    input: input ?? '',
+    encoding: 'utf8',
+    env: { ...process.env, ORRERY_CONFIG_DIR: configDir, ...env },
+    timeout: 30000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function removeDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
