@@ -30,6 +30,24 @@ void write_batch::erase(std::string_view key) { batch_->Delete(slice(key)); }
 void write_batch::erase_prefix(std::string_view prefix) {
   batch_->DeleteRange(slice(prefix), prefix_end(prefix));
 }
+// A batch's representation is a 12-byte header (sequence number, record
+// count) followed by its records, so batches concatenate by splicing records.
+write_batch write_batch::concat(const std::vector<const write_batch*>& parts) {
+  constexpr std::size_t header = 12;
+  std::size_t size = header;
+  std::uint32_t count = 0;
+  for (auto* p : parts) {
+    size += p->batch_->GetDataSize() - header;
+    count += p->batch_->Count();
+  }
+  std::string rep(header, '\0');
+  rep.reserve(size);
+  for (auto* p : parts) rep.append(p->batch_->Data(), header, std::string::npos);
+  for (int i = 0; i < 4; ++i) rep[8 + i] = char(count >> (8 * i));
+  write_batch combined;
+  *combined.batch_ = rocksdb::WriteBatch(rep);
+  return combined;
+}
 bool write_batch::empty() const { return batch_->Count() == 0; }
 
 store::store(rocksdb::DB* db) : db_(db) {}

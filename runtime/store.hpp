@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rocksdb {
 class DB;
@@ -34,6 +35,8 @@ public:
   void erase(std::string_view key);
   /// Erases every key that starts with `prefix`.
   void erase_prefix(std::string_view prefix);
+  /// One batch holding the writes of `parts`, in order.
+  static write_batch concat(const std::vector<const write_batch*>& parts);
   bool empty() const;
 
 private:

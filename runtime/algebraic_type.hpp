@@ -1,0 +1,68 @@
+#pragma once
+// The algebraic type system of modules and tables: sums, products, arrays,
+// strings, booleans, integers up to 256 bits and floats. The special products
+// (Identity, ConnectionId, Timestamp, TimeDuration, Uuid) and sums (Option,
+// ScheduleAt) are ordinary types recognised by their field and variant names.
+// Immutable values; safe to share between threads.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orrery {
+
+/// Tags are the BSATN tags of AlgebraicType.
+enum class type_kind : std::uint8_t {
+  ref = 0, sum = 1, product = 2, array = 3, string = 4, boolean = 5,
+  i8 = 6, u8 = 7, i16 = 8, u16 = 9, i32 = 10, u32 = 11, i64 = 12, u64 = 13,
+  i128 = 14, u128 = 15, i256 = 16, u256 = 17, f32 = 18, f64 = 19,
+};
+
+enum class special_type {
+  none, identity, connection_id, timestamp, time_duration, uuid, option, schedule_at,
+};
+
+struct type_element;
+
+struct algebraic_type {
+  type_kind kind = type_kind::product;
+  std::uint32_t ref = 0;                          // kind == ref
+  std::vector<type_element> elements;             // product fields, sum variants
+  std::shared_ptr<const algebraic_type> element;  // kind == array
+
+  static algebraic_type primitive(type_kind k);
+  static algebraic_type array_of(algebraic_type element);
+  static algebraic_type product(std::vector<type_element> fields);
+  static algebraic_type sum(std::vector<type_element> variants);
+  static algebraic_type option(algebraic_type some);
+  static algebraic_type unit() { return product({}); }
+  static algebraic_type identity();
+  static algebraic_type connection_id();
+  static algebraic_type timestamp();
+  static algebraic_type time_duration();
+  static algebraic_type uuid();
+  static algebraic_type schedule_at();
+
+  special_type special() const;
+  bool is_integer() const;
+  bool is_signed() const;
+  /// Bytes of a fixed-size BSATN encoding; nullopt when the size varies.
+  std::optional<std::size_t> fixed_size() const;
+  /// `Array<U8>`: shown and compared as bytes.
+  bool is_bytes() const { return kind == type_kind::array && element->kind == type_kind::u8; }
+
+  friend bool operator==(const algebraic_type& a, const algebraic_type& b);
+  friend bool operator!=(const algebraic_type& a, const algebraic_type& b) { return !(a == b); }
+};
+
+struct type_element {
+  std::optional<std::string> name;
+  algebraic_type type;
+};
+
+/// A readable form for error messages: U64, String, Array<I32>, Identity, ...
+std::string type_name(const algebraic_type& type);
+
+} // namespace orrery
