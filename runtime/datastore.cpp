@@ -239,9 +239,7 @@ transaction datastore::begin() {
 
 transaction::transaction(transaction&& other) noexcept : ds_(other.ds_) { other.ds_ = nullptr; }
 
-transaction::~transaction() {
-  if (ds_ && ds_->in_tx_) rollback();
-}
+transaction::~transaction() { rollback(); }
 
 result<std::string> transaction::insert(table_id id, std::string_view bytes) {
   if (!ds_ || !ds_->in_tx_) return not_in_tx();
@@ -484,7 +482,8 @@ commit_result transaction::commit(std::function<void()> on_durable) {
   undo.clear();
   ds_->inserted_here_.clear();
   ds_->in_tx_ = false;
-  if (!ds_->db_) {
+  datastore* ds = std::exchange(ds_, nullptr);  // this transaction is over
+  if (!ds->db_) {
     if (on_durable) on_durable();
     return out;
   }
@@ -492,8 +491,8 @@ commit_result transaction::commit(std::function<void()> on_durable) {
   {
     std::string value;
     for (auto& u : out.updates) {
-      auto* st = ds_->state_of(u.table);
-      std::string prefix = ds_->key('r', u.table);
+      auto* st = ds->state_of(u.table);
+      std::string prefix = ds->key('r', u.table);
       for (auto& row : u.deletes) batch.erase(prefix + st->data->storage_key(row));
       for (auto& row : u.inserts) {
         value.clear();
@@ -501,16 +500,16 @@ commit_result transaction::commit(std::function<void()> on_durable) {
         batch.put(prefix + st->data->storage_key(row), value);
       }
     }
-    for (auto& st : ds_->tables_)
+    for (auto& st : ds->tables_)
       for (auto& s : st->sequences)
         if (s.reserved_until > s.persisted_until) {
-          std::string k = ds_->key('q', st->data->schema().id);
+          std::string k = ds->key('q', st->data->schema().id);
           k.append(reinterpret_cast<const char*>(&s.schema.column), 2);
           batch.put(k, std::string_view(reinterpret_cast<const char*>(&s.reserved_until), sizeof(i128)));
           s.persisted_until = s.reserved_until;
         }
   }
-  ds_->submit(std::move(batch), std::move(on_durable));
+  ds->submit(std::move(batch), std::move(on_durable));
   return out;
 }
 
@@ -529,6 +528,7 @@ void transaction::rollback() {
   undo.clear();
   ds_->inserted_here_.clear();
   ds_->in_tx_ = false;
+  ds_ = nullptr;
 }
 
 } // namespace orrery

@@ -126,8 +126,10 @@ std::string describe(const json_value& j) {
   return "?";
 }
 
-// Magnitude and sign of a decimal or 0x-hex integer; false when it is not one.
-bool parse_integer(std::string text, bool& negative, u256& magnitude) {
+enum class parsed { ok, not_integer, too_large };
+
+// Magnitude and sign of a decimal or 0x-hex integer.
+parsed parse_integer(std::string text, bool& negative, u256& magnitude) {
   negative = false;
   magnitude = {};
   if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
@@ -139,30 +141,34 @@ bool parse_integer(std::string text, bool& negative, u256& magnitude) {
     base = 16;
     text.erase(0, 2);
   }
-  if (text.empty()) return false;
+  if (text.empty()) return parsed::not_integer;
   for (char c : text) {
     int d = c >= '0' && c <= '9' ? c - '0'
             : base == 16 && c >= 'a' && c <= 'f' ? c - 'a' + 10
             : base == 16 && c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0) return false;
+    if (d < 0) return parsed::not_integer;
     // magnitude = magnitude * base + d, failing on overflow past 256 bits.
     u128 lo_hi = magnitude.lo >> 64, lo_lo = magnitude.lo & ~std::uint64_t(0);
     u128 p0 = lo_lo * base + d;
     u128 p1 = lo_hi * base + (p0 >> 64);
     u128 p2 = (magnitude.hi & ~std::uint64_t(0)) * base + (p1 >> 64);
     u128 p3 = (magnitude.hi >> 64) * base + (p2 >> 64);
-    if (p3 >> 64) return false;
+    if (p3 >> 64) return parsed::too_large;
     magnitude.lo = (p1 << 64) | (p0 & ~std::uint64_t(0));
     magnitude.hi = (p3 << 64) | (p2 & ~std::uint64_t(0));
   }
-  return true;
+  return parsed::ok;
 }
 
 result<value> decode_integer(const algebraic_type& t, const json_value& j) {
   if (j.type != jkind::number && j.type != jkind::string) return mismatch(t, describe(j));
   bool negative;
   u256 mag;
-  if (!parse_integer(j.text, negative, mag)) return mismatch(t, describe(j));
+  switch (parse_integer(j.text, negative, mag)) {
+    case parsed::not_integer: return mismatch(t, describe(j));
+    case parsed::too_large: return fail(errc::invalid_argument, j.text + " is out of range for " + type_name(t));
+    case parsed::ok: break;
+  }
   int bits = 0;
   switch (t.kind) {
     case type_kind::i8: case type_kind::u8: bits = 8; break;
