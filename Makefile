@@ -1,5 +1,6 @@
 # `make run` installs what is missing, builds, and starts a host on 127.0.0.1:3000
 # with its data in ./data. `make test` installs, builds, and runs every test.
+# `make bench` prints the benchmark figures.
 
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -18,6 +19,10 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
+
+# Benchmarks print their figures (targets in brackets).
+bench: build
+	$(BUILD_DIR)/orrery_bench_datastore
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -50,6 +50,11 @@ struct algebraic_type {
   bool is_signed() const;
   /// Bytes of a fixed-size BSATN encoding; nullopt when the size varies.
   std::optional<std::size_t> fixed_size() const;
+  /// Bytes of a bool, integer or float (0 for other kinds).
+  std::size_t primitive_size() const {
+    static constexpr std::uint8_t sizes[] = {0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 4, 8};
+    return sizes[static_cast<std::uint8_t>(kind)];
+  }
   /// `Array<U8>`: shown and compared as bytes.
   bool is_bytes() const { return kind == type_kind::array && element->kind == type_kind::u8; }
 

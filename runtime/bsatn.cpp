@@ -152,7 +152,7 @@ void skip_value(const algebraic_type& t, bsatn_reader& in) {
       // Integers and floats need no checking: step over the whole run at once.
       const algebraic_type& e = *t.element;
       if (e.is_integer() || e.kind == type_kind::f32 || e.kind == type_kind::f64) {
-        in.take(std::size_t(n) * *e.fixed_size());
+        in.take(std::size_t(n) * e.primitive_size());
         return;
       }
       for (std::uint32_t i = 0; i < n; ++i) skip_value(*t.element, in);
@@ -169,7 +169,7 @@ void skip_value(const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::ref: throw bsatn_error("unresolved type reference " + std::to_string(t.ref));
-    default: in.take(*t.fixed_size()); return;
+    default: in.take(t.primitive_size()); return;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "runtime/btree.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace orrery {
@@ -16,9 +17,12 @@ struct btree::node {
   explicit node(bool leaf) : is_leaf(leaf) {}
 };
 
-// One spare slot lets a node take an entry before it splits.
+// One spare slot lets a node take an entry before it splits. `heads` holds
+// each key's first 8 bytes as a big-endian number: searches compare those and
+// read a whole key only on a tie, which keeps a search within a few cache lines.
 struct btree::leaf : node {
   index_key keys[capacity + 1];
+  std::uint64_t heads[capacity + 1];
   row_id rows[capacity + 1];
   leaf* prev = nullptr;
   leaf* next = nullptr;
@@ -27,20 +31,48 @@ struct btree::leaf : node {
 
 struct btree::inner : node {
   index_key keys[capacity + 1];
+  std::uint64_t heads[capacity + 1];
   node* children[capacity + 2];  // count + 1 of them
   inner() : node(false) {}
 };
 
 namespace {
 
-template <class Node>
-std::uint16_t lower(const Node* n, const index_key& key) {
-  return std::uint16_t(std::lower_bound(n->keys, n->keys + n->count, key) - n->keys);
+std::uint64_t head_of(const index_key& key) {
+  if (key.size() >= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, key.data(), 8);
+    return __builtin_bswap64(x);
+  }
+  unsigned char b[8] = {};
+  std::memcpy(b, key.data(), std::min<std::size_t>(8, key.size()));
+  std::uint64_t h = 0;
+  for (unsigned char c : b) h = h << 8 | c;
+  return h;
+}
+
+// First position whose key is >= `key` (lower) or > `key` (upper). Counting
+// the smaller heads has no branches to mispredict (the compiler vectorises
+// it); only keys whose heads tie are compared in full.
+template <bool Upper, class Node>
+std::uint16_t search(const Node* n, const index_key& key) {
+  std::uint64_t h = head_of(key);
+  std::uint16_t pos = 0;
+  for (std::uint16_t i = 0; i < n->count; ++i) pos = std::uint16_t(pos + (n->heads[i] < h));
+  while (pos < n->count && n->heads[pos] == h && (Upper ? !(key < n->keys[pos]) : n->keys[pos] < key)) ++pos;
+  return pos;
 }
 
 template <class Node>
-std::uint16_t upper(const Node* n, const index_key& key) {
-  return std::uint16_t(std::upper_bound(n->keys, n->keys + n->count, key) - n->keys);
+std::uint16_t lower(const Node* n, const index_key& key) { return search<false>(n, key); }
+
+template <class Node>
+std::uint16_t upper(const Node* n, const index_key& key) { return search<true>(n, key); }
+
+template <class Node>
+void set_key(Node* n, std::uint16_t i, index_key key) {
+  n->heads[i] = head_of(key);
+  n->keys[i] = std::move(key);
 }
 
 template <class T>
@@ -100,8 +132,9 @@ bool btree::insert(const index_key& key, row_id row) {
   std::uint16_t pos = lower(l, key);
   if (pos < l->count && l->keys[pos] == key) return false;
   shift_right(l->keys, pos, l->count);
+  shift_right(l->heads, pos, l->count);
   shift_right(l->rows, pos, l->count);
-  l->keys[pos] = key;
+  set_key(l, pos, key);
   l->rows[pos] = row;
   ++l->count;
   ++size_;
@@ -114,6 +147,7 @@ bool btree::insert(const index_key& key, row_id row) {
   auto right = new leaf;
   for (std::uint16_t i = keep; i < l->count; ++i) {
     right->keys[i - keep] = std::move(l->keys[i]);
+    right->heads[i - keep] = l->heads[i];
     right->rows[i - keep] = l->rows[i];
   }
   right->count = std::uint16_t(l->count - keep);
@@ -130,7 +164,7 @@ void btree::insert_into_parent(inner** path, std::uint16_t* slots, int depth, in
                                node* right) {
   if (depth == 0) {
     auto top = new inner;
-    top->keys[0] = std::move(separator);
+    set_key(top, 0, std::move(separator));
     top->children[0] = root_;
     top->children[1] = right;
     top->count = 1;
@@ -140,8 +174,9 @@ void btree::insert_into_parent(inner** path, std::uint16_t* slots, int depth, in
   inner* parent = path[depth - 1];
   std::uint16_t slot = slots[depth - 1];
   shift_right(parent->keys, slot, parent->count);
+  shift_right(parent->heads, slot, parent->count);
   shift_right(parent->children, std::uint16_t(slot + 1), std::uint16_t(parent->count + 1));
-  parent->keys[slot] = std::move(separator);
+  set_key(parent, slot, std::move(separator));
   parent->children[slot + 1] = right;
   ++parent->count;
   if (parent->count <= capacity) return;
@@ -150,8 +185,10 @@ void btree::insert_into_parent(inner** path, std::uint16_t* slots, int depth, in
   auto sibling = new inner;
   std::uint16_t mid = parent->count / 2;
   index_key up = std::move(parent->keys[mid]);
-  for (std::uint16_t i = mid + 1; i < parent->count; ++i)
+  for (std::uint16_t i = mid + 1; i < parent->count; ++i) {
     sibling->keys[i - mid - 1] = std::move(parent->keys[i]);
+    sibling->heads[i - mid - 1] = parent->heads[i];
+  }
   for (std::uint16_t i = mid + 1; i <= parent->count; ++i)
     sibling->children[i - mid - 1] = parent->children[i];
   sibling->count = std::uint16_t(parent->count - mid - 1);
@@ -174,6 +211,7 @@ bool btree::erase(const index_key& key) {
   std::uint16_t pos = lower(l, key);
   if (pos >= l->count || !(l->keys[pos] == key)) return false;
   shift_left(l->keys, pos, l->count);
+  shift_left(l->heads, pos, l->count);
   shift_left(l->rows, pos, l->count);
   l->keys[l->count - 1] = index_key();
   --l->count;
@@ -203,6 +241,7 @@ void btree::remove_from_parent(inner** path, std::uint16_t* slots, int depth) {
   // Child `slot` sits between keys[slot-1] and keys[slot]; drop it and one of them.
   std::uint16_t key_slot = slot == 0 ? 0 : std::uint16_t(slot - 1);
   shift_left(parent->keys, key_slot, parent->count);
+  shift_left(parent->heads, key_slot, parent->count);
   parent->keys[parent->count - 1] = index_key();
   shift_left(parent->children, slot, std::uint16_t(parent->count + 1));
   --parent->count;

@@ -4,13 +4,12 @@
 // one table. Erasing never rebalances; empty nodes are unlinked instead.
 
 #include "runtime/index_key.hpp"
+#include "runtime/row_arena.hpp"
 
 #include <cstdint>
 #include <optional>
 
 namespace orrery {
-
-using row_id = std::uint32_t;
 
 class btree {
   struct leaf;

@@ -278,7 +278,7 @@ result<std::string> transaction::insert(table_id id, std::string_view bytes) {
   }
   row_id r = t.insert(row);
   ds_->undo_.push_back({st, r, true});
-  ds_->inserted_here_.insert(std::uint64_t(id) << 32 | r);
+  ds_->inserted_here_.insert(datastore::row_tag(id, r));
   return generated;
 }
 
@@ -316,12 +316,12 @@ result<std::string> transaction::update(table_id id, index_id index, std::string
   return inserted;
 }
 
-result<std::vector<row_id>> transaction::rows_at_point(index_id index, std::string_view key_bsatn,
-                                                       const table** owner) const {
+template <class Visit>
+result<done> transaction::visit_point(index_id index, std::string_view key_bsatn, Visit&& visit) const {
   auto [t, ix] = ds_->find_index(index);
   if (!ix) return no_index(index);
-  *owner = t;
-  std::string key;
+  thread_local std::string key;
+  key.clear();
   try {
     bsatn_reader in(key_bsatn);
     ix->key_of_values(in, ix->schema().columns.size(), key);
@@ -329,9 +329,12 @@ result<std::vector<row_id>> transaction::rows_at_point(index_id index, std::stri
   } catch (const bsatn_error& e) {
     return fail(errc::bsatn_decode, std::string("bad index key: ") + e.what());
   }
-  std::vector<row_id> rows;
-  ix->visit_prefix(key, [&](row_id r) { rows.push_back(r); });
-  return rows;
+  if (ix->schema().unique) {  // at most one row
+    if (auto r = ix->find_unique(key)) visit(*t, *r);
+  } else {
+    ix->visit_prefix(key, [&](row_id r) { visit(*t, r); });
+  }
+  return done{};
 }
 
 result<std::vector<row_id>> transaction::rows_in_range(index_id index, const range_scan& range,
@@ -380,12 +383,18 @@ result<std::vector<row_id>> transaction::rows_in_range(index_id index, const ran
 
 result<std::uint32_t> transaction::delete_point(index_id index, std::string_view key) {
   if (!ds_ || !ds_->in_tx_) return not_in_tx();
-  const table* t = nullptr;
-  auto rows = rows_at_point(index, key, &t);
-  if (!rows) return rows.error();
-  auto* st = ds_->state_of(t->schema().id);
-  for (row_id r : *rows) erase(*st, r);
-  return std::uint32_t(rows->size());
+  const table* owner = nullptr;
+  std::vector<row_id> rows;
+  auto visited = visit_point(index, key, [&](const table& t, row_id r) {
+    owner = &t;
+    rows.push_back(r);
+  });
+  if (!visited) return visited.error();
+  if (owner) {
+    auto* st = ds_->state_of(owner->schema().id);
+    for (row_id r : rows) erase(*st, r);
+  }
+  return std::uint32_t(rows.size());
 }
 
 result<std::uint32_t> transaction::delete_range(index_id index, const range_scan& range) {
@@ -432,11 +441,9 @@ result<std::vector<std::string_view>> transaction::scan(table_id id) const {
 
 result<std::vector<std::string_view>> transaction::scan_point(index_id index, std::string_view key) const {
   if (!ds_ || !ds_->in_tx_) return not_in_tx();
-  const table* t = nullptr;
-  auto rows = rows_at_point(index, key, &t);
-  if (!rows) return rows.error();
   std::vector<std::string_view> out;
-  for (row_id r : *rows) out.push_back(t->row(r));
+  auto visited = visit_point(index, key, [&](const table& t, row_id r) { out.push_back(t.row(r)); });
+  if (!visited) return visited.error();
   return out;
 }
 
@@ -472,7 +479,7 @@ commit_result transaction::commit(std::function<void()> on_durable) {
     const table& t = *e.table->data;
     if (e.inserted) {
       if (t.live(e.row)) update_of(e.table).inserts.emplace_back(t.row(e.row));
-    } else if (!ds_->inserted_here_.count(std::uint64_t(t.schema().id) << 32 | e.row)) {
+    } else if (!ds_->inserted_here_.count(datastore::row_tag(t.schema().id, e.row))) {
       update_of(e.table).deletes.emplace_back(t.row(e.row));
     }
   }

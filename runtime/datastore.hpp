@@ -97,7 +97,9 @@ private:
 
   bool in_tx_ = false;
   std::vector<undo_entry> undo_;
-  std::unordered_set<std::uint64_t> inserted_here_;  // (table << 32 | row) inserted by the open transaction
+  // Rows the open transaction inserted, as row_tag(table, row).
+  std::unordered_set<std::uint64_t> inserted_here_;
+  static std::uint64_t row_tag(table_id table, row_id row) { return row ^ (std::uint64_t(table) << 48); }
 };
 
 /// The open transaction of a datastore. Destroying it uncommitted rolls it back.
@@ -134,8 +136,9 @@ public:
 private:
   friend class datastore;
   explicit transaction(datastore& ds) : ds_(&ds) {}
-  result<std::vector<row_id>> rows_at_point(index_id index, std::string_view key,
-                                            const table** owner) const;
+  /// Calls visit(table, row) for each row whose index columns equal `key`.
+  template <class Visit>
+  result<done> visit_point(index_id index, std::string_view key, Visit&& visit) const;
   result<std::vector<row_id>> rows_in_range(index_id index, const range_scan& range,
                                             const table** owner) const;
   void erase(datastore::table_state& t, row_id r);

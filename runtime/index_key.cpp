@@ -58,7 +58,7 @@ void append_key(std::string& out, const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::ref: throw bsatn_error("unresolved type reference");
-    default: append_int(out, in.take(*t.fixed_size()), t.is_signed()); return;
+    default: append_int(out, in.take(t.primitive_size()), t.is_signed()); return;
   }
 }
 

@@ -1,74 +1,61 @@
 #include "runtime/row_arena.hpp"
 
-#include <cstring>
-
 namespace orrery {
 
-std::uint64_t row_arena::allocate(std::size_t size) {
+row_id row_arena::allocate(std::size_t size) {
   auto it = free_space_.find(std::uint32_t(size));
   if (it != free_space_.end() && !it->second.empty()) {
-    std::uint64_t offset = it->second.back();
+    row_id row = it->second.back();
     it->second.pop_back();
-    return offset;
+    return row;
   }
-  if (used_in_last_ + size > chunk_size) {
-    if (size > chunk_size) {  // a large row gets a block of its own
-      chunks_.push_back(std::unique_ptr<char[]>(new char[size]));
-      used_in_last_ = chunk_size;  // the next row starts a fresh chunk
-      return (chunks_.size() - 1) * chunk_size;
-    }
-    chunks_.push_back(std::unique_ptr<char[]>(new char[chunk_size]));  // untouched until used
-    used_in_last_ = 0;
+  if (chunks_.empty() || chunks_.back().used + size > chunk_size) {
+    // A row larger than a chunk gets a chunk of its own size.
+    std::size_t capacity = size > chunk_size ? size : chunk_size;
+    chunks_.push_back({std::unique_ptr<char[]>(new char[capacity]), 0});  // untouched until used
   }
-  std::uint64_t offset = (chunks_.size() - 1) * chunk_size + used_in_last_;
-  used_in_last_ += size;
-  return offset;
+  chunk& last = chunks_.back();
+  row_id row = (chunks_.size() - 1) * chunk_size + last.used;
+  last.used += size;
+  if (size > chunk_size) last.used = chunk_size;  // full: the next row starts a new chunk
+  return row;
 }
 
 row_id row_arena::add(std::string_view bytes) {
-  std::uint32_t len = std::uint32_t(bytes.size());
-  std::uint64_t offset = allocate(sizeof len + len);
-  char* p = chunks_[offset / chunk_size].get() + offset % chunk_size;
-  std::memcpy(p, &len, sizeof len);
-  std::memcpy(p + sizeof len, bytes.data(), len);
-  row_id row;
-  if (!free_ids_.empty()) {
-    row = free_ids_.back();
-    free_ids_.pop_back();
-    slots_[row] = offset | live_bit;
-  } else {
-    row = row_id(slots_.size());
-    slots_.push_back(offset | live_bit);
-  }
+  row_id row = allocate(header_size + bytes.size());
+  char* p = at(row);
+  std::uint32_t h = std::uint32_t(bytes.size()) | live_bit;
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + header_size, bytes.data(), bytes.size());
   ++live_count_;
   return row;
 }
 
-std::string_view row_arena::get(row_id row) const {
-  const char* p = at(slots_[row] & ~live_bit);
-  std::uint32_t len;
-  std::memcpy(&len, p, sizeof len);
-  return {p + sizeof len, len};
-}
-
 void row_arena::set_live(row_id row, bool live) {
-  if (live == bool(slots_[row] & live_bit)) return;
-  if (live) {
-    slots_[row] |= live_bit;
-    ++live_count_;
-  } else {
-    slots_[row] &= ~live_bit;
-    --live_count_;
-  }
+  char* p = at(row);
+  std::uint32_t h = header(p);
+  if (live == bool(h & live_bit)) return;
+  h = live ? (h | live_bit) : (h & ~live_bit);
+  std::memcpy(p, &h, sizeof h);
+  live ? ++live_count_ : --live_count_;
 }
 
 void row_arena::release(row_id row) {
   set_live(row, false);
-  std::uint64_t offset = slots_[row];
-  std::uint32_t size = std::uint32_t(sizeof(std::uint32_t) + get(row).size());
-  free_space_[size].push_back(offset);
-  slots_[row] = free_slot;
-  free_ids_.push_back(row);
+  free_space_[std::uint32_t(header_size + get(row).size())].push_back(row);
+}
+
+void row_arena::scan(const std::function<void(row_id)>& visit) const {
+  for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    const chunk& ch = chunks_[c];
+    std::size_t end = c + 1 == chunks_.size() || ch.used < chunk_size ? ch.used : chunk_size;
+    for (std::size_t pos = 0; pos < end;) {
+      std::uint32_t h = header(ch.bytes.get() + pos);
+      if (h & live_bit) visit(c * chunk_size + pos);
+      pos += header_size + (h & length_mask);
+      if ((h & length_mask) + header_size > chunk_size) break;  // a large row fills its chunk
+    }
+  }
 }
 
 } // namespace orrery

@@ -46,7 +46,7 @@ index_key table_index::entry_key(const std::string& key, row_id row) const {
   if (schema_.unique) return index_key(key);
   // Non-unique entries end with the row id, which keeps them distinct.
   std::string k = key;
-  for (int shift = 24; shift >= 0; shift -= 8) k.push_back(char(row >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(char(row >> shift));
   return index_key(k);
 }
 
@@ -178,10 +178,7 @@ void table::relink(row_id r) {
   if (!first_unique_) row_set_.emplace(hash_row(bytes), r);
 }
 
-void table::scan(const std::function<void(row_id)>& visit) const {
-  for (row_id r = 0, end = rows_.end(); r < end; ++r)
-    if (rows_.live(r)) visit(r);
-}
+void table::scan(const std::function<void(row_id)>& visit) const { rows_.scan(visit); }
 
 const table_index* table::index(index_id id) const {
   for (auto& ix : indexes_)
