@@ -1,0 +1,398 @@
+#include "modules/module_def.hpp"
+
+#include "runtime/bsatn.hpp"
+#include "runtime/json_value.hpp"
+
+#include <cctype>
+#include <map>
+
+namespace orrery {
+namespace {
+
+std::string read_string(bsatn_reader& in) { return std::string(in.string()); }
+
+std::optional<std::string> read_option_string(bsatn_reader& in) {
+  std::uint8_t tag = in.u8();
+  if (tag == 0) return read_string(in);
+  if (tag != 1) throw bsatn_error("bad Option tag");
+  return std::nullopt;
+}
+
+std::optional<i128> read_option_i128(bsatn_reader& in) {
+  std::uint8_t tag = in.u8();
+  if (tag == 0) return in.fixed<i128>();
+  if (tag != 1) throw bsatn_error("bad Option tag");
+  return std::nullopt;
+}
+
+std::vector<std::uint16_t> read_columns(bsatn_reader& in) {
+  std::vector<std::uint16_t> cols(in.u32());
+  for (auto& c : cols) c = in.fixed<std::uint16_t>();
+  return cols;
+}
+
+// Product element lists: u32 count, then (Option<name>, AlgebraicType) each.
+algebraic_type read_product(bsatn_reader& in) {
+  std::vector<type_element> fields;
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    type_element e;
+    e.name = read_option_string(in);
+    e.type = read_type(in);
+    fields.push_back(std::move(e));
+  }
+  return algebraic_type::product(std::move(fields));
+}
+
+algebraic_type resolve(const algebraic_type& t, const std::vector<algebraic_type>& space, int depth = 0) {
+  if (depth > 64) throw bsatn_error("type references nest too deeply (recursive types are not supported)");
+  switch (t.kind) {
+    case type_kind::ref:
+      if (t.ref >= space.size()) throw bsatn_error("type reference " + std::to_string(t.ref) + " out of range");
+      return resolve(space[t.ref], space, depth + 1);
+    case type_kind::array: return algebraic_type::array_of(resolve(*t.element, space, depth + 1));
+    case type_kind::sum:
+    case type_kind::product: {
+      algebraic_type out = t;
+      for (auto& e : out.elements) e.type = resolve(e.type, space, depth + 1);
+      return out;
+    }
+    default: return t;
+  }
+}
+
+struct raw_index {
+  std::optional<std::string> source_name;
+  index_algorithm algorithm;
+  std::vector<std::uint16_t> columns;
+};
+
+struct raw_table {
+  std::string source_name;
+  std::uint32_t type_ref;
+  std::vector<std::uint16_t> primary_key;
+  std::vector<raw_index> indexes;
+  std::vector<std::vector<std::uint16_t>> unique;
+  std::vector<sequence_schema> sequences;
+  bool is_public;
+  std::vector<std::pair<std::uint16_t, std::string>> defaults;
+  bool is_event;
+};
+
+raw_table read_table(bsatn_reader& in) {
+  raw_table t;
+  t.source_name = read_string(in);
+  t.type_ref = in.u32();
+  t.primary_key = read_columns(in);
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    raw_index ix;
+    ix.source_name = read_option_string(in);
+    read_option_string(in);  // accessor name: the module's own concern
+    std::uint8_t algo = in.u8();
+    if (algo == 0 || algo == 1) ix.columns = read_columns(in);
+    else if (algo == 2) ix.columns = {in.fixed<std::uint16_t>()};
+    else throw bsatn_error("unknown index algorithm " + std::to_string(algo));
+    ix.algorithm = index_algorithm(algo);
+    t.indexes.push_back(std::move(ix));
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    read_option_string(in);
+    if (in.u8() != 0) throw bsatn_error("unknown constraint kind");
+    t.unique.push_back(read_columns(in));
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    sequence_schema q;
+    read_option_string(in);
+    q.column = in.fixed<std::uint16_t>();
+    q.start = read_option_i128(in).value_or(1);
+    q.min_value = read_option_i128(in).value_or(1);
+    q.max_value = read_option_i128(in).value_or(0);
+    q.increment = in.fixed<i128>();
+    t.sequences.push_back(q);
+  }
+  in.u8();  // table type: user tables only reach us
+  t.is_public = in.u8() == 0;
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    std::uint16_t col = in.fixed<std::uint16_t>();
+    std::uint32_t len = in.u32();
+    t.defaults.emplace_back(col, std::string(in.take(len)));
+  }
+  t.is_event = in.boolean();
+  return t;
+}
+
+void require_empty(bsatn_reader& in, const char* what) {
+  if (in.u32() != 0) throw bsatn_error(std::string("the module declares ") + what + ", which this host does not support yet");
+}
+
+std::string index_name(const std::string& table, const raw_index& ix, const table_schema& schema) {
+  if (ix.source_name) return *ix.source_name;
+  std::string name = table;
+  for (auto c : ix.columns) name += "_" + schema.columns.at(c).name;
+  return name + (ix.algorithm == index_algorithm::hash ? "_idx_hash" : "_idx_btree");
+}
+
+} // namespace
+
+std::string snake_case(std::string_view name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      bool after_lower = i > 0 && (std::islower(static_cast<unsigned char>(name[i - 1])) ||
+                                   std::isdigit(static_cast<unsigned char>(name[i - 1])));
+      bool acronym_end = i > 0 && std::isupper(static_cast<unsigned char>(name[i - 1])) && i + 1 < name.size() &&
+                         std::islower(static_cast<unsigned char>(name[i + 1]));
+      if ((after_lower || acronym_end) && !out.empty() && out.back() != '_') out.push_back('_');
+      out.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+const reducer_def* module_def::reducer(std::string_view name) const {
+  for (auto& r : reducers)
+    if (r.name == name || r.source_name == name) return &r;
+  return nullptr;
+}
+
+std::optional<std::uint32_t> module_def::reducer_id(std::string_view name) const {
+  for (std::size_t i = 0; i < reducers.size(); ++i)
+    if (reducers[i].name == name || reducers[i].source_name == name) return std::uint32_t(i);
+  return std::nullopt;
+}
+
+std::optional<std::uint32_t> module_def::lifecycle_reducer(lifecycle kind) const {
+  for (std::size_t i = 0; i < reducers.size(); ++i)
+    if (reducers[i].kind == kind) return std::uint32_t(i);
+  return std::nullopt;
+}
+
+result<module_def> decode_module_def(std::string_view bytes) {
+  try {
+    bsatn_reader in(bytes);
+    std::uint8_t version = in.u8();
+    if (version != 2)
+      return fail(errc::invalid_argument, "module definition version " + std::to_string(version) +
+                                            " is not supported: build with spacetimedb 2.x (RawModuleDef V10)");
+    module_def def;
+    std::vector<raw_table> tables;
+    std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
+    std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
+    std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
+    bool snake = true;
+    for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
+      std::uint8_t tag = in.u8();
+      switch (tag) {
+        case 0:
+          for (std::uint32_t n = in.u32(); n > 0; --n) def.typespace.push_back(read_type(in));
+          break;
+        case 1:  // named types: for code generators only
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
+            in.string();
+            in.u32();
+            in.boolean();
+          }
+          break;
+        case 2:
+          for (std::uint32_t n = in.u32(); n > 0; --n) tables.push_back(read_table(in));
+          break;
+        case 3:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            reducer_def r;
+            r.source_name = read_string(in);
+            r.params = read_product(in);
+            r.client_callable = in.u8() == 1;
+            read_type(in);
+            read_type(in);
+            def.reducers.push_back(std::move(r));
+          }
+          break;
+        case 4: require_empty(in, "procedures"); break;
+        case 5: require_empty(in, "views"); break;
+        case 6:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            read_option_string(in);
+            std::string table = read_string(in);
+            std::uint16_t column = in.fixed<std::uint16_t>();
+            schedules.emplace_back(table, read_string(in), column);
+          }
+          break;
+        case 7:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            std::uint8_t kind = in.u8();
+            lifecycles.emplace_back(kind, read_string(in));
+          }
+          break;
+        case 8:
+          for (std::uint32_t n = in.u32(); n > 0; --n) in.string();  // row-level security: not enforced yet
+          break;
+        case 9: snake = in.u8() == 1; break;
+        case 10:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            std::uint8_t kind = in.u8();
+            std::string source = read_string(in), canonical = read_string(in);
+            (kind == 0 ? table_names : kind == 1 ? function_names : index_names)[source] = canonical;
+          }
+          break;
+        case 11: require_empty(in, "HTTP handlers"); break;
+        case 12: require_empty(in, "HTTP routes"); break;
+        case 13: require_empty(in, "view primary keys"); break;
+        case 14: require_empty(in, "submodules"); break;
+        default: throw bsatn_error("unknown module definition section " + std::to_string(tag));
+      }
+    }
+    auto canonical = [&](const std::map<std::string, std::string>& explicit_names, const std::string& source) {
+      auto it = explicit_names.find(source);
+      if (it != explicit_names.end()) return it->second;
+      return snake ? snake_case(source) : source;
+    };
+
+    for (auto& r : def.reducers) r.name = canonical(function_names, r.source_name);
+    for (auto& [kind, fn] : lifecycles) {
+      for (auto& r : def.reducers)
+        if (r.source_name == fn || r.name == fn)
+          r.kind = kind == 0 ? lifecycle::init : kind == 1 ? lifecycle::on_connect : lifecycle::on_disconnect;
+    }
+    for (auto& r : def.reducers) r.params = resolve(r.params, def.typespace);
+
+    for (auto& raw : tables) {
+      if (raw.type_ref >= def.typespace.size()) throw bsatn_error("table `" + raw.source_name + "` has no row type");
+      algebraic_type row = resolve(def.typespace[raw.type_ref], def.typespace);
+      if (row.kind != type_kind::product) throw bsatn_error("table `" + raw.source_name + "` row type is not a product");
+      table_schema s;
+      s.name = canonical(table_names, raw.source_name);
+      for (std::size_t i = 0; i < row.elements.size(); ++i)
+        s.columns.push_back({row.elements[i].name.value_or("col_" + std::to_string(i)), row.elements[i].type, {}});
+      for (auto& [col, value] : raw.defaults)
+        if (col < s.columns.size()) s.columns[col].default_bsatn = value;
+      if (raw.primary_key.size() == 1) s.primary_key = raw.primary_key[0];
+      std::vector<std::string> sources;
+      for (auto& ix : raw.indexes) {
+        for (auto c : ix.columns)
+          if (c >= s.columns.size()) throw bsatn_error("index on table `" + raw.source_name + "` names a missing column");
+        bool unique = false;
+        for (auto& u : raw.unique) unique = unique || u == ix.columns;
+        std::string source = index_name(raw.source_name, ix, s);
+        sources.push_back(source);
+        s.indexes.push_back({0, canonical(index_names, source), ix.algorithm, ix.columns, unique});
+      }
+      // A unique constraint without a matching index gets one.
+      for (auto& u : raw.unique) {
+        bool covered = false;
+        for (auto& ix : s.indexes) covered = covered || ix.columns == u;
+        if (!covered) {
+          raw_index implicit{std::nullopt, index_algorithm::btree, u};
+          std::string source = index_name(raw.source_name, implicit, s);
+          sources.push_back(source);
+          s.indexes.push_back({0, source, index_algorithm::btree, u, true});
+        }
+      }
+      s.sequences = raw.sequences;
+      for (auto& [table, reducer, column] : schedules)
+        if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{canonical(function_names, reducer), column};
+      s.is_public = raw.is_public;
+      s.is_event = raw.is_event;
+      def.tables.push_back(std::move(s));
+      def.table_sources.push_back(raw.source_name);
+      def.index_sources.push_back(std::move(sources));
+    }
+    if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    return def;
+  } catch (const bsatn_error& e) {
+    return fail(errc::invalid_argument, std::string("cannot read the module definition: ") + e.what());
+  }
+}
+
+// ---- JSON in the shape of RawModuleDefV9 ----
+
+namespace {
+
+std::string unit_variant(const char* name) { return std::string("{\"") + name + "\":[]}"; }
+
+std::string option_json(const std::optional<std::string>& s) {
+  return s ? "{\"some\":" + json_quote(*s) + "}" : unit_variant("none");
+}
+
+std::string type_json(const algebraic_type& t);
+
+std::string elements_json(const std::vector<type_element>& elements, const char* list) {
+  std::string out = std::string("{\"") + list + "\":[";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i) out += ",";
+    out += "{\"name\":" + option_json(elements[i].name) + ",\"algebraic_type\":" + type_json(elements[i].type) + "}";
+  }
+  return out + "]}";
+}
+
+std::string type_json(const algebraic_type& t) {
+  static const char* names[] = {"Ref", "Sum", "Product", "Array", "String", "Bool", "I8", "U8", "I16", "U16",
+                                "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256", "F32", "F64"};
+  switch (t.kind) {
+    case type_kind::ref: return "{\"Ref\":" + std::to_string(t.ref) + "}";
+    case type_kind::sum: return "{\"Sum\":" + elements_json(t.elements, "variants") + "}";
+    case type_kind::product: return "{\"Product\":" + elements_json(t.elements, "elements") + "}";
+    case type_kind::array: return "{\"Array\":" + type_json(*t.element) + "}";
+    default: return unit_variant(names[int(t.kind)]);
+  }
+}
+
+std::string columns_json(const std::vector<std::uint16_t>& cols) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + std::to_string(cols[i]);
+  return out + "]";
+}
+
+} // namespace
+
+std::string module_def_json(const module_def& def) {
+  // Each table's row type goes in the typespace, in table order.
+  std::string types, tables;
+  for (std::size_t i = 0; i < def.tables.size(); ++i) {
+    const table_schema& t = def.tables[i];
+    if (i) types += ",", tables += ",";
+    types += type_json(t.row_type());
+    std::string indexes, constraints, sequences;
+    for (std::size_t k = 0; k < t.indexes.size(); ++k) {
+      auto& ix = t.indexes[k];
+      const char* algo = ix.algorithm == index_algorithm::hash ? "Hash" : ix.algorithm == index_algorithm::direct ? "Direct" : "BTree";
+      std::string algo_value = ix.algorithm == index_algorithm::direct ? std::to_string(ix.columns[0]) : columns_json(ix.columns);
+      indexes += std::string(k ? "," : "") + "{\"name\":" + option_json(ix.name) + ",\"accessor_name\":" +
+                 option_json(std::nullopt) + ",\"algorithm\":{\"" + algo + "\":" + algo_value + "}}";
+      if (ix.unique)
+        constraints += std::string(constraints.empty() ? "" : ",") + "{\"name\":" + option_json(ix.name) +
+                       ",\"data\":{\"Unique\":{\"columns\":" + columns_json(ix.columns) + "}}}";
+    }
+    for (std::size_t k = 0; k < t.sequences.size(); ++k)
+      sequences += std::string(k ? "," : "") + "{\"name\":" + option_json(std::nullopt) + ",\"column\":" +
+                   std::to_string(t.sequences[k].column) + ",\"start\":" + unit_variant("none") + ",\"min_value\":" +
+                   unit_variant("none") + ",\"max_value\":" + unit_variant("none") + ",\"increment\":" +
+                   to_string(t.sequences[k].increment) + "}";
+    std::string schedule = t.schedule ? "{\"some\":{\"name\":" + option_json(std::nullopt) + ",\"reducer_name\":" +
+                                          json_quote(t.schedule->reducer) + ",\"scheduled_at_column\":" +
+                                          std::to_string(t.schedule->at_column) + "}}"
+                                      : unit_variant("none");
+    std::vector<std::uint16_t> pk;
+    if (t.primary_key) pk.push_back(*t.primary_key);
+    tables += "{\"name\":" + json_quote(t.name) + ",\"product_type_ref\":" + std::to_string(i) +
+              ",\"primary_key\":" + columns_json(pk) + ",\"indexes\":[" + indexes + "],\"constraints\":[" +
+              constraints + "],\"sequences\":[" + sequences + "],\"schedule\":" + schedule +
+              ",\"table_type\":" + unit_variant("User") + ",\"table_access\":" +
+              unit_variant(t.is_public ? "Public" : "Private") + "}";
+  }
+  std::string reducers;
+  for (std::size_t i = 0; i < def.reducers.size(); ++i) {
+    auto& r = def.reducers[i];
+    const char* kind = r.kind == lifecycle::init ? "Init" : r.kind == lifecycle::on_connect ? "OnConnect"
+                       : r.kind == lifecycle::on_disconnect ? "OnDisconnect" : nullptr;
+    reducers += std::string(i ? "," : "") + "{\"name\":" + json_quote(r.name) + ",\"params\":" +
+                elements_json(r.params.elements, "elements") + ",\"lifecycle\":" +
+                (kind ? "{\"some\":" + unit_variant(kind) + "}" : unit_variant("none")) + "}";
+  }
+  return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
+         "],\"types\":[],\"misc_exports\":[],\"row_level_security\":[]}";
+}
+
+} // namespace orrery

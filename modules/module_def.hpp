@@ -1,0 +1,47 @@
+#pragma once
+// A module's definition: the RawModuleDef (V10) that `__describe_module__`
+// returns, decoded into table schemas and reducers the host can use.
+
+#include "runtime/algebraic_type.hpp"
+#include "runtime/result.hpp"
+#include "runtime/schema.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orrery {
+
+enum class lifecycle { none, init, on_connect, on_disconnect };
+
+struct reducer_def {
+  std::string name;         // canonical: what clients call
+  std::string source_name;  // as exported by the module
+  algebraic_type params;    // a product, references resolved
+  bool client_callable = true;
+  lifecycle kind = lifecycle::none;
+};
+
+struct module_def {
+  std::vector<algebraic_type> typespace;
+  std::vector<table_schema> tables;        // ids unassigned; canonical names
+  std::vector<std::string> table_sources;  // source name of each table
+  std::vector<std::vector<std::string>> index_sources;  // per table, per index
+  std::vector<reducer_def> reducers;       // position = reducer id
+
+  const reducer_def* reducer(std::string_view name) const;
+  std::optional<std::uint32_t> reducer_id(std::string_view name) const;
+  std::optional<std::uint32_t> lifecycle_reducer(lifecycle kind) const;
+};
+
+/// Decodes RawModuleDef BSATN; fails naming what it cannot use.
+result<module_def> decode_module_def(std::string_view bytes);
+
+/// "sendMessage" -> "send_message".
+std::string snake_case(std::string_view name);
+
+/// The module as JSON in the shape of RawModuleDefV9 (SATS-JSON), which
+/// client code generators read.
+std::string module_def_json(const module_def& def);
+
+} // namespace orrery
