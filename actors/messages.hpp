@@ -53,6 +53,31 @@ struct log_record {
   std::string message;
 };
 
+/// A reducer call from a client: arguments as BSATN, or SATS-JSON (an array).
+struct reducer_call {
+  identity caller;
+  connection_id connection;  // all zero: none
+  std::string reducer;
+  std::string args;
+  bool args_are_json = false;
+  bool wrap_in_connection = false;  // run client_connected/disconnected around it (HTTP calls)
+};
+
+/// How a reducer call ended.
+enum class call_result_kind : std::uint8_t {
+  ok = 0,
+  user_error,       // SenderError: the caller's fault
+  internal_error,   // any other throw, a timeout, out of memory
+  no_such_reducer,
+  bad_arguments,    // also: calling a lifecycle reducer directly
+};
+
+struct call_result {
+  call_result_kind kind = call_result_kind::ok;
+  std::string message;
+  std::int64_t timestamp_micros = 0;
+};
+
 /// Errors the host reports to its callers; each maps to one HTTP status.
 enum class host_errc : std::uint8_t {
   no_such_database = 1,  // 404
@@ -71,6 +96,22 @@ std::string error_message(const caf::error& err);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, identity& x) {
   return f(caf::meta::type_name("identity"), x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_id& x) {
+  return f(caf::meta::type_name("connection_id"), x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reducer_call& x) {
+  return f(caf::meta::type_name("reducer_call"), x.caller, x.connection, x.reducer, x.args, x.args_are_json,
+           x.wrap_in_connection);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_result& x) {
+  return f(caf::meta::type_name("call_result"), x.kind, x.message, x.timestamp_micros);
 }
 
 template <class Inspector>
@@ -105,6 +146,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::publish_result))
   CAF_ADD_TYPE_ID(orrery, (orrery::log_record))
   CAF_ADD_TYPE_ID(orrery, (std::vector<std::string>))
+  CAF_ADD_TYPE_ID(orrery, (orrery::connection_id))
+  CAF_ADD_TYPE_ID(orrery, (orrery::reducer_call))
+  CAF_ADD_TYPE_ID(orrery, (orrery::call_result))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -118,4 +162,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, drop_atom, "drop")
   CAF_ADD_ATOM(orrery, orrery, line_atom, "line")
   CAF_ADD_ATOM(orrery, orrery, closed_atom, "closed")
+  CAF_ADD_ATOM(orrery, orrery, open_atom, "open")
+  CAF_ADD_ATOM(orrery, orrery, create_atom, "create")
+  CAF_ADD_ATOM(orrery, orrery, update_atom, "update")
+  CAF_ADD_ATOM(orrery, orrery, stop_atom, "stop")
+  CAF_ADD_ATOM(orrery, orrery, call_atom, "call")
+  CAF_ADD_ATOM(orrery, orrery, describe_atom, "describe")
+  CAF_ADD_ATOM(orrery, orrery, durable_atom, "durable")
+  CAF_ADD_ATOM(orrery, orrery, schedule_atom, "schedule")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 
 namespace orrery {
 namespace {
@@ -58,7 +59,10 @@ identity fresh_database_identity() {
 
 struct registry_state {
   store* db = nullptr;
+  database_context context;
   log_actor logs;
+  std::map<std::uint64_t, database_actor> live;  // awake databases
+  std::set<std::string> pending;                 // names and identities being created
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, database_record> records;
   std::map<std::string, std::uint64_t> by_name;
@@ -119,6 +123,16 @@ struct registry_state {
     caf::anon_send(logs, append_atom::value, id, std::move(line));
   }
 
+  /// The actor of `r`, spawned (asleep until its first message) if needed.
+  database_actor actor_for(const database_record& r, caf::local_actor* self) {
+    auto it = live.find(r.id);
+    if (it != live.end()) return it->second;
+    std::string bundle = db->get(program_key(r.program_hash)).value_or("");
+    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle));
+    live.emplace(r.id, actor);
+    return actor;
+  }
+
   caf::error commit(write_batch& batch) {
     if (auto s = db->write(batch, true); !s.ok())
       return make_error(host_errc::storage_failure, "storage write failed: " + s.error);
@@ -127,6 +141,19 @@ struct registry_state {
 };
 
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
+
+// Stops a database's actor (its commits become durable first), then erases its data.
+void discard(self_ptr self, database_actor actor, std::uint64_t id, std::function<void()> then) {
+  auto erase = [self, id, then] {
+    write_batch batch;
+    batch.erase_prefix(database_data_prefix(id));
+    (void)self->state.db->write(batch, true);
+    then();
+  };
+  if (!actor) return erase();
+  self->request(actor, std::chrono::seconds(30), stop_atom::value)
+    .then([erase](bool) { erase(); }, [erase](caf::error&) { erase(); });
+}
 
 caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
   auto& st = self->state;
@@ -144,37 +171,82 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
                                                   " does not own database " + req.target);
     return make_error(host_errc::name_taken, req.target);
   }
+  if (!req.target.empty() && st.pending.count(req.target))
+    return make_error(host_errc::invalid_argument, "`" + req.target + "` is being published right now; try again");
 
   std::string hash = to_hex(blake3(req.bundle).data(), 32);
-  write_batch batch;
-  batch.put(program_key(hash), req.bundle);
+  auto rp = self->make_response_promise<publish_result>();
+  // Stores the record and module once the database actor accepted the module.
+  auto persist = [self, hash, bundle = req.bundle, clear = req.clear](database_record record, bool created) -> caf::error {
+    auto& st = self->state;
+    write_batch batch;
+    batch.put(program_key(hash), bundle);
+    if (!created && record.program_hash != hash && !st.program_used_elsewhere(record.program_hash, record.id))
+      batch.erase(program_key(record.program_hash));
+    record.program_hash = hash;
+    batch.put(record_key(record.id), to_json(record).dump());
+    if (auto err = st.commit(batch)) return err;
+    st.index(record);
+    std::string what = created ? "Created database " : "Updated module of database ";
+    st.system_log(record.id, what + record.display_name() + " (" + record.database_identity.to_hex() +
+                               "), module " + hash.substr(0, 16) + (clear ? ", data cleared" : ""));
+    return caf::none;
+  };
+
+  if (existing) {
+    database_record record = *existing;
+    database_actor actor = st.actor_for(record, self);
+    self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, req.clear)
+      .then(
+        [=](bool) mutable {
+          if (auto err = persist(record, false)) {
+            rp.deliver(err);
+            return;
+          }
+          record.program_hash = hash;
+          rp.deliver(publish_result{record, false});
+        },
+        [=](caf::error& err) mutable { rp.deliver(err); });
+    return rp;
+  }
+
   database_record record;
-  bool created = existing == nullptr;
-  if (created) {
-    record.id = st.next_id++;
-    record.database_identity =
-      by_identity ? *identity::from_hex(req.target) : fresh_database_identity();
-    record.owner = req.caller;
-    if (!req.target.empty() && !by_identity) record.names.push_back(req.target);
-    record.created_micros = now_micros();
+  record.id = st.next_id++;
+  record.database_identity = by_identity ? *identity::from_hex(req.target) : fresh_database_identity();
+  record.owner = req.caller;
+  if (!req.target.empty() && !by_identity) record.names.push_back(req.target);
+  record.created_micros = now_micros();
+  record.program_hash = hash;
+  {
+    // Ids are never reused, even when the creation fails.
+    write_batch batch;
     std::string next;
     append_u64(next, st.next_id);
     batch.put(next_id_key, next);
-  } else {
-    record = *existing;
-    if (record.program_hash != hash && !st.program_used_elsewhere(record.program_hash, record.id))
-      batch.erase(program_key(record.program_hash));
-    if (req.clear) batch.erase_prefix(database_data_prefix(record.id));
+    if (auto err = st.commit(batch)) return err;
   }
-  record.program_hash = hash;
-  batch.put(record_key(record.id), to_json(record).dump());
-  if (auto err = st.commit(batch)) return err;
-  st.index(record);
-  std::string what = created ? "Created database " : "Updated module of database ";
-  st.system_log(record.id,
-                what + record.display_name() + " (" + record.database_identity.to_hex() +
-                  "), module " + hash.substr(0, 16) + (req.clear ? ", data cleared" : ""));
-  return publish_result{record, created};
+  std::string reserved = req.target;
+  if (!reserved.empty()) st.pending.insert(reserved);
+  auto actor = spawn_database_actor(self->system(), st.context, record, req.bundle);
+  self->request(actor, std::chrono::minutes(2), create_atom::value)
+    .then(
+      [=](bool) mutable {
+        self->state.pending.erase(reserved);
+        if (auto err = persist(record, true)) {
+          rp.deliver(err);
+          return;
+        }
+        self->state.live.emplace(record.id, actor);
+        rp.deliver(publish_result{record, true});
+      },
+      [=](caf::error& err) mutable {
+        // Nothing of a database whose module failed is kept.
+        discard(self, actor, record.id, [self, reserved, rp, err]() mutable {
+          self->state.pending.erase(reserved);
+          rp.deliver(err);
+        });
+      });
+  return rp;
 }
 
 caf::result<database_record> remove(self_ptr self, const identity& caller,
@@ -189,13 +261,19 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
                                              "` is locked; unlock it before deleting it");
   write_batch batch;
   batch.erase(record_key(record.id));
-  batch.erase_prefix(database_data_prefix(record.id));
   if (!st.program_used_elsewhere(record.program_hash, record.id))
     batch.erase(program_key(record.program_hash));
   if (auto err = st.commit(batch)) return err;
   st.unindex(record);
   self->send(st.logs, drop_atom::value, record.id);
-  return record;
+  database_actor actor;
+  if (auto it = st.live.find(record.id); it != st.live.end()) {
+    actor = it->second;
+    st.live.erase(it);
+  }
+  auto rp = self->make_response_promise<database_record>();
+  discard(self, actor, record.id, [rp, record]() mutable { rp.deliver(record); });
+  return rp;
 }
 
 caf::result<database_record> set_names(self_ptr self, const identity& caller,
@@ -254,16 +332,27 @@ std::string database_data_prefix(std::uint64_t id) {
   return key;
 }
 
-registry_actor spawn_registry_actor(caf::actor_system& system, store& db, log_actor logs) {
-  return system.spawn([&db, logs](self_ptr self) -> registry_actor::behavior_type {
-    self->state.db = &db;
-    self->state.logs = logs;
+registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context) {
+  return system.spawn([context](self_ptr self) -> registry_actor::behavior_type {
+    self->state.db = context.db;
+    self->state.context = context;
+    self->state.logs = context.logs;
     self->state.load();
+    // Databases stop with the registry.
+    self->set_exit_handler([self](const caf::exit_msg& msg) {
+      for (auto& [id, actor] : self->state.live) self->send_exit(actor, msg.reason);
+      self->quit(msg.reason);
+    });
     return {
       [=](publish_atom, const publish_request& req) { return publish(self, req); },
       [=](lookup_atom, const std::string& target) -> caf::result<database_record> {
         if (auto r = self->state.find(target)) return *r;
         return self->state.no_such(target);
+      },
+      [=](open_atom, const std::string& target) -> caf::result<database_record, database_actor> {
+        auto r = self->state.find(target);
+        if (!r) return self->state.no_such(target);
+        return {*r, self->state.actor_for(*r, self)};
       },
       [=](list_atom, const identity& owner) {
         std::vector<database_record> owned;

@@ -1,9 +1,11 @@
 #pragma once
 // The registry actor: the one place that knows every database's names,
-// identity, owner and module. Persists them under the "r/" prefix (records)
-// and "p/" (module bundles, stored once per content hash).
+// identity, owner and module, and where its actor lives. Persists them under
+// the "r/" prefix (records) and "p/" (module bundles, stored once per content
+// hash). Spawns a database actor on first use.
 // A database is addressed by a name or by its 64-hex identity everywhere.
 
+#include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/messages.hpp"
 
@@ -19,6 +21,8 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<publish_atom, publish_request>::with<publish_result>,
   // Finds a database by name or identity.
   caf::replies_to<lookup_atom, std::string>::with<database_record>,
+  // Finds a database and its actor, waking it when it sleeps.
+  caf::replies_to<open_atom, std::string>::with<database_record, database_actor>,
   // The databases an identity owns.
   caf::replies_to<list_atom, identity>::with<std::vector<database_record>>,
   // Deletes a database with its data and logs (caller must own it; not locked).
@@ -29,8 +33,8 @@ using registry_actor = caf::typed_actor<
   // Locks (true) or unlocks (false) a database against deletion.
   caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>>;
 
-/// Loads every record from `db`. `db` must outlive the actor.
-registry_actor spawn_registry_actor(caf::actor_system& system, store& db, log_actor logs);
+/// Loads every record from the context's store, which must outlive the actor.
+registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);
 
 /// The store key prefix of database `id`'s table data.
 std::string database_data_prefix(std::uint64_t id);

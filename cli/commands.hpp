@@ -15,5 +15,6 @@ struct cli_error : std::runtime_error {
 void add_start_command(CLI::App& app);
 void add_account_commands(CLI::App& app);
 void add_database_commands(CLI::App& app);
+void add_module_commands(CLI::App& app);
 
 } // namespace orrery::cli

@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
 #include "cli/login.hpp"
+#include "cli/module_build.hpp"
 #include "cli/table_printer.hpp"
 
 #include <nlohmann/json.hpp>
@@ -90,14 +91,15 @@ std::string format_log_line(const json& line) {
 void add_publish(CLI::App& app) {
   struct options {
     server_option server;
-    std::string name, js_path;
+    std::string name, js_path, project = ".";
     bool yes = false, anonymous = false;
     std::string delete_data = "never";
   };
   auto o = std::make_shared<options>();
   auto cmd = app.add_subcommand("publish", "Create a database from a module bundle, or update its module");
   cmd->add_option("name", o->name, "Database name or identity (default: a new unnamed database)");
-  cmd->add_option("-j,--js-path", o->js_path, "The module's JavaScript bundle")->required();
+  cmd->add_option("-j,--js-path", o->js_path, "A built JavaScript bundle (default: build the project)");
+  cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
   cmd->add_option("-c,--delete-data", o->delete_data, "Delete the existing data: always|on-conflict|never")
     ->expected(0, 1)
     ->default_str("never");
@@ -105,7 +107,7 @@ void add_publish(CLI::App& app) {
   cmd->add_flag("--anonymous", o->anonymous, "Publish as a fresh anonymous identity");
   o->server.add_to(cmd);
   cmd->callback([o] {
-    std::string bundle = read_file(o->js_path);
+    std::string bundle = read_file(o->js_path.empty() ? build_module(o->project) : o->js_path);
     auto client = connect(o->server, o->anonymous);
     bool clear = o->delete_data == "always" || o->delete_data.empty();
     std::string target = o->name.empty() ? "/v1/database" : db_path(o->name);

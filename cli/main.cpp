@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   orrery::cli::add_start_command(app);
   orrery::cli::add_account_commands(app);
   orrery::cli::add_database_commands(app);
+  orrery::cli::add_module_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "net/host_api.hpp"
 #include "net/http_server.hpp"
+#include "runtime/committer.hpp"
 #include "runtime/store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -24,6 +25,7 @@ struct start_options {
   std::string listen_addr = "127.0.0.1:3000";
   std::string data_dir;
   std::size_t max_request_bytes = 64 << 20;
+  std::chrono::milliseconds reducer_budget{5000};
 };
 
 std::string default_data_dir() {
@@ -58,11 +60,13 @@ void run_host(const start_options& o) {
   if (!db) throw cli_error(error);
   auto tokens = token_issuer::open(data_dir, error);
   if (!tokens) throw cli_error(error);
+  committer durability(*db);
   {
     caf::actor_system_config cfg;
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
-    auto registry = spawn_registry_actor(system, *db, logs);
+    database_context context{db.get(), &durability, logs, o.reducer_budget};
+    auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     router routes;
     add_identity_routes(routes, services);
@@ -83,7 +87,7 @@ void run_host(const start_options& o) {
     }
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
-  }  // the actor system waits for every actor here, before the store closes
+  }  // the actor system waits for every actor here, before commits finish and the store closes
 }
 
 } // namespace
@@ -95,7 +99,13 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
   cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
     ->capture_default_str();
-  cmd->callback([o] { run_host(*o); });
+  auto budget_ms = std::make_shared<long>(5000);
+  cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")
+    ->capture_default_str();
+  cmd->callback([o, budget_ms] {
+    o->reducer_budget = std::chrono::milliseconds(*budget_ms);
+    run_host(*o);
+  });
 }
 
 } // namespace orrery::cli

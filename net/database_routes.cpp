@@ -44,6 +44,30 @@ void with_owned_database(host_services& host, call_ptr call, Then then) {
       lookup_atom::value, call->param("x"));
 }
 
+int status_of(call_result_kind kind) {
+  switch (kind) {
+    case call_result_kind::ok: return 200;
+    case call_result_kind::user_error: return 530;
+    case call_result_kind::internal_error: return 500;
+    case call_result_kind::no_such_reducer: return 404;
+    case call_result_kind::bad_arguments: return 400;
+  }
+  return 500;
+}
+
+void call_reducer(host_services& host, call_ptr call) {
+  auto caller = authenticate(host, *call, true);
+  if (!caller) return;
+  reducer_call req{caller->id, connection_id{}, call->param("reducer"), call->request.body, true, true};
+  ask(host, call, host.registry,
+      [&host, call, req](const database_record&, const database_actor& db) {
+        ask(host, call, db,
+            [call](const call_result& result) { call->reply(status_of(result.kind), result.message); },
+            call_atom::value, req);
+      },
+      open_atom::value, call->param("x"));
+}
+
 void names_reply(call_ptr call, const database_record& r) {
   call->reply(http_response::json(200, json{{"names", r.names}}.dump()));
 }
@@ -82,6 +106,20 @@ void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint
 void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
   routes.add("PUT", "/v1/database/:x", [&host](call_ptr call) { publish(host, call, call->param("x")); });
+
+  routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });
+
+  routes.add("GET", "/v1/database/:x/schema", [&host](call_ptr call) {
+    auto version = call->request.query_value("version");
+    if (!version || (*version != "9" && *version != "10"))
+      return call->reply(400, "give the module definition version: ?version=9 or ?version=10");
+    ask(host, call, host.registry,
+        [&host, call](const database_record&, const database_actor& db) {
+          ask(host, call, db, [call](const std::string& json) { call->reply(http_response::json(200, json)); },
+              describe_atom::value);
+        },
+        open_atom::value, call->param("x"));
+  });
 
   routes.add("GET", "/v1/database/:x/identity", [&host](call_ptr call) {
     ask(host, call, host.registry,

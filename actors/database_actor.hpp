@@ -1,0 +1,46 @@
+#pragma once
+// The database actor: one per live database, on a thread of its own (module
+// calls may run long). Owns the database's datastore, the V8 isolate running
+// its module, and its schedule timers. Everything a database does happens
+// here, one message at a time: each reducer call is one transaction.
+
+#include "actors/log_actor.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+
+namespace orrery {
+
+class store;
+class committer;
+
+using database_actor = caf::typed_actor<
+  // A new database: load the module, create its tables, run `init`.
+  caf::replies_to<create_atom>::with<bool>,
+  // A new module for this database (`clear` drops its data first).
+  caf::replies_to<update_atom, std::string, bool>::with<bool>,
+  // Runs a reducer; replies once its changes are durable.
+  caf::replies_to<call_atom, reducer_call>::with<call_result>,
+  // The module definition as JSON (RawModuleDefV9 shape).
+  caf::replies_to<describe_atom>::with<std::string>,
+  // Finishes what is in flight and quits.
+  caf::replies_to<stop_atom>::with<bool>,
+  // Internal: a commit became durable; a schedule came due.
+  caf::reacts_to<durable_atom, std::uint64_t>,
+  caf::reacts_to<schedule_atom, std::uint32_t, std::string, std::uint64_t>>;
+
+struct database_context {
+  store* db = nullptr;
+  committer* durability = nullptr;
+  log_actor logs;
+  std::chrono::milliseconds reducer_budget{5000};
+};
+
+/// Spawns the actor for `record` running `bundle`; its state loads on the first message.
+database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
+                                    database_record record, std::string bundle);
+
+} // namespace orrery
