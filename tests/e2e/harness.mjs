@@ -14,8 +14,8 @@ export function tempDir(prefix) {
 }
 
 /** Starts a host (by default on a free port); resolves once it listens. */
-export async function startHost(dataDir, listenAddr = '127.0.0.1:0') {
-  const child = spawn(orreryBin, ['start', '--listen-addr', listenAddr, '--data-dir', dataDir], {
+export async function startHost(dataDir, listenAddr = '127.0.0.1:0', extraArgs = []) {
+  const child = spawn(orreryBin, ['start', '--listen-addr', listenAddr, '--data-dir', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
