@@ -23,6 +23,7 @@ test: build
 # Benchmarks print their figures (targets in brackets).
 bench: build
 	$(BUILD_DIR)/orrery_bench_datastore
+	$(BUILD_DIR)/orrery_bench_modules
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -10,6 +10,8 @@
 
 #include <caf/all.hpp>
 
+#include <atomic>
+#include <deque>
 #include <map>
 
 namespace orrery {
@@ -45,8 +47,15 @@ struct database_state : module_environment {
   module_def def;
   name_bindings names;
 
-  std::map<std::uint64_t, caf::typed_response_promise<call_result>> waiting;  // by durability ticket
-  std::map<std::uint64_t, call_result> waiting_results;
+  // Replies wait for their commit to be durable. Commits become durable in
+  // order, so the committer's thread only records how far it got and wakes
+  // the actor once per batch of commits, not once per commit.
+  struct durability_tracker {
+    std::atomic<std::uint64_t> durable_upto{0};
+    std::atomic<bool> wake_pending{false};
+  };
+  std::shared_ptr<durability_tracker> tracker = std::make_shared<durability_tracker>();
+  std::deque<std::tuple<std::uint64_t, caf::typed_response_promise<call_result>, call_result>> waiting;
   std::uint64_t next_ticket = 1;
   std::map<std::pair<table_id, std::string>, std::uint64_t> schedules;  // row -> current generation
   std::uint64_t next_generation = 1;
@@ -81,6 +90,7 @@ struct database_state : module_environment {
   result<std::unique_ptr<module_instance>> load_instance(const std::string& code, module_def& decoded) {
     module_limits limits;
     limits.reducer_budget = context.reducer_budget;
+    limits.heap_limit_bytes = context.heap_limit_bytes;
     auto loaded = module_instance::load(code, *this, limits);
     if (!loaded) return loaded.error();
     auto parsed = decode_module_def((*loaded)->definition());
@@ -184,16 +194,17 @@ struct database_state : module_environment {
 
   /// Commits `tx`; when `reply` is given it is answered once the commit is durable.
   void commit(transaction& tx, call_result outcome, caf::typed_response_promise<call_result>* reply) {
-    std::uint64_t ticket = reply ? next_ticket++ : 0;
+    std::function<void()> on_durable;
     if (reply) {
-      waiting.emplace(ticket, *reply);
-      waiting_results.emplace(ticket, outcome);
+      std::uint64_t ticket = next_ticket++;
+      waiting.emplace_back(ticket, *reply, std::move(outcome));
+      auto handle = caf::actor_cast<database_actor>(self);
+      on_durable = [handle, tracker = tracker, ticket] {
+        tracker->durable_upto.store(ticket, std::memory_order_release);
+        if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
+      };
     }
-    auto handle = caf::actor_cast<database_actor>(self);
-    commit_result committed = tx.commit(reply ? std::function<void()>([handle, ticket] {
-      caf::anon_send(handle, durable_atom::value, ticket);
-    })
-                                              : std::function<void()>());
+    commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
   }
 
@@ -411,13 +422,14 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->quit();
         return true;
       },
-      [=](durable_atom, std::uint64_t ticket) {
+      [=](durable_atom, std::uint64_t) {
         auto& st = self->state;
-        auto it = st.waiting.find(ticket);
-        if (it == st.waiting.end()) return;
-        it->second.deliver(st.waiting_results[ticket]);
-        st.waiting.erase(it);
-        st.waiting_results.erase(ticket);
+        st.tracker->wake_pending.store(false);
+        std::uint64_t upto = st.tracker->durable_upto.load(std::memory_order_acquire);
+        while (!st.waiting.empty() && std::get<0>(st.waiting.front()) <= upto) {
+          std::get<1>(st.waiting.front()).deliver(std::get<2>(st.waiting.front()));
+          st.waiting.pop_front();
+        }
       },
       [=](schedule_atom, std::uint32_t table, const std::string& row, std::uint64_t generation) {
         self->state.fire_schedule(table, row, generation);

@@ -37,6 +37,7 @@ struct database_context {
   committer* durability = nullptr;
   log_actor logs;
   std::chrono::milliseconds reducer_budget{5000};
+  std::size_t heap_limit_bytes = std::size_t(256) << 20;
 };
 
 /// Spawns the actor for `record` running `bundle`; its state loads on the first message.

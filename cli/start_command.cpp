@@ -26,6 +26,7 @@ struct start_options {
   std::string data_dir;
   std::size_t max_request_bytes = 64 << 20;
   std::chrono::milliseconds reducer_budget{5000};
+  std::size_t heap_limit_mb = 256;
 };
 
 std::string default_data_dir() {
@@ -65,7 +66,7 @@ void run_host(const start_options& o) {
     caf::actor_system_config cfg;
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
-    database_context context{db.get(), &durability, logs, o.reducer_budget};
+    database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20};
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     router routes;
@@ -98,6 +99,8 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("-l,--listen-addr", o->listen_addr, "Address to listen on")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
   cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
+    ->capture_default_str();
+  cmd->add_option("--module-heap-limit-mb", o->heap_limit_mb, "V8 heap of each database's module")
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

@@ -5,6 +5,7 @@
 
 #include <libplatform/libplatform.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -15,6 +16,8 @@ void ensure_v8() {
   static std::once_flag once;
   static std::unique_ptr<v8::Platform> platform;
   std::call_once(once, [] {
+    // Extra V8 flags for diagnosis, e.g. ORRERY_V8_FLAGS=--perf-basic-prof.
+    if (const char* flags = std::getenv("ORRERY_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     platform = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(platform.get());
     v8::V8::Initialize();

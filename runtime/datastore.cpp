@@ -487,7 +487,7 @@ commit_result transaction::commit(std::function<void()> on_durable) {
   for (auto& e : undo)
     if (!e.inserted) e.table->data->release(e.row);
   undo.clear();
-  ds_->inserted_here_.clear();
+  ds_->forget_inserted();
   ds_->in_tx_ = false;
   datastore* ds = std::exchange(ds_, nullptr);  // this transaction is over
   if (!ds->db_) {
@@ -497,14 +497,22 @@ commit_result transaction::commit(std::function<void()> on_durable) {
   write_batch batch;
   {
     std::string value;
+    std::vector<std::string> put_keys;
     for (auto& u : out.updates) {
       auto* st = ds->state_of(u.table);
       std::string prefix = ds->key('r', u.table);
-      for (auto& row : u.deletes) batch.erase(prefix + st->data->storage_key(row));
-      for (auto& row : u.inserts) {
+      put_keys.clear();
+      for (auto& row : u.inserts) put_keys.push_back(prefix + st->data->storage_key(row));
+      // A row replaced under the same key (an update) needs only the put.
+      std::unordered_set<std::string_view> replaced(put_keys.begin(), put_keys.end());
+      for (auto& row : u.deletes) {
+        std::string key = prefix + st->data->storage_key(row);
+        if (!replaced.count(key)) batch.erase(key);
+      }
+      for (std::size_t i = 0; i < u.inserts.size(); ++i) {
         value.clear();
-        row_to_msgpack(st->data->schema(), row, value);
-        batch.put(prefix + st->data->storage_key(row), value);
+        row_to_msgpack(st->data->schema(), u.inserts[i], value);
+        batch.put(put_keys[i], value);
       }
     }
     for (auto& st : ds->tables_)
@@ -533,7 +541,7 @@ void transaction::rollback() {
     }
   }
   undo.clear();
-  ds_->inserted_here_.clear();
+  ds_->forget_inserted();
   ds_->in_tx_ = false;
   ds_ = nullptr;
 }

@@ -2,7 +2,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cli, orreryBin, removeDir, startHost, tempDir } from './harness.mjs';
 
@@ -12,8 +11,7 @@ before(async () => {
   dataDir = tempDir('data');
   alice = tempDir('alice');
   bob = tempDir('bob');
-  bundle = path.join(alice, 'bundle.js');
-  writeFileSync(bundle, 'export default {};\n');
+  bundle = path.join(process.env.ORRERY_BUNDLE_DIR ?? path.resolve('build/bundles'), 'chat.js');
   host = await startHost(dataDir);
 });
 

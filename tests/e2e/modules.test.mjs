@@ -8,11 +8,12 @@ import { cli, removeDir, startHost, tempDir } from './harness.mjs';
 
 const bundles = process.env.ORRERY_BUNDLE_DIR ?? path.resolve('build/bundles');
 let dataDir, host, me;
+const hostArgs = ['--reducer-time-budget-ms', '400', '--module-heap-limit-mb', '64'];
 
 before(async () => {
   dataDir = tempDir('modules');
   me = tempDir('me');
-  host = await startHost(dataDir, '127.0.0.1:0', ['--reducer-time-budget-ms', '400']);
+  host = await startHost(dataDir, '127.0.0.1:0', hostArgs);
 });
 
 after(async () => {
@@ -107,6 +108,13 @@ test('a runaway reducer is stopped and the database answers its next call', asyn
   await waitForLog('everything', /secrets: 5:five,6:six/);
 });
 
+test('a module that exhausts its heap is replaced and the database keeps serving', async () => {
+  const hog = run('call', 'everything', 'hog');
+  assert.match(hog.stderr, /HTTP 500\): the reducer ran out of memory and was stopped/);
+  ok(run('call', 'everything', 'recall'));
+  await waitForLog('everything', /WARN: Reloading the module after reducer `hog` was stopped[\s\S]*secrets: 5:five,6:six/);
+});
+
 test('schedules fire on time and stop when their row is deleted', async () => {
   ok(run('call', 'everything', 'once', '100', 'single'));
   ok(run('call', 'everything', 'every', '150', 'repeat'));
@@ -148,7 +156,7 @@ test('data and schedules survive a restart', async () => {
   await waitForLog('everything', /tick durable/);
   const address = host.url.replace('http://', '');
   await host.stop();
-  host = await startHost(dataDir, address, ['--reducer-time-budget-ms', '400']);
+  host = await startHost(dataDir, address, hostArgs);
   ok(run('call', 'everything', 'recall'));
   await waitForLog('everything', /secrets: 5:five,6:six\n[\s\S]*secrets: 5:five,6:six/);
   const before = (logs('everything').match(/tick durable/g) ?? []).length;

@@ -185,3 +185,8 @@ export const stop_ticks = spacetimedb.reducer(ctx => {
 export const on_tick = spacetimedb.reducer({ onSchedule: tick }, { arg: tick.rowType }, (_ctx, { arg }) => {
   console.info(`tick ${arg.note}`);
 });
+
+export const hog = spacetimedb.reducer(_ctx => {
+  const hoard: string[][] = [];
+  for (;;) hoard.push(new Array(100000).fill('x'.repeat(10)));
+});
