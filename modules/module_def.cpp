@@ -2,6 +2,7 @@
 
 #include "runtime/bsatn.hpp"
 #include "runtime/json_value.hpp"
+#include "runtime/sats_json.hpp"
 
 #include <cctype>
 #include <map>
@@ -316,29 +317,6 @@ std::string option_json(const std::optional<std::string>& s) {
   return s ? "{\"some\":" + json_quote(*s) + "}" : unit_variant("none");
 }
 
-std::string type_json(const algebraic_type& t);
-
-std::string elements_json(const std::vector<type_element>& elements, const char* list) {
-  std::string out = std::string("{\"") + list + "\":[";
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    if (i) out += ",";
-    out += "{\"name\":" + option_json(elements[i].name) + ",\"algebraic_type\":" + type_json(elements[i].type) + "}";
-  }
-  return out + "]}";
-}
-
-std::string type_json(const algebraic_type& t) {
-  static const char* names[] = {"Ref", "Sum", "Product", "Array", "String", "Bool", "I8", "U8", "I16", "U16",
-                                "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256", "F32", "F64"};
-  switch (t.kind) {
-    case type_kind::ref: return "{\"Ref\":" + std::to_string(t.ref) + "}";
-    case type_kind::sum: return "{\"Sum\":" + elements_json(t.elements, "variants") + "}";
-    case type_kind::product: return "{\"Product\":" + elements_json(t.elements, "elements") + "}";
-    case type_kind::array: return "{\"Array\":" + type_json(*t.element) + "}";
-    default: return unit_variant(names[int(t.kind)]);
-  }
-}
-
 std::string columns_json(const std::vector<std::uint16_t>& cols) {
   std::string out = "[";
   for (std::size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + std::to_string(cols[i]);
@@ -353,7 +331,7 @@ std::string module_def_json(const module_def& def) {
   for (std::size_t i = 0; i < def.tables.size(); ++i) {
     const table_schema& t = def.tables[i];
     if (i) types += ",", tables += ",";
-    types += type_json(t.row_type());
+    types += type_to_json(t.row_type());
     std::string indexes, constraints, sequences;
     for (std::size_t k = 0; k < t.indexes.size(); ++k) {
       auto& ix = t.indexes[k];
@@ -388,7 +366,7 @@ std::string module_def_json(const module_def& def) {
     const char* kind = r.kind == lifecycle::init ? "Init" : r.kind == lifecycle::on_connect ? "OnConnect"
                        : r.kind == lifecycle::on_disconnect ? "OnDisconnect" : nullptr;
     reducers += std::string(i ? "," : "") + "{\"name\":" + json_quote(r.name) + ",\"params\":" +
-                elements_json(r.params.elements, "elements") + ",\"lifecycle\":" +
+                product_elements_json(r.params) + ",\"lifecycle\":" +
                 (kind ? "{\"some\":" + unit_variant(kind) + "}" : unit_variant("none")) + "}";
   }
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +

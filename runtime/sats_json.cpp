@@ -335,7 +335,34 @@ result<value> decode(const algebraic_type& t, const json_value& j) {
   }
 }
 
+std::string option_name_json(const std::optional<std::string>& s) {
+  return s ? "{\"some\":" + json_quote(*s) + "}" : std::string("{\"none\":[]}");
+}
+
+std::string elements_json(const std::vector<type_element>& elements, const char* list) {
+  std::string out = std::string("{\"") + list + "\":[";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i) out += ",";
+    out += "{\"name\":" + option_name_json(elements[i].name) + ",\"algebraic_type\":" + type_to_json(elements[i].type) + "}";
+  }
+  return out + "]}";
+}
+
 } // namespace
+
+std::string type_to_json(const algebraic_type& t) {
+  static const char* names[] = {"Ref", "Sum", "Product", "Array", "String", "Bool", "I8", "U8", "I16", "U16",
+                                "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256", "F32", "F64"};
+  switch (t.kind) {
+    case type_kind::ref: return "{\"Ref\":" + std::to_string(t.ref) + "}";
+    case type_kind::sum: return "{\"Sum\":" + elements_json(t.elements, "variants") + "}";
+    case type_kind::product: return "{\"Product\":" + elements_json(t.elements, "elements") + "}";
+    case type_kind::array: return "{\"Array\":" + type_to_json(*t.element) + "}";
+    default: return std::string("{\"") + names[int(t.kind)] + "\":[]}";
+  }
+}
+
+std::string product_elements_json(const algebraic_type& product) { return elements_json(product.elements, "elements"); }
 
 void append_sats_json(std::string& out, const value& v, const algebraic_type& type) {
   encode(out, v, type);

@@ -20,6 +20,11 @@ std::string to_sats_json(const value& v, const algebraic_type& type);
 void append_sats_json(std::string& out, const value& v, const algebraic_type& type);
 
 result<value> from_sats_json(const algebraic_type& type, std::string_view json);
+
+/// An AlgebraicType in SATS-JSON: {"U32": []}, {"Product": {"elements": [...]}}, ...
+std::string type_to_json(const algebraic_type& type);
+/// A product's {"elements": [{"name": {"some": "x"}, "algebraic_type": ...}]}.
+std::string product_elements_json(const algebraic_type& product);
 result<value> from_sats_json(const algebraic_type& type, const json_value& json);
 
 } // namespace orrery

@@ -1,0 +1,725 @@
+#include "runtime/sql/engine.hpp"
+
+#include "runtime/bsatn.hpp"
+#include "runtime/index_key.hpp"
+#include "runtime/json_value.hpp"
+#include "runtime/sats_json.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <unordered_map>
+
+namespace orrery::sql {
+namespace {
+
+struct sql_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void error(const std::string& message) { throw sql_error(message); }
+
+std::string hidden_table(const std::string& name) {
+  return "no such table: `" + name + "`. If the table exists, it may be marked private.";
+}
+
+// ---- literals ----
+
+std::string describe(const literal& l) {
+  switch (l.type) {
+    case literal::kind::integer: case literal::kind::floating: return l.text;
+    case literal::kind::string: return "'" + l.text + "'";
+    case literal::kind::boolean: return l.text;
+    case literal::kind::hex: return "0x" + l.text;
+    case literal::kind::null: return "NULL";
+    case literal::kind::sender: return ":sender";
+  }
+  return "?";
+}
+
+// "2024-05-01T12:30:00.25Z" or with a +hh:mm offset, to microseconds since the epoch.
+bool parse_rfc3339(const std::string& s, std::int64_t& micros) {
+  int y, mo, d, h, mi;
+  double sec;
+  char sep;
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%d-%d-%d%c%d:%d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec, &consumed) < 7) return false;
+  if (sep != 'T' && sep != 't' && sep != ' ') return false;
+  std::string zone = s.substr(std::size_t(consumed));
+  int offset = 0;
+  if (zone == "Z" || zone == "z" || zone.empty()) offset = 0;
+  else {
+    int oh, om;
+    if (std::sscanf(zone.c_str() + 1, "%d:%d", &oh, &om) != 2 || (zone[0] != '+' && zone[0] != '-')) return false;
+    offset = (oh * 60 + om) * (zone[0] == '-' ? -1 : 1);
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = int(sec);
+  std::int64_t seconds = std::int64_t(timegm(&tm)) - std::int64_t(offset) * 60;
+  micros = seconds * 1000000 + std::int64_t((sec - int(sec)) * 1e6 + 0.5);
+  return true;
+}
+
+/// The BSATN of `l` as a value of `type`; errors name the column.
+std::string literal_bsatn(const literal& l, const algebraic_type& type, const std::string& column, const caller& who) {
+  auto mismatch = [&](const std::string& what) -> std::string {
+    error("type mismatch: column `" + column + "` is " + type_name(type) + ", but " + describe(l) + " is " + what);
+  };
+  special_type special = type.special();
+  if (special == special_type::option) {
+    if (l.type == literal::kind::null) return std::string(1, '\x01');
+    return std::string(1, '\x00') + literal_bsatn(l, type.elements[0].type, column, who);
+  }
+  json_value j;
+  switch (l.type) {
+    case literal::kind::null: mismatch("NULL (only Option columns hold NULL)");
+    case literal::kind::sender:
+      if (special != special_type::identity) mismatch("the caller's Identity");
+      j.type = json_value::kind::string;
+      j.text = "0x" + who.id.to_hex();
+      break;
+    case literal::kind::boolean:
+      if (type.kind != type_kind::boolean) mismatch("a boolean");
+      j.type = json_value::kind::boolean;
+      j.flag = l.text == "true";
+      break;
+    case literal::kind::integer:
+    case literal::kind::floating:
+      if (!type.is_integer() && type.kind != type_kind::f32 && type.kind != type_kind::f64 &&
+          special != special_type::timestamp && special != special_type::time_duration)
+        mismatch("a number");
+      if (l.type == literal::kind::floating && type.is_integer()) mismatch("not a whole number");
+      j.type = json_value::kind::number;
+      j.text = l.text;
+      break;
+    case literal::kind::hex:
+      if (!(type.is_integer() || type.is_bytes() || special == special_type::identity ||
+            special == special_type::connection_id || special == special_type::uuid))
+        mismatch("a hex value");
+      j.type = json_value::kind::string;
+      j.text = "0x" + l.text;
+      break;
+    case literal::kind::string:
+      if (special == special_type::timestamp) {
+        std::int64_t micros;
+        if (!parse_rfc3339(l.text, micros)) mismatch("not an RFC 3339 timestamp");
+        std::string out;
+        bsatn_writer(out).fixed(micros);
+        return out;
+      }
+      if (type.kind == type_kind::sum && special == special_type::none) {
+        for (std::size_t tag = 0; tag < type.elements.size(); ++tag)
+          if (type.elements[tag].name == l.text && type.elements[tag].type == algebraic_type::unit())
+            return std::string(1, char(tag));
+        mismatch("not one of its variants");
+      }
+      if (type.kind != type_kind::string && !type.is_bytes() && special != special_type::identity &&
+          special != special_type::connection_id && special != special_type::uuid)
+        mismatch("a string");
+      j.type = json_value::kind::string;
+      j.text = l.text;
+      // Identities and ids may be written as plain hex strings.
+      if ((special == special_type::identity || special == special_type::connection_id ||
+           special == special_type::uuid || type.is_bytes()) &&
+          j.text.compare(0, 2, "0x") != 0)
+        j.text = "0x" + j.text;
+      break;
+  }
+  auto v = from_sats_json(type, j);
+  if (!v) error("bad value for column `" + column + "`: " + v.error().message);
+  return encode_value(*v);
+}
+
+std::string key_of_bsatn(const algebraic_type& type, std::string_view bsatn) {
+  std::string key;
+  bsatn_reader in(bsatn);
+  append_key(key, type, in);
+  return key;
+}
+
+// ---- binding ----
+
+struct bound_table {
+  const table* t;
+  std::string alias;
+  std::vector<std::uint32_t> fixed_offsets;  // column offsets when every column has a fixed size
+};
+
+struct bound_column {
+  std::size_t slot;
+  std::uint16_t column;
+  const algebraic_type* type;
+  std::string name;
+};
+
+struct bound_operand {
+  std::optional<bound_column> column;
+  std::string key;  // the constant's key encoding
+};
+
+struct bound_expr {
+  expr::kind type = expr::kind::compare;
+  compare_op op = compare_op::eq;
+  bound_operand left, right;
+  std::vector<bound_expr> children;
+};
+
+using tuple = std::vector<std::string_view>;  // one row per table slot
+
+class binder {
+public:
+  binder(datastore& ds, const caller& who) : ds_(ds), who_(who) {}
+
+  std::vector<bound_table> tables;
+
+  std::size_t add_table(const table_ref& ref) {
+    const table* t = ds_.find_table(ref.name);
+    if (!t || (!who_.owner && !t->schema().is_public)) error(hidden_table(ref.name));
+    for (auto& b : tables)
+      if (b.alias == ref.alias) error("table alias `" + ref.alias + "` is used twice");
+    bound_table b{t, ref.alias, {}};
+    if (t->row_type().fixed_size()) {
+      std::uint32_t offset = 0;
+      for (auto& c : t->schema().columns) {
+        b.fixed_offsets.push_back(offset);
+        offset += std::uint32_t(*c.type.fixed_size());
+      }
+    }
+    tables.push_back(std::move(b));
+    return tables.size() - 1;
+  }
+
+  bound_column resolve(const column_ref& ref) const {
+    std::optional<bound_column> found;
+    for (std::size_t slot = 0; slot < tables.size(); ++slot) {
+      const auto& b = tables[slot];
+      if (!ref.table.empty() && ref.table != b.alias) continue;
+      auto col = b.t->schema().column_index(ref.column);
+      if (!col) continue;
+      if (found) error("column `" + ref.column + "` is ambiguous: qualify it with a table name");
+      found = bound_column{slot, *col, &b.t->schema().columns[*col].type, ref.column};
+    }
+    if (found) return *found;
+    if (!ref.table.empty()) {
+      bool known = std::any_of(tables.begin(), tables.end(), [&](auto& b) { return b.alias == ref.table; });
+      if (!known) error("unknown table `" + ref.table + "` in `" + ref.table + "." + ref.column + "`");
+      error("unknown column `" + ref.column + "` in table `" + ref.table + "`");
+    }
+    error("unknown column `" + ref.column + "`" +
+          (tables.size() == 1 ? " in table `" + tables[0].t->schema().name + "`" : std::string()));
+  }
+
+  bound_expr bind(const expr& e) const {
+    bound_expr b;
+    b.type = e.type;
+    b.op = e.op;
+    if (e.type != expr::kind::compare) {
+      for (auto& c : e.children) b.children.push_back(bind(*c));
+      return b;
+    }
+    if (!e.left.column && !e.right.column) error("a comparison needs a column on at least one side");
+    if (e.left.column) b.left.column = resolve(*e.left.column);
+    if (e.right.column) b.right.column = resolve(*e.right.column);
+    if (b.left.column && b.right.column) {
+      if (*b.left.column->type != *b.right.column->type)
+        error("type mismatch: `" + b.left.column->name + "` is " + type_name(*b.left.column->type) + " but `" +
+              b.right.column->name + "` is " + type_name(*b.right.column->type));
+      return b;
+    }
+    const bound_column& col = b.left.column ? *b.left.column : *b.right.column;
+    const literal& lit = b.left.column ? e.right.constant : e.left.constant;
+    std::string key = key_of_bsatn(*col.type, literal_bsatn(lit, *col.type, col.name, who_));
+    (b.left.column ? b.right : b.left).key = std::move(key);
+    return b;
+  }
+
+private:
+  datastore& ds_;
+  const caller& who_;
+};
+
+// The key encoding of one column of a row.
+void column_key(const bound_table& b, std::string_view row, std::uint16_t column, std::string& out) {
+  out.clear();
+  const auto& columns = b.t->schema().columns;
+  if (!b.fixed_offsets.empty()) {
+    bsatn_reader in(row.substr(b.fixed_offsets[column]));
+    append_key(out, columns[column].type, in);
+    return;
+  }
+  bsatn_reader in(row);
+  for (std::uint16_t c = 0; c < column; ++c) skip_value(columns[c].type, in);
+  append_key(out, columns[column].type, in);
+}
+
+value column_value(const bound_table& b, std::string_view row, std::uint16_t column) {
+  const auto& columns = b.t->schema().columns;
+  bsatn_reader in(row);
+  if (!b.fixed_offsets.empty()) in = bsatn_reader(row.substr(b.fixed_offsets[column]));
+  else
+    for (std::uint16_t c = 0; c < column; ++c) skip_value(columns[c].type, in);
+  return read_value(columns[column].type, in);
+}
+
+class evaluator {
+public:
+  explicit evaluator(const std::vector<bound_table>& tables) : tables_(tables) {}
+
+  bool test(const bound_expr& e, const tuple& row) {
+    switch (e.type) {
+      case expr::kind::and_: return test(e.children[0], row) && test(e.children[1], row);
+      case expr::kind::or_: return test(e.children[0], row) || test(e.children[1], row);
+      case expr::kind::not_: return !test(e.children[0], row);
+      case expr::kind::compare: break;
+    }
+    const std::string& l = operand_key(e.left, row, left_);
+    const std::string& r = operand_key(e.right, row, right_);
+    int c = l.compare(r);
+    switch (e.op) {
+      case compare_op::eq: return c == 0;
+      case compare_op::ne: return c != 0;
+      case compare_op::lt: return c < 0;
+      case compare_op::le: return c <= 0;
+      case compare_op::gt: return c > 0;
+      case compare_op::ge: return c >= 0;
+    }
+    return false;
+  }
+
+  const std::string& operand_key(const bound_operand& o, const tuple& row, std::string& scratch) {
+    if (!o.column) return o.key;
+    column_key(tables_[o.column->slot], row[o.column->slot], o.column->column, scratch);
+    return scratch;
+  }
+
+private:
+  const std::vector<bound_table>& tables_;
+  std::string left_, right_;
+};
+
+// Top-level AND terms of a predicate.
+void conjuncts(const bound_expr& e, std::vector<const bound_expr*>& out) {
+  if (e.type == expr::kind::and_) {
+    conjuncts(e.children[0], out);
+    conjuncts(e.children[1], out);
+  } else {
+    out.push_back(&e);
+  }
+}
+
+compare_op flipped(compare_op op) {
+  switch (op) {
+    case compare_op::lt: return compare_op::gt;
+    case compare_op::le: return compare_op::ge;
+    case compare_op::gt: return compare_op::lt;
+    case compare_op::ge: return compare_op::le;
+    default: return op;
+  }
+}
+
+/// Rows of table `slot` that may satisfy `where`: through an index when a
+/// conjunct compares an indexed column with a constant, else every row.
+std::vector<std::string_view> candidate_rows(const bound_table& b, std::size_t slot, const bound_expr* where,
+                                             std::uint64_t& scanned) {
+  std::vector<std::string_view> rows;
+  const table& t = *b.t;
+  if (where) {
+    std::vector<const bound_expr*> terms;
+    conjuncts(*where, terms);
+    // (column, op, key) for terms on this table against constants.
+    struct term {
+      std::uint16_t column;
+      compare_op op;
+      const std::string* key;
+    };
+    std::vector<term> usable;
+    for (auto* e : terms) {
+      if (e->type != expr::kind::compare || e->op == compare_op::ne) continue;
+      if (e->left.column && !e->right.column && e->left.column->slot == slot)
+        usable.push_back({e->left.column->column, e->op, &e->right.key});
+      else if (e->right.column && !e->left.column && e->right.column->slot == slot)
+        usable.push_back({e->right.column->column, flipped(e->op), &e->left.key});
+    }
+    // Equality on the leading columns of an index: a point or prefix lookup.
+    for (auto& ix : t.indexes()) {
+      const auto& cols = ix->schema().columns;
+      std::string prefix;
+      std::size_t matched = 0;
+      for (auto c : cols) {
+        auto it = std::find_if(usable.begin(), usable.end(), [&](const term& u) { return u.column == c && u.op == compare_op::eq; });
+        if (it == usable.end()) break;
+        prefix += *it->key;
+        ++matched;
+      }
+      if (matched == 0 || (!ix->ordered() && matched < cols.size())) continue;
+      if (ix->schema().unique && matched == cols.size()) {
+        if (auto r = ix->find_unique(prefix)) rows.push_back(t.row(*r));
+      } else {
+        ix->visit_prefix(prefix, [&](row_id r) { rows.push_back(t.row(r)); });
+      }
+      scanned += rows.size();
+      return rows;
+    }
+    // Bounds on the first column of a btree index: a range scan.
+    for (auto& ix : t.indexes()) {
+      if (!ix->ordered()) continue;
+      std::uint16_t first = ix->schema().columns[0];
+      key_range range;
+      bool bounded = false;
+      std::optional<std::string> upper;
+      for (auto& u : usable) {
+        if (u.column != first) continue;
+        if (u.op == compare_op::gt || u.op == compare_op::ge) {
+          std::string lower = u.op == compare_op::ge ? *u.key : key_prefix_end(*u.key);
+          if (!bounded || range.lower < lower) range.lower = lower;
+          bounded = true;
+        } else if (u.op == compare_op::lt || u.op == compare_op::le) {
+          std::string candidate = u.op == compare_op::lt ? *u.key : key_prefix_end(*u.key);
+          if (!upper || candidate < *upper) upper = candidate;
+        }
+      }
+      if (!bounded && !upper) continue;
+      range.upper = upper;
+      ix->visit_range(range, [&](row_id r) { rows.push_back(t.row(r)); });
+      scanned += rows.size();
+      return rows;
+    }
+  }
+  rows.reserve(t.row_count());
+  t.scan([&](row_id r) { rows.push_back(t.row(r)); });
+  scanned += rows.size();
+  return rows;
+}
+
+// ---- SELECT ----
+
+query_result run_select(datastore& ds, const select_statement& s, const caller& who, const settings& config) {
+  binder scope(ds, who);
+  scope.add_table(s.from);
+  for (auto& j : s.joins) scope.add_table(j.table);
+  std::optional<bound_expr> where;
+  if (s.where) where = scope.bind(*s.where);
+  query_result out;
+  evaluator eval(scope.tables);
+
+  // First table, through an index when the WHERE clause allows.
+  std::vector<tuple> tuples;
+  for (auto row : candidate_rows(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned))
+    tuples.push_back({row});
+
+  // Each join: an index lookup on the new table when its column is indexed, else a hash join.
+  for (std::size_t k = 0; k < s.joins.size(); ++k) {
+    std::size_t slot = k + 1;
+    const bound_table& inner = scope.tables[slot];
+    const join& j = s.joins[k];
+    std::vector<tuple> joined;
+    if (!j.left) {  // cross join
+      for (auto& left : tuples)
+        inner.t->scan([&](row_id r) {
+          tuple t = left;
+          t.push_back(inner.t->row(r));
+          joined.push_back(std::move(t));
+        });
+      out.rows_scanned += inner.t->row_count();
+      tuples = std::move(joined);
+      continue;
+    }
+    bound_column a = scope.resolve(*j.left), b = scope.resolve(*j.right);
+    if (a.slot == slot) std::swap(a, b);
+    if (b.slot != slot || a.slot >= slot)
+      error("the ON clause of the join with `" + j.table.alias + "` must compare one of its columns with a column of an earlier table");
+    if (*a.type != *b.type)
+      error("type mismatch in join: `" + a.name + "` is " + type_name(*a.type) + " but `" + b.name + "` is " + type_name(*b.type));
+    const table_index* index = nullptr;
+    for (auto& ix : inner.t->indexes())
+      if (ix->schema().columns[0] == b.column && (ix->ordered() || ix->schema().columns.size() == 1)) index = ix.get();
+    std::string key;
+    if (index) {
+      for (auto& left : tuples) {
+        column_key(scope.tables[a.slot], left[a.slot], a.column, key);
+        auto add = [&](row_id r) {
+          tuple t = left;
+          t.push_back(inner.t->row(r));
+          joined.push_back(std::move(t));
+        };
+        if (index->schema().unique && index->schema().columns.size() == 1) {
+          if (auto r = index->find_unique(key)) add(*r);
+        } else {
+          index->visit_prefix(key, add);
+        }
+      }
+    } else {
+      std::unordered_multimap<std::string, std::string_view> built;
+      inner.t->scan([&](row_id r) {
+        column_key(inner, inner.t->row(r), b.column, key);
+        built.emplace(key, inner.t->row(r));
+      });
+      out.rows_scanned += inner.t->row_count();
+      for (auto& left : tuples) {
+        column_key(scope.tables[a.slot], left[a.slot], a.column, key);
+        auto [first, last] = built.equal_range(key);
+        for (auto it = first; it != last; ++it) {
+          tuple t = left;
+          t.push_back(it->second);
+          joined.push_back(std::move(t));
+        }
+      }
+    }
+    tuples = std::move(joined);
+  }
+
+  if (where) {
+    std::vector<tuple> kept;
+    for (auto& t : tuples)
+      if (eval.test(*where, t)) kept.push_back(std::move(t));
+    tuples = std::move(kept);
+  }
+
+  if (!s.order_by.empty()) {
+    std::vector<bound_column> keys;
+    for (auto& o : s.order_by) keys.push_back(scope.resolve(o.column));
+    std::vector<std::pair<std::vector<std::string>, std::size_t>> sortable;
+    for (std::size_t i = 0; i < tuples.size(); ++i) {
+      std::vector<std::string> k(keys.size());
+      for (std::size_t c = 0; c < keys.size(); ++c)
+        column_key(scope.tables[keys[c].slot], tuples[i][keys[c].slot], keys[c].column, k[c]);
+      sortable.emplace_back(std::move(k), i);
+    }
+    std::stable_sort(sortable.begin(), sortable.end(), [&](auto& x, auto& y) {
+      for (std::size_t c = 0; c < keys.size(); ++c) {
+        int cmp = x.first[c].compare(y.first[c]);
+        if (cmp != 0) return s.order_by[c].descending ? cmp > 0 : cmp < 0;
+      }
+      return false;
+    });
+    std::vector<tuple> ordered;
+    for (auto& [k, i] : sortable) ordered.push_back(std::move(tuples[i]));
+    tuples = std::move(ordered);
+  }
+  if (s.limit && tuples.size() > *s.limit) tuples.resize(*s.limit);
+
+  // Projection.
+  bool counting = std::any_of(s.items.begin(), s.items.end(), [](auto& i) { return i.type == select_item::kind::count; });
+  if (counting) {
+    if (s.items.size() != 1) error("COUNT(*) cannot be combined with other columns");
+    out.columns.push_back({s.items[0].alias, algebraic_type::primitive(type_kind::u64)});
+    out.rows.push_back({value(std::uint64_t(tuples.size()))});
+    return out;
+  }
+  std::vector<bound_column> projected;
+  for (auto& item : s.items) {
+    switch (item.type) {
+      case select_item::kind::all:
+        for (std::size_t slot = 0; slot < scope.tables.size(); ++slot) {
+          const auto& cols = scope.tables[slot].t->schema().columns;
+          for (std::uint16_t c = 0; c < cols.size(); ++c) projected.push_back({slot, c, &cols[c].type, cols[c].name});
+        }
+        break;
+      case select_item::kind::table_all: {
+        auto it = std::find_if(scope.tables.begin(), scope.tables.end(), [&](auto& b) { return b.alias == item.table; });
+        if (it == scope.tables.end()) error("unknown table `" + item.table + "` in `" + item.table + ".*`");
+        std::size_t slot = std::size_t(it - scope.tables.begin());
+        const auto& cols = it->t->schema().columns;
+        for (std::uint16_t c = 0; c < cols.size(); ++c) projected.push_back({slot, c, &cols[c].type, cols[c].name});
+        break;
+      }
+      case select_item::kind::column: {
+        bound_column c = scope.resolve(item.column);
+        c.name = item.alias;
+        projected.push_back(c);
+        break;
+      }
+      case select_item::kind::count: break;
+    }
+  }
+  if (config.row_limit && tuples.size() > config.row_limit)
+    error("the query returns " + std::to_string(tuples.size()) + " rows, more than row_limit (" +
+          std::to_string(config.row_limit) + "); add a WHERE or LIMIT, or raise it with SET row_limit");
+  for (auto& c : projected) out.columns.push_back({c.name, *c.type});
+  for (auto& t : tuples) {
+    std::vector<value> row;
+    row.reserve(projected.size());
+    for (auto& c : projected) row.push_back(column_value(scope.tables[c.slot], t[c.slot], c.column));
+    out.rows.push_back(std::move(row));
+  }
+  return out;
+}
+
+// ---- DML ----
+
+void require_owner(const caller& who, const char* what) {
+  if (!who.owner) error(std::string("only the database owner may run ") + what);
+}
+
+void check(const result<std::string>& r) {
+  if (!r) error(r.error().message);
+}
+
+std::vector<std::string_view> matching_rows(datastore& ds, const table_ref& ref, const expr* where, const caller& who,
+                                            binder& scope, std::uint64_t& scanned) {
+  scope.add_table(ref);
+  std::optional<bound_expr> bound;
+  if (where) bound = scope.bind(*where);
+  evaluator eval(scope.tables);
+  std::vector<std::string_view> out;
+  for (auto row : candidate_rows(scope.tables[0], 0, bound ? &*bound : nullptr, scanned))
+    if (!bound || eval.test(*bound, {row})) out.push_back(row);
+  return out;
+}
+
+query_result run_insert(datastore& ds, transaction& tx, const insert_statement& s, const caller& who) {
+  require_owner(who, "INSERT");
+  binder scope(ds, who);
+  scope.add_table(s.table);
+  const table& t = *scope.tables[0].t;
+  const auto& columns = t.schema().columns;
+  std::vector<std::uint16_t> targets;
+  if (s.columns.empty()) {
+    for (std::uint16_t c = 0; c < columns.size(); ++c) targets.push_back(c);
+  } else {
+    for (auto& name : s.columns) {
+      auto c = t.schema().column_index(name);
+      if (!c) error("unknown column `" + name + "` in table `" + t.schema().name + "`");
+      if (std::find(targets.begin(), targets.end(), *c) != targets.end()) error("column `" + name + "` is given twice");
+      targets.push_back(*c);
+    }
+  }
+  query_result out;
+  for (auto& values : s.rows) {
+    if (values.size() != targets.size())
+      error("INSERT gives " + std::to_string(values.size()) + " values for " + std::to_string(targets.size()) + " columns");
+    std::string row;
+    for (std::uint16_t c = 0; c < columns.size(); ++c) {
+      auto at = std::find(targets.begin(), targets.end(), c);
+      if (at != targets.end()) {
+        row += literal_bsatn(values[std::size_t(at - targets.begin())], columns[c].type, columns[c].name, who);
+        continue;
+      }
+      bool generated = std::any_of(t.schema().sequences.begin(), t.schema().sequences.end(),
+                                   [&](auto& q) { return q.column == c; });
+      if (generated) row += std::string(*columns[c].type.fixed_size(), '\0');
+      else if (columns[c].default_bsatn) row += *columns[c].default_bsatn;
+      else if (columns[c].type.special() == special_type::option) row += '\x01';  // NULL
+      else error("missing a value for column `" + columns[c].name + "`");
+    }
+    check(tx.insert(t.schema().id, row));
+    ++out.rows_inserted;
+  }
+  return out;
+}
+
+query_result run_update(datastore& ds, transaction& tx, const update_statement& s, const caller& who) {
+  require_owner(who, "UPDATE");
+  binder scope(ds, who);
+  query_result out;
+  auto rows = matching_rows(ds, s.table, s.where.get(), who, scope, out.rows_scanned);
+  const table& t = *scope.tables[0].t;
+  const auto& columns = t.schema().columns;
+  std::vector<std::pair<std::uint16_t, std::string>> changes;
+  for (auto& a : s.assignments) {
+    auto c = t.schema().column_index(a.column);
+    if (!c) error("unknown column `" + a.column + "` in table `" + t.schema().name + "`");
+    changes.emplace_back(*c, literal_bsatn(a.value, columns[*c].type, a.column, who));
+  }
+  std::vector<std::string> replacements;
+  std::vector<std::uint32_t> offsets;
+  for (auto row : rows) {
+    t.column_offsets(row, offsets);
+    offsets.push_back(std::uint32_t(row.size()));
+    std::string updated;
+    for (std::uint16_t c = 0; c < columns.size(); ++c) {
+      auto change = std::find_if(changes.begin(), changes.end(), [&](auto& ch) { return ch.first == c; });
+      if (change != changes.end()) updated += change->second;
+      else updated.append(row.substr(offsets[c], offsets[c + 1] - offsets[c]));
+    }
+    replacements.push_back(std::move(updated));
+  }
+  // Delete every old row first, so rows may trade unique values among themselves.
+  for (auto row : rows) {
+    auto removed = tx.delete_row(t.schema().id, row);
+    if (!removed) error(removed.error().message);
+  }
+  for (auto& row : replacements) check(tx.insert(t.schema().id, row));
+  out.rows_updated = rows.size();
+  return out;
+}
+
+query_result run_delete(datastore& ds, transaction& tx, const delete_statement& s, const caller& who) {
+  require_owner(who, "DELETE");
+  binder scope(ds, who);
+  query_result out;
+  auto rows = matching_rows(ds, s.table, s.where.get(), who, scope, out.rows_scanned);
+  std::vector<std::string> copies(rows.begin(), rows.end());
+  for (auto& row : copies) {
+    auto removed = tx.delete_row(scope.tables[0].t->schema().id, row);
+    if (!removed) error(removed.error().message);
+  }
+  out.rows_deleted = copies.size();
+  return out;
+}
+
+std::uint64_t setting_value(const literal& l) {
+  if (l.type != literal::kind::integer || l.text.empty() || l.text[0] == '-') error("row_limit must be a whole number");
+  return std::stoull(l.text);
+}
+
+} // namespace
+
+result<query_result> run(datastore& ds, transaction& tx, const statement& stmt, const caller& who, settings& config) {
+  try {
+    switch (stmt.type) {
+      case statement::kind::select: return run_select(ds, stmt.select, who, config);
+      case statement::kind::insert: return run_insert(ds, tx, stmt.insert, who);
+      case statement::kind::update: return run_update(ds, tx, stmt.update, who);
+      case statement::kind::delete_: return run_delete(ds, tx, stmt.remove, who);
+      case statement::kind::set:
+        require_owner(who, "SET");
+        if (stmt.set.name != "row_limit") error("unknown setting `" + stmt.set.name + "` (there is row_limit)");
+        config.row_limit = setting_value(stmt.set.value);
+        return query_result{};
+      case statement::kind::show: {
+        if (stmt.show.name != "row_limit") error("unknown setting `" + stmt.show.name + "` (there is row_limit)");
+        query_result out;
+        out.columns.push_back({"row_limit", algebraic_type::primitive(type_kind::u64)});
+        out.rows.push_back({value(config.row_limit)});
+        return out;
+      }
+    }
+    return fail(errc::invalid_argument, "unsupported statement");
+  } catch (const sql_error& e) {
+    return fail(errc::invalid_argument, e.what());
+  } catch (const bsatn_error& e) {
+    return fail(errc::invalid_argument, e.what());
+  } catch (const std::out_of_range&) {
+    return fail(errc::invalid_argument, "a number in the statement is out of range");
+  }
+}
+
+std::string response_json(const query_result& r, std::int64_t duration_micros) {
+  std::string out = "[{\"schema\":{\"elements\":[";
+  for (std::size_t i = 0; i < r.columns.size(); ++i) {
+    if (i) out += ",";
+    out += "{\"name\":{\"some\":" + json_quote(r.columns[i].name) + "},\"algebraic_type\":" + type_to_json(r.columns[i].type) + "}";
+  }
+  out += "]},\"rows\":[";
+  for (std::size_t i = 0; i < r.rows.size(); ++i) {
+    out += i ? ",[" : "[";
+    for (std::size_t c = 0; c < r.rows[i].size(); ++c) {
+      if (c) out += ",";
+      append_sats_json(out, r.rows[i][c], r.columns[c].type);
+    }
+    out += "]";
+  }
+  out += "],\"total_duration_micros\":" + std::to_string(duration_micros) + ",\"stats\":{\"rows_inserted\":" +
+         std::to_string(r.rows_inserted) + ",\"rows_deleted\":" + std::to_string(r.rows_deleted) +
+         ",\"rows_updated\":" + std::to_string(r.rows_updated) + ",\"rows_scanned\":" + std::to_string(r.rows_scanned) + "}}]";
+  return out;
+}
+
+} // namespace orrery::sql

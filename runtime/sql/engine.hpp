@@ -1,0 +1,47 @@
+#pragma once
+// Runs SQL statements against one database: binds names to tables and
+// columns (hiding private tables from all but the owner), picks index scans
+// for predicates an index can serve, joins with index lookups or hash joins,
+// and applies INSERT, UPDATE and DELETE inside a transaction.
+// Used from the database actor's thread only.
+
+#include "runtime/datastore.hpp"
+#include "runtime/identity.hpp"
+#include "runtime/result.hpp"
+#include "runtime/sql/ast.hpp"
+#include "runtime/value.hpp"
+
+#include <string>
+#include <vector>
+
+namespace orrery::sql {
+
+struct caller {
+  identity id;
+  bool owner = false;
+};
+
+/// Database settings the SQL endpoint reads and SETs.
+struct settings {
+  std::uint64_t row_limit = 0;  // 0: no limit
+};
+
+struct output_column {
+  std::string name;
+  algebraic_type type;
+};
+
+struct query_result {
+  std::vector<output_column> columns;
+  std::vector<std::vector<value>> rows;
+  std::uint64_t rows_inserted = 0, rows_deleted = 0, rows_updated = 0, rows_scanned = 0;
+};
+
+/// Runs `stmt`. Reads see `ds`'s tables as they are; writes go into `tx`
+/// (which the caller commits when this succeeds).
+result<query_result> run(datastore& ds, transaction& tx, const statement& stmt, const caller& who, settings& config);
+
+/// The SQL endpoint's response body for one statement.
+std::string response_json(const query_result& result, std::int64_t duration_micros);
+
+} // namespace orrery::sql
