@@ -6,6 +6,8 @@
 #include "runtime/committer.hpp"
 #include "runtime/datastore.hpp"
 #include "runtime/sats_json.hpp"
+#include "runtime/sql/engine.hpp"
+#include "runtime/sql/parser.hpp"
 #include "runtime/store.hpp"
 
 #include <caf/all.hpp>
@@ -55,11 +57,12 @@ struct database_state : module_environment {
     std::atomic<bool> wake_pending{false};
   };
   std::shared_ptr<durability_tracker> tracker = std::make_shared<durability_tracker>();
-  std::deque<std::tuple<std::uint64_t, caf::typed_response_promise<call_result>, call_result>> waiting;
+  std::deque<std::pair<std::uint64_t, std::function<void()>>> waiting;  // run once durable, in order
   std::uint64_t next_ticket = 1;
   std::map<std::pair<table_id, std::string>, std::uint64_t> schedules;  // row -> current generation
   std::uint64_t next_generation = 1;
   std::vector<std::pair<std::string, std::string>> immediate;  // reducers to run after this call
+  sql::settings sql_settings;
 
   // ---- module_environment ----
   void log(log_level level, std::string_view message) override {
@@ -84,7 +87,53 @@ struct database_state : module_environment {
     auto opened = datastore::open(context.db, context.durability, record.id);
     if (!opened) return opened.error();
     ds = std::move(*opened);
+    if (auto limit = context.db ? context.db->get(setting_key("row_limit")) : std::nullopt; limit && limit->size() == 8)
+      sql_settings.row_limit = read_u64(*limit);
     return done{};
+  }
+
+  std::string setting_key(const std::string& name) const {
+    std::string key = "d/";
+    append_u64(key, record.id);
+    return key + "/v/" + name;
+  }
+
+  void sql(const identity& caller, bool owner, const std::string& query, caf::typed_response_promise<sql_reply>& reply) {
+    auto started = std::chrono::steady_clock::now();
+    if (auto woke = wake(); !woke) {
+      reply.deliver(sql_reply{500, woke.error().message});
+      return;
+    }
+    auto parsed = sql::parse(query);
+    if (!parsed) {
+      reply.deliver(sql_reply{400, parsed.error().message});
+      return;
+    }
+    auto tx = ds->begin();
+    std::uint64_t limit_before = sql_settings.row_limit;
+    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner}, sql_settings);
+    if (!ran) {
+      tx.rollback();
+      reply.deliver(sql_reply{400, ran.error().message});
+      return;
+    }
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    sql_reply answer{200, sql::response_json(*ran, micros.count())};
+    if (!parsed->writes()) {
+      tx.rollback();
+      reply.deliver(answer);
+      return;
+    }
+    if (sql_settings.row_limit != limit_before && context.db) {
+      write_batch batch;
+      std::string value;
+      append_u64(value, sql_settings.row_limit);
+      batch.put(setting_key("row_limit"), value);
+      (void)context.db->write(batch, true);
+    }
+    system_log("SQL by " + caller.to_hex() + ": " + query + " (" + std::to_string(ran->rows_inserted) + " inserted, " +
+               std::to_string(ran->rows_updated) + " updated, " + std::to_string(ran->rows_deleted) + " deleted)");
+    commit(tx, [reply, answer]() mutable { reply.deliver(answer); });
   }
 
   result<std::unique_ptr<module_instance>> load_instance(const std::string& code, module_def& decoded) {
@@ -192,12 +241,12 @@ struct database_state : module_environment {
 
   // ---- calls ----
 
-  /// Commits `tx`; when `reply` is given it is answered once the commit is durable.
-  void commit(transaction& tx, call_result outcome, caf::typed_response_promise<call_result>* reply) {
+  /// Commits `tx`; `when_durable` runs on this actor once the commit is on disk.
+  commit_result commit(transaction& tx, std::function<void()> when_durable) {
     std::function<void()> on_durable;
-    if (reply) {
+    if (when_durable) {
       std::uint64_t ticket = next_ticket++;
-      waiting.emplace_back(ticket, *reply, std::move(outcome));
+      waiting.emplace_back(ticket, std::move(when_durable));
       auto handle = caf::actor_cast<database_actor>(self);
       on_durable = [handle, tracker = tracker, ticket] {
         tracker->durable_upto.store(ticket, std::memory_order_release);
@@ -206,6 +255,14 @@ struct database_state : module_environment {
     }
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
+    return committed;
+  }
+
+  /// Commits `tx` and answers `reply` with `outcome` once the commit is durable.
+  void commit(transaction& tx, call_result outcome, caf::typed_response_promise<call_result>* reply) {
+    std::function<void()> answer;
+    if (reply) answer = [reply = *reply, outcome = std::move(outcome)]() mutable { reply.deliver(outcome); };
+    commit(tx, std::move(answer));
   }
 
   /// Runs reducer `id` in its own transaction. The reply (if any) is sent
@@ -413,6 +470,11 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->state.call(req, reply);
         return reply;
       },
+      [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
+        auto reply = self->make_response_promise<sql_reply>();
+        self->state.sql(caller, owner, query, reply);
+        return reply;
+      },
       [=](describe_atom) -> caf::result<std::string> {
         if (auto woke = self->state.wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
         return module_def_json(self->state.def);
@@ -426,8 +488,8 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         auto& st = self->state;
         st.tracker->wake_pending.store(false);
         std::uint64_t upto = st.tracker->durable_upto.load(std::memory_order_acquire);
-        while (!st.waiting.empty() && std::get<0>(st.waiting.front()) <= upto) {
-          std::get<1>(st.waiting.front()).deliver(std::get<2>(st.waiting.front()));
+        while (!st.waiting.empty() && st.waiting.front().first <= upto) {
+          st.waiting.front().second();
           st.waiting.pop_front();
         }
       },

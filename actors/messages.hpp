@@ -78,6 +78,12 @@ struct call_result {
   std::int64_t timestamp_micros = 0;
 };
 
+/// The SQL endpoint's answer: an HTTP status and the body (JSON, or the error text).
+struct sql_reply {
+  int status = 200;
+  std::string body;
+};
+
 /// Errors the host reports to its callers; each maps to one HTTP status.
 enum class host_errc : std::uint8_t {
   no_such_database = 1,  // 404
@@ -115,6 +121,11 @@ typename Inspector::result_type inspect(Inspector& f, call_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sql_reply& x) {
+  return f(caf::meta::type_name("sql_reply"), x.status, x.body);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, database_record& x) {
   return f(caf::meta::type_name("database_record"), x.id, x.database_identity, x.owner, x.names,
            x.program_hash, x.locked, x.created_micros);
@@ -149,6 +160,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::connection_id))
   CAF_ADD_TYPE_ID(orrery, (orrery::reducer_call))
   CAF_ADD_TYPE_ID(orrery, (orrery::call_result))
+  CAF_ADD_TYPE_ID(orrery, (orrery::sql_reply))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -170,4 +182,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, describe_atom, "describe")
   CAF_ADD_ATOM(orrery, orrery, durable_atom, "durable")
   CAF_ADD_ATOM(orrery, orrery, schedule_atom, "schedule")
+  CAF_ADD_ATOM(orrery, orrery, sql_atom, "sql")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   orrery::cli::add_account_commands(app);
   orrery::cli::add_database_commands(app);
   orrery::cli::add_module_commands(app);
+  orrery::cli::add_sql_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -109,6 +109,21 @@ void add_database_routes(router& routes, host_services& host) {
 
   routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });
 
+  routes.add("POST", "/v1/database/:x/sql", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    ask(host, call, host.registry,
+        [&host, call, who = caller->id](const database_record& r, const database_actor& db) {
+          ask(host, call, db,
+              [call](const sql_reply& answer) {
+                call->reply(answer.status == 200 ? http_response::json(200, answer.body)
+                                                 : http_response::text(answer.status, answer.body));
+              },
+              sql_atom::value, who, r.owner == who, call->request.body);
+        },
+        open_atom::value, call->param("x"));
+  });
+
   routes.add("GET", "/v1/database/:x/schema", [&host](call_ptr call) {
     auto version = call->request.query_value("version");
     if (!version || (*version != "9" && *version != "10"))

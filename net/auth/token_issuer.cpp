@@ -148,6 +148,25 @@ std::string token_issuer::resign(const verified_token& token, std::int64_t lifet
 }
 
 token_check token_issuer::verify(const std::string& token) const {
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto it = verified_.find(token);
+    if (it != verified_.end() && (it->second.second == 0 || it->second.second >= now_seconds()))
+      return {it->second.first, token_problem::malformed, {}};
+  }
+  token_check check = verify_signed(token);
+  if (check.token) {
+    auto claims = nlohmann::json::parse(check.token->claims_json, nullptr, false);
+    std::int64_t expires = claims.is_object() && claims.contains("exp") && claims["exp"].is_number()
+                             ? claims["exp"].get<std::int64_t>() : 0;
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (verified_.size() >= 10000) verified_.clear();  // bounded: start over rather than grow
+    verified_[token] = {*check.token, expires};
+  }
+  return check;
+}
+
+token_check token_issuer::verify_signed(const std::string& token) const {
   auto first = token.find('.');
   auto second = first == std::string::npos ? first : token.find('.', first + 1);
   if (second == std::string::npos || token.find('.', second + 1) != std::string::npos)

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 
@@ -48,9 +50,13 @@ private:
   struct key;
   token_issuer(std::unique_ptr<key> k, std::string public_pem);
   std::string sign(const std::string& claims_json) const;
+  token_check verify_signed(const std::string& token) const;
 
   std::unique_ptr<key> key_;
   std::string public_pem_;
+  // Tokens already verified, so a client's next request skips the signature check.
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::pair<verified_token, std::int64_t>> verified_;  // -> expiry (0: none)
 };
 
 } // namespace orrery
