@@ -24,6 +24,7 @@ test: build
 bench: build
 	$(BUILD_DIR)/orrery_bench_datastore
 	$(BUILD_DIR)/orrery_bench_modules
+	$(BUILD_DIR)/orrery_bench_sql
 
 clean:
 	rm -rf $(BUILD_DIR)

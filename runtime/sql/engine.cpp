@@ -323,12 +323,16 @@ compare_op flipped(compare_op op) {
   }
 }
 
-/// Rows of table `slot` that may satisfy `where`: through an index when a
-/// conjunct compares an indexed column with a constant, else every row.
-std::vector<std::string_view> candidate_rows(const bound_table& b, std::size_t slot, const bound_expr* where,
-                                             std::uint64_t& scanned) {
-  std::vector<std::string_view> rows;
+/// Visits the rows of table `slot` that may satisfy `where`: through an index
+/// when a conjunct compares an indexed column with a constant, else every row.
+template <class Visit>
+void for_each_candidate(const bound_table& b, std::size_t slot, const bound_expr* where, std::uint64_t& scanned,
+                        Visit&& visit) {
   const table& t = *b.t;
+  auto emit = [&](row_id r) {
+    ++scanned;
+    visit(t.row(r));
+  };
   if (where) {
     std::vector<const bound_expr*> terms;
     conjuncts(*where, terms);
@@ -359,12 +363,11 @@ std::vector<std::string_view> candidate_rows(const bound_table& b, std::size_t s
       }
       if (matched == 0 || (!ix->ordered() && matched < cols.size())) continue;
       if (ix->schema().unique && matched == cols.size()) {
-        if (auto r = ix->find_unique(prefix)) rows.push_back(t.row(*r));
+        if (auto r = ix->find_unique(prefix)) emit(*r);
       } else {
-        ix->visit_prefix(prefix, [&](row_id r) { rows.push_back(t.row(r)); });
+        ix->visit_prefix(prefix, emit);
       }
-      scanned += rows.size();
-      return rows;
+      return;
     }
     // Bounds on the first column of a btree index: a range scan.
     for (auto& ix : t.indexes()) {
@@ -386,15 +389,11 @@ std::vector<std::string_view> candidate_rows(const bound_table& b, std::size_t s
       }
       if (!bounded && !upper) continue;
       range.upper = upper;
-      ix->visit_range(range, [&](row_id r) { rows.push_back(t.row(r)); });
-      scanned += rows.size();
-      return rows;
+      ix->visit_range(range, emit);
+      return;
     }
   }
-  rows.reserve(t.row_count());
-  t.scan([&](row_id r) { rows.push_back(t.row(r)); });
-  scanned += rows.size();
-  return rows;
+  t.scan(emit);
 }
 
 // ---- SELECT ----
@@ -408,10 +407,32 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   query_result out;
   evaluator eval(scope.tables);
 
-  // First table, through an index when the WHERE clause allows.
+  // First table, through an index when the WHERE clause allows. Without
+  // joins the filter runs during the scan, so only matching rows are kept.
   std::vector<tuple> tuples;
-  for (auto row : candidate_rows(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned))
-    tuples.push_back({row});
+  bool filtered = false;
+  bool counting = std::any_of(s.items.begin(), s.items.end(), [](auto& i) { return i.type == select_item::kind::count; });
+  if (counting && s.items.size() != 1) error("COUNT(*) cannot be combined with other columns");
+  if (s.joins.empty() && where) {
+    tuple current(1);
+    std::uint64_t matches = 0;
+    bool count_only = counting && !s.limit;
+    for_each_candidate(scope.tables[0], 0, &*where, out.rows_scanned, [&](std::string_view row) {
+      current[0] = row;
+      if (!eval.test(*where, current)) return;
+      if (count_only) ++matches;
+      else tuples.push_back(current);
+    });
+    if (count_only) {
+      out.columns.push_back({s.items[0].alias, algebraic_type::primitive(type_kind::u64)});
+      out.rows.push_back({value(matches)});
+      return out;
+    }
+    filtered = true;
+  } else {
+    for_each_candidate(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned,
+                       [&](std::string_view row) { tuples.push_back({row}); });
+  }
 
   // Each join: an index lookup on the new table when its column is indexed, else a hash join.
   for (std::size_t k = 0; k < s.joins.size(); ++k) {
@@ -474,7 +495,7 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
     tuples = std::move(joined);
   }
 
-  if (where) {
+  if (where && !filtered) {
     std::vector<tuple> kept;
     for (auto& t : tuples)
       if (eval.test(*where, t)) kept.push_back(std::move(t));
@@ -505,9 +526,7 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   if (s.limit && tuples.size() > *s.limit) tuples.resize(*s.limit);
 
   // Projection.
-  bool counting = std::any_of(s.items.begin(), s.items.end(), [](auto& i) { return i.type == select_item::kind::count; });
   if (counting) {
-    if (s.items.size() != 1) error("COUNT(*) cannot be combined with other columns");
     out.columns.push_back({s.items[0].alias, algebraic_type::primitive(type_kind::u64)});
     out.rows.push_back({value(std::uint64_t(tuples.size()))});
     return out;
@@ -568,8 +587,11 @@ std::vector<std::string_view> matching_rows(datastore& ds, const table_ref& ref,
   if (where) bound = scope.bind(*where);
   evaluator eval(scope.tables);
   std::vector<std::string_view> out;
-  for (auto row : candidate_rows(scope.tables[0], 0, bound ? &*bound : nullptr, scanned))
-    if (!bound || eval.test(*bound, {row})) out.push_back(row);
+  tuple current(1);
+  for_each_candidate(scope.tables[0], 0, bound ? &*bound : nullptr, scanned, [&](std::string_view row) {
+    current[0] = row;
+    if (!bound || eval.test(*bound, current)) out.push_back(row);
+  });
   return out;
 }
 

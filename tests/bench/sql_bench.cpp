@@ -1,0 +1,185 @@
+// SQL figures: rows per second for a filtered full scan of 1,000,000 rows in
+// memory, and primary-key SELECT requests per second over HTTP against a real
+// `orrery start` on loopback (keep-alive connections, one per client thread).
+// Usage: orrery_bench_sql [rows] [http_requests]   (defaults 1,000,000 and 40,000)
+
+#include "runtime/bsatn.hpp"
+#include "runtime/datastore.hpp"
+#include "runtime/identity.hpp"
+#include "runtime/sql/engine.hpp"
+#include "runtime/sql/parser.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace orrery;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = boost::asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+void scan_benchmark(std::uint64_t rows) {
+  auto ds = std::move(*datastore::open(nullptr, nullptr, 1));
+  table_schema s;
+  s.name = "item";
+  s.columns = {{"id", algebraic_type::primitive(type_kind::u64), {}},
+               {"value", algebraic_type::primitive(type_kind::u64), {}},
+               {"label", algebraic_type::primitive(type_kind::string), {}}};
+  s.primary_key = 0;
+  s.indexes = {{0, "item_id", index_algorithm::btree, {0}, true}};
+  table_id id = *ds->create_table(s);
+  for (std::uint64_t start = 0; start < rows; start += 10000) {
+    auto tx = ds->begin();
+    for (std::uint64_t i = start; i < std::min(rows, start + 10000); ++i)
+      (void)tx.insert(id, encode_value(product_value{{i, (i * 7919) % rows, std::string("label-0000000000")}}));
+    tx.commit();
+  }
+  auto parsed = sql::parse("SELECT COUNT(*) AS n FROM item WHERE value >= " + std::to_string(rows / 2));
+  sql::settings config;
+  sql::caller owner{identity::from_claims("bench", "owner"), true};
+  double best = 1e9;
+  std::uint64_t matched = 0;
+  for (int run = 0; run < 5; ++run) {
+    auto tx = ds->begin();
+    auto start = clock_type::now();
+    auto result = sql::run(*ds, tx, *parsed, owner, config);
+    best = std::min(best, seconds_since(start));
+    matched = std::get<std::uint64_t>(result->rows[0][0].v);
+    tx.rollback();
+  }
+  std::printf("filtered full scan:           %.1f million rows per second (target >= 20), %llu rows, %llu matched\n",
+              double(rows) / best / 1e6, static_cast<unsigned long long>(rows), static_cast<unsigned long long>(matched));
+}
+
+struct host_process {
+  pid_t pid = -1;
+  std::string port;
+  std::filesystem::path dir;
+
+  host_process() {
+    dir = std::filesystem::temp_directory_path() / ("orrery-bench-sql-" + random_uuid());
+    int out[2];
+    if (pipe(out) != 0) std::exit(1);
+    pid = fork();
+    if (pid == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      execl(ORRERY_BIN, ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.c_str(), nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    std::string text;
+    char buf[256];
+    while (text.find('\n') == std::string::npos) {
+      ssize_t n = read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, std::size_t(n));
+    }
+    auto at = text.find("127.0.0.1:");
+    port = text.substr(at + 10, text.find(' ', at) - at - 10);
+  }
+  ~host_process() {
+    kill(pid, SIGINT);
+    waitpid(pid, nullptr, 0);
+    std::filesystem::remove_all(dir);
+  }
+};
+
+struct connection {
+  boost::asio::io_context io;
+  beast::tcp_stream stream{io};
+  beast::flat_buffer buffer;
+
+  explicit connection(const std::string& port) {
+    tcp::resolver resolver(io);
+    stream.connect(resolver.resolve("127.0.0.1", port));
+  }
+  std::pair<int, std::string> send(const std::string& method, const std::string& target, const std::string& body,
+                                   const std::string& token) {
+    bhttp::request<bhttp::string_body> req;
+    req.method_string(method);
+    req.target(target);
+    req.version(11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+    req.body() = body;
+    req.prepare_payload();
+    bhttp::write(stream, req);
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(stream, buffer, res);
+    return {int(res.result_int()), res.body()};
+  }
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void http_benchmark(std::uint64_t requests) {
+  host_process host;
+  connection setup(host.port);
+  auto minted = nlohmann::json::parse(setup.send("POST", "/v1/identity", "", "").second);
+  std::string token = minted["token"];
+  auto published = setup.send("PUT", "/v1/database/bank", read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js"), token);
+  if (published.first != 200) {
+    std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
+    return;
+  }
+  const std::uint32_t accounts = 100000;
+  setup.send("POST", "/v1/database/bank/call/seed", "[" + std::to_string(accounts) + ", 1000]", token);
+
+  const int threads = 4;
+  std::atomic<std::uint64_t> failures{0};
+  std::vector<std::thread> workers;
+  auto start = clock_type::now();
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      connection c(host.port);
+      for (std::uint64_t i = std::uint64_t(t); i < requests; i += threads) {
+        auto [status, body] = c.send("POST", "/v1/database/bank/sql",
+                                     "SELECT * FROM account WHERE id = " + std::to_string((i * 7919) % accounts), token);
+        if (status != 200 || body.find("\"rows\":[[") == std::string::npos) ++failures;
+      }
+    });
+  for (auto& w : workers) w.join();
+  double s = seconds_since(start);
+  std::printf("point SELECTs over HTTP:      %.0f per second (target >= 10000), %llu requests, %d connections, "
+              "%llu failed\n",
+              double(requests) / s, static_cast<unsigned long long>(requests), threads,
+              static_cast<unsigned long long>(failures.load()));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::uint64_t rows = argc > 1 ? std::stoull(argv[1]) : 1000000;
+  std::uint64_t requests = argc > 2 ? std::stoull(argv[2]) : 40000;
+  scan_benchmark(rows);
+  std::fflush(stdout);
+  http_benchmark(requests);
+  return 0;
+}
