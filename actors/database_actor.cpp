@@ -8,6 +8,7 @@
 #include "runtime/sats_json.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/sql/subscription.hpp"
 #include "runtime/store.hpp"
 
 #include <caf/all.hpp>
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <set>
 
 namespace orrery {
 namespace {
@@ -64,13 +66,32 @@ struct database_state : module_environment {
   std::vector<std::pair<std::string, std::string>> immediate;  // reducers to run after this call
   sql::settings sql_settings;
 
+  // WebSocket clients and their subscriptions. Identical queries are compiled
+  // and evaluated once per commit, whoever subscribed to them.
+  struct client {
+    client_sink sink;
+    identity id;
+    connection_id connection;
+    std::string jwt;
+    std::map<std::uint32_t, std::vector<std::string>> query_sets;
+  };
+  std::map<std::string, client> clients;  // by connection id (hex)
+  struct shared_query {
+    std::shared_ptr<sql::subscription_query> query;
+    std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
+  };
+  std::map<std::string, shared_query> queries;  // by query text
+
   // ---- module_environment ----
   void log(log_level level, std::string_view message) override {
     log_record line{level_name(level), now_micros(), record.display_name(), "", 0, "", std::string(message)};
     caf::anon_send(context.logs, append_atom::value, record.id, std::move(line));
   }
   identity database_identity() const override { return record.database_identity; }
-  std::string jwt_payload(const connection_id&) const override { return {}; }
+  std::string jwt_payload(const connection_id& connection) const override {
+    auto it = clients.find(connection.to_hex());
+    return it == clients.end() ? std::string() : it->second.jwt;
+  }
   void schedule_immediate(std::string name, std::string args) override {
     immediate.emplace_back(std::move(name), std::move(args));
   }
@@ -241,12 +262,39 @@ struct database_state : module_environment {
 
   // ---- calls ----
 
-  /// Commits `tx`; `when_durable` runs on this actor once the commit is on disk.
-  commit_result commit(transaction& tx, std::function<void()> when_durable) {
+  /// The changes a commit makes to every subscribed query set, per client.
+  std::map<std::string, std::vector<query_set_changes>> fan_out(const commit_result& committed) {
+    std::map<std::string, std::vector<query_set_changes>> out;
+    for (auto& [text, q] : queries) {
+      if (q.users.empty()) continue;
+      std::vector<std::string> inserts, deletes;
+      q.query->delta(committed, inserts, deletes);
+      if (inserts.empty() && deletes.empty()) continue;
+      for (auto& [connection, set_id] : q.users) {
+        auto& sets = out[connection];
+        auto set = std::find_if(sets.begin(), sets.end(), [&](auto& x) { return x.query_set_id == set_id; });
+        if (set == sets.end()) set = sets.insert(sets.end(), query_set_changes{set_id, {}});
+        auto table = std::find_if(set->tables.begin(), set->tables.end(),
+                                  [&](auto& t) { return t.table == q.query->table_name(); });
+        if (table == set->tables.end()) table = set->tables.insert(set->tables.end(), table_changes{q.query->table_name(), {}, {}});
+        table->inserts.insert(table->inserts.end(), inserts.begin(), inserts.end());
+        table->deletes.insert(table->deletes.end(), deletes.begin(), deletes.end());
+      }
+    }
+    return out;
+  }
+
+  /// Commits `tx`. Once the commit is on disk, subscribers get its changes,
+  /// the calling client (if any) gets its own through `reply_to_caller`, and
+  /// `when_durable` runs.
+  using caller_reply = std::function<void(std::vector<query_set_changes>)>;
+  commit_result commit(transaction& tx, std::function<void()> when_durable, const std::string& caller = {},
+                       caller_reply reply_to_caller = {}) {
+    bool tracked = when_durable || reply_to_caller || !clients.empty();
     std::function<void()> on_durable;
-    if (when_durable) {
-      std::uint64_t ticket = next_ticket++;
-      waiting.emplace_back(ticket, std::move(when_durable));
+    std::uint64_t ticket = 0;
+    if (tracked) {
+      ticket = next_ticket++;
       auto handle = caf::actor_cast<database_actor>(self);
       on_durable = [handle, tracker = tracker, ticket] {
         tracker->durable_upto.store(ticket, std::memory_order_release);
@@ -255,6 +303,19 @@ struct database_state : module_environment {
     }
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
+    if (tracked) {
+      auto changes = fan_out(committed);
+      waiting.emplace_back(ticket, [this, changes = std::move(changes), caller, reply_to_caller = std::move(reply_to_caller),
+                                    when_durable = std::move(when_durable)]() mutable {
+        for (auto& [connection, sets] : changes) {
+          if (connection == caller) continue;
+          auto it = clients.find(connection);
+          if (it != clients.end()) self->send(it->second.sink, server_atom::value, encode_transaction_update(sets));
+        }
+        if (reply_to_caller) reply_to_caller(changes[caller]);
+        if (when_durable) when_durable();
+      });
+    }
     return committed;
   }
 
@@ -267,15 +328,21 @@ struct database_state : module_environment {
 
   /// Runs reducer `id` in its own transaction. The reply (if any) is sent
   /// when the commit is durable, or at once for a failure.
+  /// How a WebSocket caller is answered: the outcome and its own subscription changes.
+  using ws_reply = std::function<void(const call_result&, std::vector<query_set_changes>)>;
+
   call_result run(std::uint32_t id, const identity& sender, const connection_id& connection, std::int64_t timestamp,
-                  std::string_view args, caf::typed_response_promise<call_result>* reply) {
+                  std::string_view args, caf::typed_response_promise<call_result>* reply, ws_reply to_client = {}) {
     const reducer_def& reducer = def.reducers[id];
     auto tx = ds->begin();
     call_outcome outcome = module->call_reducer(id, sender, connection, timestamp, args, tx);
     if (outcome.status == call_status::ok) {
       call_result ok = result_of(call_result_kind::ok);
       ok.timestamp_micros = timestamp;
-      commit(tx, ok, reply);
+      if (to_client)
+        commit(tx, {}, connection.to_hex(), [to_client, ok](std::vector<query_set_changes> own) { to_client(ok, std::move(own)); });
+      else
+        commit(tx, ok, reply);
       run_immediate();
       return ok;
     }
@@ -292,6 +359,7 @@ struct database_state : module_environment {
       if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
     }
     if (reply) reply->deliver(failed);
+    if (to_client) to_client(failed, {});
     return failed;
   }
 
@@ -367,6 +435,138 @@ struct database_state : module_environment {
       reply.deliver(outcome);
     }
     return outcome;
+  }
+
+  // ---- WebSocket clients ----
+
+  caf::result<bool> connect(const identity& id, const connection_id& connection, const std::string& jwt, client_sink sink) {
+    if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
+    std::string key = connection.to_hex();
+    clients[key] = client{sink, id, connection, jwt, {}};
+    if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
+      call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
+      if (ran.kind != call_result_kind::ok) {
+        clients.erase(key);
+        return make_error(host_errc::not_owner, "client_connected refused the connection: " + ran.message);
+      }
+    }
+    return true;
+  }
+
+  void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& texts) {
+    for (auto& text : texts) {
+      auto it = queries.find(text);
+      if (it == queries.end()) continue;
+      it->second.users.erase({connection, set_id});
+      if (it->second.users.empty()) queries.erase(it);
+    }
+  }
+
+  void disconnect(const connection_id& connection) {
+    auto it = clients.find(connection.to_hex());
+    if (it == clients.end()) return;
+    for (auto& [set_id, texts] : it->second.query_sets) drop_query_set(it->first, set_id, texts);
+    identity id = it->second.id;
+    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect); on_disconnect && module) {
+      auto tx = ds->begin();
+      call_outcome done = module->call_reducer(*on_disconnect, id, connection, now_micros(), "", tx);
+      if (done.status == call_status::ok) commit(tx, {});
+      else {
+        tx.rollback();
+        log(log_level::error, "client_disconnected failed: " + done.message);
+      }
+    }
+    clients.erase(connection.to_hex());
+  }
+
+  result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text) {
+    auto compiled = sql::subscription_query::compile(*ds, text, sql::caller{c.id, c.id == record.owner});
+    if (!compiled) return compiled.error();
+    auto it = queries.find(text);
+    if (it != queries.end()) return it->second.query;  // the caller may see it: share the one already running
+    return compiled;
+  }
+
+  void on_client(const connection_id& connection, const client_request& r) {
+    auto it = clients.find(connection.to_hex());
+    if (it == clients.end()) return;
+    client& c = it->second;
+    std::string key = it->first;
+    auto reply = [&](std::string message) { self->send(c.sink, server_atom::value, std::move(message)); };
+    switch (r.type) {
+      case client_request::kind::subscribe: {
+        if (c.query_sets.count(r.query_set_id))
+          return reply(encode_subscription_error(r.request_id, r.query_set_id,
+                                                 "query set " + std::to_string(r.query_set_id) + " is already subscribed"));
+        std::vector<std::string> texts;
+        for (auto& q : r.queries)
+          if (std::find(texts.begin(), texts.end(), q) == texts.end()) texts.push_back(q);
+        std::vector<std::shared_ptr<sql::subscription_query>> compiled;
+        for (auto& text : texts) {
+          auto q = compile(c, text);
+          if (!q) return reply(encode_subscription_error(r.request_id, r.query_set_id, q.error().message));
+          compiled.push_back(*q);
+        }
+        std::vector<table_rows> rows;
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+          table_rows t{compiled[i]->table_name(), {}};
+          compiled[i]->initial_rows(t.rows);
+          rows.push_back(std::move(t));
+          auto& shared = queries[texts[i]];
+          shared.query = compiled[i];
+          shared.users.insert({key, r.query_set_id});
+        }
+        c.query_sets[r.query_set_id] = texts;
+        return reply(encode_subscribe_applied(r.request_id, r.query_set_id, rows));
+      }
+      case client_request::kind::unsubscribe: {
+        auto set = c.query_sets.find(r.query_set_id);
+        if (set == c.query_sets.end())
+          return reply(encode_subscription_error(r.request_id, r.query_set_id,
+                                                 "query set " + std::to_string(r.query_set_id) + " is not subscribed"));
+        std::optional<std::vector<table_rows>> dropped;
+        if (r.flags == 1) {
+          dropped.emplace();
+          for (auto& text : set->second)
+            if (auto q = queries.find(text); q != queries.end()) {
+              table_rows t{q->second.query->table_name(), {}};
+              q->second.query->initial_rows(t.rows);
+              dropped->push_back(std::move(t));
+            }
+        }
+        drop_query_set(key, r.query_set_id, set->second);
+        c.query_sets.erase(set);
+        return reply(encode_unsubscribe_applied(r.request_id, r.query_set_id, dropped));
+      }
+      case client_request::kind::one_off_query: {
+        auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0], sql::caller{c.id, c.id == record.owner});
+        if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));
+        std::vector<table_rows> rows{{(*q)->table_name(), {}}};
+        (*q)->initial_rows(rows[0].rows);
+        return reply(encode_one_off_result(r.request_id, &rows, ""));
+      }
+      case client_request::kind::call_procedure:
+        return reply(encode_procedure_error(r.request_id, now_micros(), "procedures are not supported by this host yet"));
+      case client_request::kind::call_reducer: {
+        auto sink = c.sink;
+        std::uint32_t request_id = r.request_id;
+        auto answer = [this, sink, request_id](const call_result& result, std::vector<query_set_changes> own) {
+          reducer_outcome outcome = result.kind == call_result_kind::ok ? reducer_outcome::ok
+                                    : result.kind == call_result_kind::user_error ? reducer_outcome::err
+                                                                                    : reducer_outcome::internal_error;
+          self->send(sink, server_atom::value,
+                     encode_reducer_result(request_id, result.timestamp_micros, outcome, result.message, own));
+        };
+        auto id = def.reducer_id(r.name);
+        if (!id) return answer(result_of(call_result_kind::no_such_reducer, "no such reducer: `" + r.name + "`"), {});
+        if (def.reducers[*id].kind != lifecycle::none)
+          return answer(result_of(call_result_kind::bad_arguments, "`" + r.name + "` is a lifecycle reducer"), {});
+        if (auto problem = validate(def.reducers[*id].params, r.args))
+          return answer(result_of(call_result_kind::bad_arguments, "invalid arguments for `" + r.name + "`: " + *problem), {});
+        run(*id, c.id, c.connection, now_micros(), r.args, nullptr, answer);
+        return;
+      }
+    }
   }
 
   // ---- create / update ----
@@ -469,6 +669,12 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         auto reply = self->make_response_promise<call_result>();
         self->state.call(req, reply);
         return reply;
+      },
+      [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt,
+          client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, sink); },
+      [=](disconnect_atom, const connection_id& connection) { self->state.disconnect(connection); },
+      [=](client_atom, const connection_id& connection, const client_request& request) {
+        self->state.on_client(connection, request);
       },
       [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
         auto reply = self->make_response_promise<sql_reply>();

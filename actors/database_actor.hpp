@@ -17,7 +17,16 @@ namespace orrery {
 class store;
 class committer;
 
+/// A connected client as the database sees it: it takes encoded server messages.
+using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>>;
+
 using database_actor = caf::typed_actor<
+  // A WebSocket client connects (client_connected runs; false rejects it).
+  caf::replies_to<connect_atom, identity, connection_id, std::string, client_sink>::with<bool>,
+  // The client went away (client_disconnected runs; its subscriptions end).
+  caf::reacts_to<disconnect_atom, connection_id>,
+  // A message from a connected client; replies go to its sink.
+  caf::reacts_to<client_atom, connection_id, client_request>,
   // A new database: load the module, create its tables, run `init`.
   caf::replies_to<create_atom>::with<bool>,
   // A new module for this database (`clear` drops its data first).

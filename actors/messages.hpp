@@ -2,6 +2,7 @@
 // Every message type and atom the host's actors exchange, and the host's error
 // codes. Values only: safe to send between actors on any thread.
 
+#include "actors/client_protocol.hpp"
 #include "runtime/identity.hpp"
 
 #include <caf/error.hpp>
@@ -121,6 +122,12 @@ typename Inspector::result_type inspect(Inspector& f, call_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_request& x) {
+  return f(caf::meta::type_name("client_request"), x.type, x.request_id, x.query_set_id, x.flags, x.queries, x.name,
+           x.args);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sql_reply& x) {
   return f(caf::meta::type_name("sql_reply"), x.status, x.body);
 }
@@ -161,6 +168,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::reducer_call))
   CAF_ADD_TYPE_ID(orrery, (orrery::call_result))
   CAF_ADD_TYPE_ID(orrery, (orrery::sql_reply))
+  CAF_ADD_TYPE_ID(orrery, (orrery::client_request))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -183,4 +191,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, durable_atom, "durable")
   CAF_ADD_ATOM(orrery, orrery, schedule_atom, "schedule")
   CAF_ADD_ATOM(orrery, orrery, sql_atom, "sql")
+  CAF_ADD_ATOM(orrery, orrery, connect_atom, "connect")
+  CAF_ADD_ATOM(orrery, orrery, disconnect_atom, "disconnect")
+  CAF_ADD_ATOM(orrery, orrery, client_atom, "client")
+  CAF_ADD_ATOM(orrery, orrery, server_atom, "server")
+  CAF_ADD_ATOM(orrery, orrery, frame_atom, "frame")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -72,6 +72,7 @@ void run_host(const start_options& o) {
     router routes;
     add_identity_routes(routes, services);
     add_database_routes(routes, services);
+    add_subscribe_route(routes, services);
     try {
       http_server server(routes, host, std::uint16_t(port), o.max_request_bytes);
       server.start(2);

@@ -54,5 +54,6 @@ void ask(host_services& host, const call_ptr& call, const Handle& dest, OnReply 
 
 void add_identity_routes(router& routes, host_services& host);
 void add_database_routes(router& routes, host_services& host);
+void add_subscribe_route(router& routes, host_services& host);
 
 } // namespace orrery

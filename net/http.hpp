@@ -48,4 +48,31 @@ public:
   virtual void on_close(std::function<void()> callback) = 0;
 };
 
+/// An open WebSocket. Thread-safe; `send` queues a binary message.
+class websocket_channel {
+public:
+  virtual ~websocket_channel() = default;
+  virtual void send(std::string message) = 0;
+  virtual void close() = 0;
+  /// Bytes queued and not yet written: how far the client lags.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+/// What happens on an open WebSocket: each message, and the close.
+struct websocket_events {
+  std::function<void(std::string)> on_message;
+  std::function<void()> on_close;
+};
+
+/// A request to upgrade to WebSocket, not yet answered. Reject it through the
+/// call's responder (any reply), or accept it.
+class websocket_upgrade {
+public:
+  virtual ~websocket_upgrade() = default;
+  /// Completes the handshake choosing `protocol`; `attach` receives the open
+  /// channel and returns its event handlers.
+  virtual void accept(std::string protocol,
+                      std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) = 0;
+};
+
 } // namespace orrery

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <deque>
 #include <iostream>
@@ -71,6 +72,87 @@ http_request to_request(bhttp::request<bhttp::string_body>&& raw) {
   req.body = std::move(raw.body());
   return req;
 }
+
+namespace websocket = beast::websocket;
+
+// An accepted WebSocket: reads messages into the events' handlers, writes
+// queued binary messages one at a time, pings while idle, ends after 30 s
+// without traffic.
+class ws_session : public websocket_channel, public std::enable_shared_from_this<ws_session> {
+public:
+  explicit ws_session(beast::tcp_stream&& stream) : ws_(std::move(stream)) {}
+
+  void start(bhttp::request<bhttp::string_body> req, std::string protocol,
+             std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), std::chrono::seconds(30), true});
+    ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
+      res.set(bhttp::field::server, "orrery");
+      res.set(bhttp::field::sec_websocket_protocol, protocol);
+    }));
+    ws_.read_message_max(std::size_t(32) << 20);
+    ws_.binary(true);
+    auto request = std::make_shared<bhttp::request<bhttp::string_body>>(std::move(req));
+    ws_.async_accept(*request, [self = shared_from_this(), request, attach](beast::error_code ec) {
+      if (ec) return;
+      self->events_ = attach(self);
+      self->read();
+    });
+  }
+
+  void send(std::string message) override {
+    queued_ += message.size();
+    asio::post(ws_.get_executor(), [self = shared_from_this(), message = std::move(message)]() mutable {
+      if (self->finished_) return;
+      self->queue_.push_back(std::move(message));
+      if (self->queue_.size() == 1) self->write_next();
+    });
+  }
+
+  void close() override {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (self->finished_) return;
+      self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) { self->finish(); });
+    });
+  }
+
+  std::size_t queued_bytes() const override { return queued_.load(); }
+
+private:
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->finish();
+      std::string message = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      if (self->events_.on_message) self->events_.on_message(std::move(message));
+      self->read();
+    });
+  }
+
+  void write_next() {
+    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->queued_ -= self->queue_.front().size();
+      self->queue_.pop_front();
+      if (ec) return self->finish();
+      if (!self->queue_.empty()) self->write_next();
+    });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    if (events_.on_close) events_.on_close();
+    events_ = {};
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::atomic<std::size_t> queued_{0};
+  websocket_events events_;
+  bool finished_ = false;
+};
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -154,8 +236,39 @@ private:
     if (ec) return close();
     auto raw = parser_->release();
     keep_alive_ = raw.keep_alive();
+    if (websocket::is_upgrade(raw)) {
+      keep_alive_ = false;
+      auto upgrade = std::make_shared<upgrade_request>(shared_from_this(), raw);
+      routes_.dispatch_upgrade(to_request(std::move(raw)), make_responder(), upgrade);
+      return;
+    }
     routes_.dispatch(to_request(std::move(raw)), make_responder());
   }
+
+  // Hands the connection to a WebSocket session (on the strand).
+  void become_websocket(bhttp::request<bhttp::string_body> req, std::string protocol,
+                        std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
+    if (closed_) return;
+    closed_ = true;  // this HTTP session is done with the socket
+    std::make_shared<ws_session>(std::move(stream_))->start(std::move(req), std::move(protocol), std::move(attach));
+  }
+
+  class upgrade_request : public websocket_upgrade {
+  public:
+    upgrade_request(std::shared_ptr<session> s, bhttp::request<bhttp::string_body> req)
+        : session_(std::move(s)), request_(std::move(req)) {}
+    void accept(std::string protocol,
+                std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) override {
+      asio::post(session_->executor(), [s = session_, req = std::move(request_), protocol = std::move(protocol),
+                                        attach = std::move(attach)]() mutable {
+        s->become_websocket(std::move(req), std::move(protocol), std::move(attach));
+      });
+    }
+
+  private:
+    std::shared_ptr<session> session_;
+    bhttp::request<bhttp::string_body> request_;
+  };
 
   std::shared_ptr<responder> make_responder();
 

@@ -61,6 +61,36 @@ void router::add(std::string method, const std::string& pattern, route_handler h
   routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
 }
 
+bool router::match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                   std::map<std::string, std::string>& params) {
+  if (pattern.size() != path.size()) return false;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (!pattern[i].empty() && pattern[i][0] == ':') params[pattern[i].substr(1)] = path[i];
+    else if (pattern[i] != path[i]) return false;
+  }
+  return true;
+}
+
+void router::add_websocket(const std::string& pattern, upgrade_handler handler) {
+  websocket_routes_.push_back({split_path(pattern), std::move(handler)});
+}
+
+void router::dispatch_upgrade(http_request request, std::shared_ptr<responder> out,
+                              std::shared_ptr<websocket_upgrade> upgrade) const {
+  auto segments = split_path(request.path);
+  for (auto& r : websocket_routes_) {
+    std::map<std::string, std::string> params;
+    if (!match(r.segments, segments, params)) continue;
+    auto call = std::make_shared<http_call>();
+    call->request = std::move(request);
+    call->params = std::move(params);
+    call->out = std::move(out);
+    r.handler(call, std::move(upgrade));
+    return;
+  }
+  out->send(http_response::text(404, "no WebSocket route for " + request.path));
+}
+
 void router::dispatch(http_request request, std::shared_ptr<responder> out) const {
   if (request.method == "OPTIONS") {
     out->send(http_response::text(204, ""));
@@ -69,14 +99,8 @@ void router::dispatch(http_request request, std::shared_ptr<responder> out) cons
   auto segments = split_path(request.path);
   bool path_matched = false;
   for (auto& r : routes_) {
-    if (r.segments.size() != segments.size()) continue;
     std::map<std::string, std::string> params;
-    bool match = true;
-    for (std::size_t i = 0; i < segments.size() && match; ++i) {
-      if (!r.segments[i].empty() && r.segments[i][0] == ':') params[r.segments[i].substr(1)] = segments[i];
-      else match = r.segments[i] == segments[i];
-    }
-    if (!match) continue;
+    if (!match(r.segments, segments, params)) continue;
     path_matched = true;
     if (r.method != request.method) continue;
     auto call = std::make_shared<http_call>();

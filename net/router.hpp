@@ -27,6 +27,7 @@ struct http_call {
 
 using call_ptr = std::shared_ptr<http_call>;
 using route_handler = std::function<void(call_ptr)>;
+using upgrade_handler = std::function<void(call_ptr, std::shared_ptr<websocket_upgrade>)>;
 
 class router {
 public:
@@ -34,7 +35,19 @@ public:
   /// Runs the matching route, or answers 404 / 405 itself.
   void dispatch(http_request request, std::shared_ptr<responder> out) const;
 
+  /// WebSocket routes: `out` rejects the upgrade (any reply), `upgrade` accepts it.
+  void add_websocket(const std::string& pattern, upgrade_handler handler);
+  void dispatch_upgrade(http_request request, std::shared_ptr<responder> out,
+                        std::shared_ptr<websocket_upgrade> upgrade) const;
+
 private:
+  struct websocket_route {
+    std::vector<std::string> segments;
+    upgrade_handler handler;
+  };
+  std::vector<websocket_route> websocket_routes_;
+  static bool match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                    std::map<std::string, std::string>& params);
   struct route {
     std::string method;
     std::vector<std::string> segments;  // ":name" segments capture

@@ -147,6 +147,13 @@ std::string token_issuer::resign(const verified_token& token, std::int64_t lifet
   return sign(claims.dump());
 }
 
+std::string token_issuer::reissue(const verified_token& token) {
+  json claims = json::parse(token.claims_json);
+  claims["iat"] = now_seconds();
+  claims["exp"] = nullptr;
+  return sign(claims.dump());
+}
+
 token_check token_issuer::verify(const std::string& token) const {
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);

@@ -39,6 +39,8 @@ public:
 
   /// A long-lived token for a brand-new identity (random subject).
   std::string mint(identity& minted);
+  /// A token for the same claims that never expires.
+  std::string reissue(const verified_token& token);
   /// A token for the same claims that expires in `lifetime_seconds`.
   std::string resign(const verified_token& token, std::int64_t lifetime_seconds);
   token_check verify(const std::string& token) const;

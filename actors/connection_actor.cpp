@@ -1,0 +1,137 @@
+#include "actors/connection_actor.hpp"
+
+#include "actors/client_protocol.hpp"
+
+#include <brotli/encode.h>
+#include <caf/all.hpp>
+#include <zlib.h>
+
+#include <chrono>
+
+namespace orrery {
+namespace {
+
+constexpr std::size_t compress_above = 1024;
+constexpr std::size_t max_queued_bytes = std::size_t(64) << 20;
+
+std::string gzip(const std::string& data) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, uLong(data.size())) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = uInt(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = uInt(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string brotli(const std::string& data) {
+  std::size_t size = BrotliEncoderMaxCompressedSize(data.size());
+  std::string out(size ? size : data.size() + 1024, '\0');
+  if (!BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY > 5 ? 5 : BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW,
+                             BROTLI_MODE_GENERIC, data.size(), reinterpret_cast<const uint8_t*>(data.data()), &size,
+                             reinterpret_cast<uint8_t*>(out.data())))
+    return {};
+  out.resize(size);
+  return out;
+}
+
+// Server frames start with a tag: 0 none, 1 brotli, 2 gzip.
+std::string frame(const std::string& message, frame_compression compression) {
+  if (compression != frame_compression::none && message.size() > compress_above) {
+    std::string packed = compression == frame_compression::gzip ? gzip(message) : brotli(message);
+    if (!packed.empty()) return char(compression) + packed;
+  }
+  return char(frame_compression::none) + message;
+}
+
+struct connection_state {
+  client_session session;
+  client_link link;
+  bool connected = false;
+  bool closed = false;
+  std::vector<std::string> early_frames;  // sent before the database accepted the client
+
+  void log(const std::string& message, const char* level = "Info") {
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+    caf::anon_send(session.logs, append_atom::value, session.database_id,
+                   log_record{level, now, "orrery", "", 0, "", message});
+  }
+};
+
+using self_ptr = connection_actor::stateful_pointer<connection_state>;
+
+void forward(self_ptr self, const std::string& bytes) {
+  auto& st = self->state;
+  auto decoded = decode_client_frame(bytes);
+  if (!decoded) {
+    st.log("Closing client " + st.session.connection.to_hex() + ": " + decoded.error().message, "Warn");
+    st.link.close();
+    return;
+  }
+  for (auto& request : *decoded) self->send(st.session.database, client_atom::value, st.session.connection, request);
+}
+
+} // namespace
+
+connection_actor spawn_connection_actor(caf::actor_system& system, client_session session, client_link link) {
+  return system.spawn([session, link](self_ptr self) -> connection_actor::behavior_type {
+    auto& st = self->state;
+    st.session = session;
+    st.link = link;
+    self->monitor(session.database);
+    self->set_down_handler([self](const caf::down_msg&) {
+      self->state.link.close();
+      self->quit();
+    });
+    auto sink = caf::actor_cast<client_sink>(self);
+    self->request(session.database, std::chrono::seconds(30), connect_atom::value, session.caller, session.connection,
+                  session.jwt_claims, sink)
+      .then(
+        [self](bool) {
+          auto& st = self->state;
+          if (st.closed) return;
+          st.connected = true;
+          st.link.send(frame(encode_initial_connection(st.session.caller, st.session.connection, st.session.token),
+                             st.session.compression));
+          for (auto& early : st.early_frames) forward(self, early);
+          st.early_frames.clear();
+        },
+        [self](caf::error& err) {
+          self->state.log("Rejected client " + self->state.session.connection.to_hex() + ": " + error_message(err), "Warn");
+          self->state.link.close();
+          self->quit();
+        });
+    return {
+      [self](server_atom, const std::string& message) {
+        auto& st = self->state;
+        if (st.closed) return;
+        if (st.link.queued_bytes() > max_queued_bytes) {
+          st.log("Disconnecting client " + st.session.connection.to_hex() + ": it fell more than " +
+                   std::to_string(max_queued_bytes >> 20) + " MiB behind", "Warn");
+          st.closed = true;
+          st.link.close();
+          return;
+        }
+        st.link.send(frame(message, st.session.compression));
+      },
+      [self](frame_atom, const std::string& bytes) {
+        auto& st = self->state;
+        if (!st.connected) st.early_frames.push_back(bytes);
+        else forward(self, bytes);
+      },
+      [self](closed_atom) {
+        auto& st = self->state;
+        st.closed = true;
+        if (st.connected) self->send(st.session.database, disconnect_atom::value, st.session.connection);
+        self->quit();
+      },
+    };
+  });
+}
+
+} // namespace orrery

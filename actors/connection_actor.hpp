@@ -1,0 +1,43 @@
+#pragma once
+// The connection actor: one per WebSocket client. Decodes the client's
+// frames and forwards them to its database actor; frames, compresses and
+// sends what the database replies. A client that falls too far behind is
+// disconnected rather than buffered without limit.
+
+#include "actors/database_actor.hpp"
+#include "actors/log_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <functional>
+
+namespace orrery {
+
+using connection_actor = caf::typed_actor<caf::reacts_to<server_atom, std::string>,  // from the database
+                                          caf::reacts_to<frame_atom, std::string>,   // from the socket
+                                          caf::reacts_to<closed_atom>>;              // the socket closed
+
+/// The socket, seen from the actor: thread-safe functions over it.
+struct client_link {
+  std::function<void(std::string)> send;
+  std::function<void()> close;
+  std::function<std::size_t()> queued_bytes;
+};
+
+enum class frame_compression : std::uint8_t { none = 0, brotli = 1, gzip = 2 };
+
+struct client_session {
+  database_actor database;
+  std::uint64_t database_id = 0;
+  identity caller;
+  connection_id connection;
+  std::string token;       // sent back in InitialConnection
+  std::string jwt_claims;  // the caller's token claims, for the module
+  frame_compression compression = frame_compression::gzip;
+  log_actor logs;
+};
+
+connection_actor spawn_connection_actor(caf::actor_system& system, client_session session, client_link link);
+
+} // namespace orrery
