@@ -4,6 +4,9 @@
 #include "cli/http_client.hpp"
 #include "cli/login.hpp"
 #include "cli/module_build.hpp"
+#include "modules/module_def.hpp"
+#include "modules/module_host.hpp"
+#include "modules/typescript_bindings.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -148,9 +151,43 @@ void add_build(CLI::App& app) {
   cmd->callback([path] { std::cout << "Build finished: " << build_module(*path) << "\n"; });
 }
 
+// Describing a module needs no database: logs and schedules go nowhere.
+struct offline_environment : module_environment {
+  void log(log_level, std::string_view) override {}
+  identity database_identity() const override { return {}; }
+  std::string jwt_payload(const connection_id&) const override { return {}; }
+  void schedule_immediate(std::string, std::string) override {}
+};
+
+void add_generate(CLI::App& app) {
+  struct options {
+    std::string lang = "typescript", out_dir, project = ".", js_path;
+  };
+  auto o = std::make_shared<options>();
+  auto cmd = app.add_subcommand("generate", "Write client bindings for a module");
+  cmd->add_option("-l,--lang", o->lang, "typescript")->check(CLI::IsMember({"typescript"}));
+  cmd->add_option("-o,--out-dir", o->out_dir, "Where to write the bindings")->required();
+  cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
+  cmd->add_option("-j,--js-path", o->js_path, "A built bundle instead of a project");
+  cmd->callback([o] {
+    std::string bundle_path = o->js_path.empty() ? build_module(o->project) : o->js_path;
+    std::ifstream in(bundle_path, std::ios::binary);
+    if (!in) throw cli_error("cannot read `" + bundle_path + "`");
+    std::string bundle((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    offline_environment env;
+    auto loaded = module_instance::load(bundle, env);
+    if (!loaded) throw cli_error(loaded.error().message);
+    auto def = decode_module_def((*loaded)->definition());
+    if (!def) throw cli_error(def.error().message);
+    for (auto& [name, text] : typescript_bindings(*def)) write_file(fs::path(o->out_dir) / name, text);
+    std::cout << "Generated TypeScript bindings in " << o->out_dir << "\n";
+  });
+}
+
 } // namespace
 
 void add_module_commands(CLI::App& app) {
+  add_generate(app);
   add_call(app);
   add_describe(app);
   add_init(app);
