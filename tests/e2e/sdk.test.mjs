@@ -1,0 +1,160 @@
+// Live clients with the real `spacetimedb` 2.10.1 SDK, through bindings made
+// by `orrery generate`, against a real `orrery start`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'undici';
+import { cli, orreryBin, removeDir, startHost, tempDir } from './harness.mjs';
+
+globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bundles = process.env.ORRERY_BUNDLE_DIR ?? path.join(root, 'build/bundles');
+// Inside the repository, so the bindings resolve the same `spacetimedb` as this test.
+const work = path.join(root, 'build', 'sdk-test');
+let dataDir, host, me, chat, library;
+
+// Generates bindings with the real CLI and bundles them for Node, keeping the SDK external.
+async function bindings(name, args) {
+  const out = path.join(work, name);
+  execFileSync(orreryBin, ['generate', '--lang', 'typescript', '--out-dir', out, ...args], { cwd: root });
+  execFileSync(path.join(root, 'node_modules/.bin/esbuild'), [path.join(out, 'index.ts'), '--bundle', '--format=esm',
+    '--platform=node', '--external:spacetimedb', '--log-level=warning', `--outfile=${out}.mjs`]);
+  return import(`${out}.mjs`);
+}
+
+function ok(r) {
+  assert.equal(r.status, 0, `CLI failed: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+before(async () => {
+  mkdirSync(work, { recursive: true });
+  dataDir = tempDir('sdk');
+  me = tempDir('sdk-me');
+  host = await startHost(dataDir);
+  ok(cli(me, ['publish', 'chat', '-p', 'examples/chat', '-s', host.url]));
+  ok(cli(me, ['publish', 'library', '-j', path.join(bundles, 'library.js'), '-s', host.url]));
+  chat = await bindings('chat', ['-p', 'examples/chat']);
+  library = await bindings('library', ['-j', path.join(bundles, 'library.js')]);
+});
+
+after(async () => {
+  await host?.stop();
+  removeDir(dataDir);
+  removeDir(me);
+});
+
+function waitFor(check, what, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const value = check();
+      if (value) {
+        clearInterval(poll);
+        resolve(value);
+      } else if (Date.now() - started > ms) {
+        clearInterval(poll);
+        reject(new Error(`timed out waiting for ${what}`));
+      }
+    }, 10);
+  });
+}
+
+function connect(module, database, { token, compression = 'gzip' } = {}) {
+  return new Promise((resolve, reject) => {
+    const builder = module.DbConnection.builder().withUri(host.url).withDatabaseName(database).withCompression(compression)
+      .onConnect((conn, identity, savedToken) => resolve({ conn, identity, token: savedToken }))
+      .onConnectError((_ctx, e) => reject(e));
+    if (token) builder.withToken(token);
+    builder.build();
+  });
+}
+
+function subscribe(conn, queries) {
+  return new Promise((resolve, reject) => {
+    const handle = conn.subscriptionBuilder().onApplied(() => resolve(handle)).onError((_ctx, e) => reject(e ?? new Error('subscription failed'))).subscribe(queries);
+  });
+}
+
+test('two chat clients see each other\'s messages live', async () => {
+  const alice = await connect(chat, 'chat');
+  const bob = await connect(chat, 'chat', { compression: 'none' });
+  await subscribe(alice.conn, ['SELECT * FROM message', 'SELECT * FROM user']);
+  await subscribe(bob.conn, ['SELECT * FROM message']);
+  const seenByBob = [];
+  bob.conn.db.message.onInsert((_ctx, row) => seenByBob.push(row.text));
+  await alice.conn.reducers.setName({ name: 'Alice' });
+  await alice.conn.reducers.sendMessage({ text: 'hello bob' });
+  await waitFor(() => seenByBob.includes('hello bob'), 'bob to see alice\'s message');
+  const seenByAlice = [];
+  alice.conn.db.message.onInsert((_ctx, row) => seenByAlice.push(row.text));
+  await bob.conn.reducers.sendMessage({ text: 'hi alice' });
+  await waitFor(() => seenByAlice.includes('hi alice'), 'alice to see bob\'s message');
+  const me = [...alice.conn.db.user.iter()].find((u) => u.identity.isEqual(alice.identity));
+  assert.equal(me?.name, 'Alice');
+  assert.equal(me?.online, true);
+  alice.conn.disconnect();
+  bob.conn.disconnect();
+});
+
+test('a reducer that throws reaches only its caller, as an error', async () => {
+  const caller = await connect(chat, 'chat');
+  const other = await connect(chat, 'chat');
+  await subscribe(caller.conn, ['SELECT * FROM message']);
+  await subscribe(other.conn, ['SELECT * FROM message']);
+  let otherEvents = 0;
+  other.conn.db.message.onInsert(() => otherEvents++);
+  await assert.rejects(caller.conn.reducers.sendMessage({ text: '' }), /Messages must not be empty/);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(otherEvents, 0);
+  caller.conn.disconnect();
+  other.conn.disconnect();
+});
+
+test('unsubscribing removes the rows from the client cache', async () => {
+  const client = await connect(chat, 'chat');
+  const handle = await subscribe(client.conn, ['SELECT * FROM message']);
+  assert.ok([...client.conn.db.message.iter()].length >= 2);
+  await new Promise((resolve) => handle.unsubscribeThen(() => resolve()));
+  await waitFor(() => [...client.conn.db.message.iter()].length === 0, 'the cache to empty');
+  client.conn.disconnect();
+});
+
+test('a join subscription updates when either side changes', async () => {
+  const owner = await connect(library, 'library');
+  await owner.conn.reducers.addAuthor({ id: 1, name: 'Le Guin' });
+  await owner.conn.reducers.addAuthor({ id: 2, name: 'Lem' });
+  await owner.conn.reducers.addBook({ id: 10, authorId: 1, title: 'Earthsea' });
+  const reader = await connect(library, 'library');
+  await subscribe(reader.conn, ["SELECT book.* FROM book JOIN author ON book.authorId = author.id WHERE author.name = 'Lem'"]);
+  const titles = () => [...reader.conn.db.book.iter()].map((b) => b.title).sort().join(',');
+  assert.equal(titles(), '');
+  await owner.conn.reducers.addBook({ id: 11, authorId: 2, title: 'Solaris' });   // the book side
+  await waitFor(() => titles() === 'Solaris', 'the new book of Lem');
+  await owner.conn.reducers.renameAuthor({ id: 1, name: 'Lem' });                  // the author side
+  await waitFor(() => titles() === 'Earthsea,Solaris', 'books of the renamed author');
+  await owner.conn.reducers.renameAuthor({ id: 2, name: 'Stanisław' });
+  await waitFor(() => titles() === 'Earthsea', 'Solaris to leave');
+  owner.conn.disconnect();
+  reader.conn.disconnect();
+});
+
+test('a client reconnecting with its saved token keeps its identity', async () => {
+  const first = await connect(chat, 'chat');
+  first.conn.disconnect();
+  const again = await connect(chat, 'chat', { token: first.token });
+  assert.ok(again.identity.isEqual(first.identity));
+  again.conn.disconnect();
+});
+
+test('an anonymous client cannot subscribe to a private table', async () => {
+  const stranger = await connect(library, 'library');
+  await assert.rejects(subscribe(stranger.conn, ['SELECT * FROM audit']));
+  await subscribe(stranger.conn, ['SELECT * FROM author']);
+  assert.ok([...stranger.conn.db.author.iter()].length >= 2);
+  stranger.conn.disconnect();
+});
