@@ -25,6 +25,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_datastore
 	$(BUILD_DIR)/orrery_bench_modules
 	$(BUILD_DIR)/orrery_bench_sql
+	$(BUILD_DIR)/orrery_bench_live
 
 clean:
 	rm -rf $(BUILD_DIR)

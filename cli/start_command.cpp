@@ -62,6 +62,10 @@ void run_host(const start_options& o) {
   auto tokens = token_issuer::open(data_dir, error);
   if (!tokens) throw cli_error(error);
   committer durability(*db);
+  // The server outlives the actors: connection actors may still close their
+  // sockets while the actor system shuts down.
+  router routes;
+  std::unique_ptr<http_server> server;
   {
     caf::actor_system_config cfg;
     caf::actor_system system{cfg};
@@ -69,26 +73,27 @@ void run_host(const start_options& o) {
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20};
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
-    router routes;
     add_identity_routes(routes, services);
     add_database_routes(routes, services);
     add_subscribe_route(routes, services);
-    try {
-      http_server server(routes, host, std::uint16_t(port), o.max_request_bytes);
-      server.start(2);
-      std::cout << "Orrery listening on http://" << host << ":" << server.port() << " (data in "
-                << data_dir << ")" << std::endl;
-      int received = 0;
-      sigwait(&signals, &received);
-      std::cout << "Shutting down" << std::endl;
-      server.stop();
-    } catch (const std::runtime_error& e) {
+    auto stop_actors = [&] {
       caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+    };
+    try {
+      server = std::make_unique<http_server>(routes, host, std::uint16_t(port), o.max_request_bytes);
+    } catch (const std::runtime_error& e) {
+      stop_actors();
       throw cli_error(e.what());
     }
-    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+    server->start(2);
+    std::cout << "Orrery listening on http://" << host << ":" << server->port() << " (data in " << data_dir << ")"
+              << std::endl;
+    int received = 0;
+    sigwait(&signals, &received);
+    std::cout << "Shutting down" << std::endl;
+    server->stop();
+    stop_actors();
   }  // the actor system waits for every actor here, before commits finish and the store closes
 }
 
