@@ -17,5 +17,6 @@ void add_account_commands(CLI::App& app);
 void add_database_commands(CLI::App& app);
 void add_module_commands(CLI::App& app);
 void add_sql_command(CLI::App& app);
+void add_subscribe_command(CLI::App& app);
 
 } // namespace orrery::cli

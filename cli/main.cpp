@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   orrery::cli::add_database_commands(app);
   orrery::cli::add_module_commands(app);
   orrery::cli::add_sql_command(app);
+  orrery::cli::add_subscribe_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

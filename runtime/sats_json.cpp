@@ -362,6 +362,62 @@ std::string type_to_json(const algebraic_type& t) {
   }
 }
 
+namespace {
+const json_value* field(const json_value& j, std::string_view name) {
+  for (auto& [k, v] : j.fields)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+std::vector<type_element> elements_from_json(const json_value& list) {
+  std::vector<type_element> out;
+  for (auto& item : list.items) {
+    type_element e;
+    if (auto name = field(item, "name"); name && name->type == json_value::kind::object && !name->fields.empty() &&
+                                         name->fields[0].first == "some")
+      e.name = name->fields[0].second.text;
+    if (auto type = field(item, "algebraic_type")) {
+      auto parsed = type_from_json(*type);
+      if (parsed) e.type = *parsed;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+} // namespace
+
+result<algebraic_type> type_from_json(const json_value& j) {
+  static const char* names[] = {"Ref", "Sum", "Product", "Array", "String", "Bool", "I8", "U8", "I16", "U16",
+                                "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256", "F32", "F64"};
+  if (j.type != json_value::kind::object || j.fields.size() != 1)
+    return fail(errc::invalid_argument, "an algebraic type is an object with one key");
+  auto& [kind, body] = j.fields[0];
+  for (int k = 0; k < 20; ++k) {
+    if (kind != names[k]) continue;
+    switch (type_kind(k)) {
+      case type_kind::ref: {
+        algebraic_type t = algebraic_type::primitive(type_kind::ref);
+        t.ref = std::uint32_t(std::stoul(body.text.empty() ? "0" : body.text));
+        return t;
+      }
+      case type_kind::array: {
+        auto element = type_from_json(body);
+        if (!element) return element;
+        return algebraic_type::array_of(*element);
+      }
+      case type_kind::sum:
+      case type_kind::product: {
+        const json_value* list = field(body, k == 1 ? "variants" : "elements");
+        if (!list) return fail(errc::invalid_argument, std::string(names[k]) + " type without its list");
+        auto elements = elements_from_json(*list);
+        return k == 1 ? algebraic_type::sum(std::move(elements)) : algebraic_type::product(std::move(elements));
+      }
+      default: return algebraic_type::primitive(type_kind(k));
+    }
+  }
+  return fail(errc::invalid_argument, "unknown algebraic type `" + kind + "`");
+}
+
 std::string product_elements_json(const algebraic_type& product) { return elements_json(product.elements, "elements"); }
 
 void append_sats_json(std::string& out, const value& v, const algebraic_type& type) {

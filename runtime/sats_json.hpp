@@ -23,6 +23,8 @@ result<value> from_sats_json(const algebraic_type& type, std::string_view json);
 
 /// An AlgebraicType in SATS-JSON: {"U32": []}, {"Product": {"elements": [...]}}, ...
 std::string type_to_json(const algebraic_type& type);
+/// The inverse of type_to_json.
+result<algebraic_type> type_from_json(const json_value& json);
 /// A product's {"elements": [{"name": {"some": "x"}, "algebraic_type": ...}]}.
 std::string product_elements_json(const algebraic_type& product);
 result<value> from_sats_json(const algebraic_type& type, const json_value& json);
