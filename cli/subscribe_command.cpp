@@ -134,10 +134,16 @@ void run(const options& o) {
   beast::flat_buffer buffer;
   for (;;) {
     if (o.updates && seen >= *o.updates) return;
-    beast::get_lowest_layer(ws).expires_at(deadline);
+    // An asynchronous read, so the deadline can end the wait.
+    bool arrived = false;
     beast::error_code ec;
-    ws.read(buffer, ec);
-    if (ec == beast::error::timeout) return;
+    ws.async_read(buffer, [&](beast::error_code e, std::size_t) {
+      ec = e;
+      arrived = true;
+    });
+    io.restart();
+    io.run_until(deadline);
+    if (!arrived) return;  // -t elapsed
     if (ec) throw cli_error("the connection closed: " + ec.message());
     std::string frame = beast::buffers_to_string(buffer.data());
     buffer.consume(buffer.size());
