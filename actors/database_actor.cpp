@@ -580,6 +580,11 @@ struct database_state : module_environment {
     def = std::move(decoded);
     if (auto ensured = ensure_tables(def); !ensured) return ensured;
     bind_names();
+    return initialize();
+  }
+
+  /// A fresh database's start: the module's init reducer, then its schedules.
+  result<done> initialize() {
     if (auto init = def.lifecycle_reducer(lifecycle::init)) {
       call_result ran = run(*init, record.owner, connection_id{}, now_micros(), "", nullptr);
       if (ran.kind != call_result_kind::ok)
@@ -603,15 +608,7 @@ struct database_state : module_environment {
     def = std::move(decoded);
     bundle = code;
     bind_names();
-    if (clear) {
-      if (auto init = def.lifecycle_reducer(lifecycle::init)) {
-        call_result ran = run(*init, record.owner, connection_id{}, now_micros(), "", nullptr);
-        if (ran.kind != call_result_kind::ok)
-          return fail(errc::invalid_argument, "the module's init reducer failed: " + ran.message);
-      }
-      arm_all_schedules();
-    }
-    return done{};
+    return clear ? initialize() : result<done>(done{});
   }
 
   void fire_schedule(table_id table, const std::string& row, std::uint64_t generation) {

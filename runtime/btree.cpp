@@ -117,10 +117,8 @@ std::optional<row_id> btree::find(const index_key& key) const {
   return std::nullopt;
 }
 
-bool btree::insert(const index_key& key, row_id row) {
-  inner* path[max_depth];
-  std::uint16_t slots[max_depth];
-  int depth = 0;
+btree::leaf* btree::descend(const index_key& key, inner** path, std::uint16_t* slots, int& depth) {
+  depth = 0;
   node* n = root_;
   while (!n->is_leaf) {
     auto in = static_cast<inner*>(n);
@@ -128,7 +126,14 @@ bool btree::insert(const index_key& key, row_id row) {
     slots[depth] = upper(in, key);
     n = in->children[slots[depth++]];
   }
-  auto l = static_cast<leaf*>(n);
+  return static_cast<leaf*>(n);
+}
+
+bool btree::insert(const index_key& key, row_id row) {
+  inner* path[max_depth];
+  std::uint16_t slots[max_depth];
+  int depth = 0;
+  leaf* l = descend(key, path, slots, depth);
   std::uint16_t pos = lower(l, key);
   if (pos < l->count && l->keys[pos] == key) return false;
   shift_right(l->keys, pos, l->count);
@@ -200,14 +205,7 @@ bool btree::erase(const index_key& key) {
   inner* path[max_depth];
   std::uint16_t slots[max_depth];
   int depth = 0;
-  node* n = root_;
-  while (!n->is_leaf) {
-    auto in = static_cast<inner*>(n);
-    path[depth] = in;
-    slots[depth] = upper(in, key);
-    n = in->children[slots[depth++]];
-  }
-  auto l = static_cast<leaf*>(n);
+  leaf* l = descend(key, path, slots, depth);
   std::uint16_t pos = lower(l, key);
   if (pos >= l->count || !(l->keys[pos] == key)) return false;
   shift_left(l->keys, pos, l->count);

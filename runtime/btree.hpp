@@ -50,6 +50,8 @@ private:
   struct inner;
 
   const leaf* find_leaf(const index_key& key) const;
+  /// The leaf for `key`, recording the inner nodes and child slots on the way.
+  leaf* descend(const index_key& key, inner** path, std::uint16_t* slots, int& depth);
   void insert_into_parent(inner** path, std::uint16_t* slots, int depth, index_key separator, node* right);
   void remove_from_parent(inner** path, std::uint16_t* slots, int depth);
   void free_node(node* n);

@@ -7,6 +7,7 @@
 
 #include "actors/client_protocol.hpp"
 #include "runtime/bsatn.hpp"
+#include "tests/bench/host_process.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -36,39 +37,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-struct host_process {
-  pid_t pid = -1;
-  std::string port;
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("orrery-bench-live-" + random_uuid());
-  host_process() {
-    int out[2];
-    if (pipe(out) != 0) std::exit(1);
-    pid = fork();
-    if (pid == 0) {
-      dup2(out[1], 1);
-      close(out[0]);
-      execl(ORRERY_BIN, ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.c_str(), nullptr);
-      _exit(127);
-    }
-    close(out[1]);
-    std::string text;
-    char buf[256];
-    while (text.find('\n') == std::string::npos) {
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n <= 0) break;
-      text.append(buf, std::size_t(n));
-    }
-    auto at = text.find("127.0.0.1:");
-    port = text.substr(at + 10, text.find(' ', at) - at - 10);
-  }
-  ~host_process() {
-    kill(pid, SIGINT);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::fprintf(stderr, "the host did not exit cleanly (status %d)\n", status);
-    std::filesystem::remove_all(dir);
-  }
-};
 
 std::pair<int, std::string> http(const std::string& port, const std::string& method, const std::string& target,
                                  const std::string& body, const std::string& token) {

@@ -8,6 +8,7 @@
 #include "runtime/identity.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
+#include "tests/bench/host_process.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -72,39 +73,6 @@ void scan_benchmark(std::uint64_t rows) {
               double(rows) / best / 1e6, static_cast<unsigned long long>(rows), static_cast<unsigned long long>(matched));
 }
 
-struct host_process {
-  pid_t pid = -1;
-  std::string port;
-  std::filesystem::path dir;
-
-  host_process() {
-    dir = std::filesystem::temp_directory_path() / ("orrery-bench-sql-" + random_uuid());
-    int out[2];
-    if (pipe(out) != 0) std::exit(1);
-    pid = fork();
-    if (pid == 0) {
-      dup2(out[1], 1);
-      close(out[0]);
-      execl(ORRERY_BIN, ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.c_str(), nullptr);
-      _exit(127);
-    }
-    close(out[1]);
-    std::string text;
-    char buf[256];
-    while (text.find('\n') == std::string::npos) {
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n <= 0) break;
-      text.append(buf, std::size_t(n));
-    }
-    auto at = text.find("127.0.0.1:");
-    port = text.substr(at + 10, text.find(' ', at) - at - 10);
-  }
-  ~host_process() {
-    kill(pid, SIGINT);
-    waitpid(pid, nullptr, 0);
-    std::filesystem::remove_all(dir);
-  }
-};
 
 struct connection {
   boost::asio::io_context io;
