@@ -303,7 +303,9 @@ struct database_state : module_environment {
     }
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
-    if (tracked) {
+    if (tracked && queries.empty() && !reply_to_caller) {
+      waiting.emplace_back(ticket, std::move(when_durable));  // nothing subscribed: nothing to fan out
+    } else if (tracked) {
       auto changes = fan_out(committed);
       waiting.emplace_back(ticket, [this, changes = std::move(changes), caller, reply_to_caller = std::move(reply_to_caller),
                                     when_durable = std::move(when_durable)]() mutable {
@@ -692,7 +694,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         st.tracker->wake_pending.store(false);
         std::uint64_t upto = st.tracker->durable_upto.load(std::memory_order_acquire);
         while (!st.waiting.empty() && st.waiting.front().first <= upto) {
-          st.waiting.front().second();
+          if (st.waiting.front().second) st.waiting.front().second();
           st.waiting.pop_front();
         }
       },
