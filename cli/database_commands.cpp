@@ -64,20 +64,10 @@ int level_rank(std::string level) {
   return -1;
 }
 
-std::string format_micros(std::int64_t micros) {
-  std::time_t seconds = micros / 1000000;
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char date[32], out[48];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(out, sizeof out, "%s.%06lldZ", date, static_cast<long long>(micros % 1000000));
-  return out;
-}
-
 std::string format_log_line(const json& line) {
   std::string level = line.value("level", "");
   for (auto& c : level) c = char(std::toupper(static_cast<unsigned char>(c)));
-  std::string text = format_micros(line.value("ts", std::int64_t(0))) + " " +
+  std::string text = format_timestamp(line.value("ts", std::int64_t(0))) + " " +
                      std::string(level.size() < 5 ? 5 - level.size() : 0, ' ') + level + ":";
   if (line.contains("function")) text += " " + line["function"].get<std::string>();
   if (line.contains("filename")) {

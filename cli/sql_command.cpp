@@ -24,16 +24,8 @@ std::string cell(const json& v) {
   if (v.is_object() && v.size() == 1) {
     auto& [key, inner] = *v.items().begin();
     if (key == "none") return "";
-    if (key == "__timestamp_micros_since_unix_epoch__" && inner.is_number_integer()) {
-      std::int64_t micros = inner.get<std::int64_t>();
-      std::time_t seconds = micros / 1000000;
-      std::tm tm{};
-      gmtime_r(&seconds, &tm);
-      char text[48], date[32];
-      std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-      std::snprintf(text, sizeof text, "%s.%06lldZ", date, static_cast<long long>(micros % 1000000));
-      return text;
-    }
+    if (key == "__timestamp_micros_since_unix_epoch__" && inner.is_number_integer())
+      return format_timestamp(inner.get<std::int64_t>());
     if (key == "some" || key.rfind("__", 0) == 0) return cell(inner);
     return key + (inner.is_array() && inner.empty() ? "" : "(" + cell(inner) + ")");
   }

@@ -1,6 +1,8 @@
 #include "cli/table_printer.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 namespace orrery::cli {
 
@@ -10,6 +12,16 @@ std::size_t width(const std::string& s) {
   return std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; });
 }
 } // namespace
+
+std::string format_timestamp(std::int64_t micros) {
+  std::time_t seconds = micros / 1000000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char date[32], out[48];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(out, sizeof out, "%s.%06lldZ", date, static_cast<long long>(micros % 1000000));
+  return out;
+}
 
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {

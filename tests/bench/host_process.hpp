@@ -1,8 +1,14 @@
 #pragma once
 // A real `orrery start` for benchmarks: on a free loopback port, with its data
-// in a temporary folder, stopped with SIGINT (and checked) at the end.
+// in a temporary folder, stopped with SIGINT (and checked) at the end; and a
+// keep-alive HTTP connection to it.
 
 #include "runtime/identity.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -47,5 +53,32 @@ struct host_process {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       std::fprintf(stderr, "the host did not exit cleanly (status %d)\n", status);
     std::filesystem::remove_all(dir);
+  }
+};
+
+/// One keep-alive HTTP/1.1 connection to the host.
+struct connection {
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream{io};
+  boost::beast::flat_buffer buffer;
+
+  explicit connection(const std::string& port) {
+    boost::asio::ip::tcp::resolver resolver(io);
+    stream.connect(resolver.resolve("127.0.0.1", port));
+  }
+  std::pair<int, std::string> send(const std::string& method, const std::string& target, const std::string& body,
+                                   const std::string& token) {
+    boost::beast::http::request<boost::beast::http::string_body> req;
+    req.method_string(method);
+    req.target(target);
+    req.version(11);
+    req.set(boost::beast::http::field::host, "127.0.0.1");
+    if (!token.empty()) req.set(boost::beast::http::field::authorization, "Bearer " + token);
+    req.body() = body;
+    req.prepare_payload();
+    boost::beast::http::write(stream, req);
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(stream, buffer, res);
+    return {int(res.result_int()), res.body()};
   }
 };

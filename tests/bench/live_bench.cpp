@@ -38,25 +38,6 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 
-std::pair<int, std::string> http(const std::string& port, const std::string& method, const std::string& target,
-                                 const std::string& body, const std::string& token) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::resolver(io).resolve("127.0.0.1", port));
-  bhttp::request<bhttp::string_body> req;
-  req.method_string(method);
-  req.target(target);
-  req.version(11);
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(stream, req);
-  beast::flat_buffer buffer;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(stream, buffer, res);
-  return {int(res.result_int()), res.body()};
-}
 
 std::string call_message(std::uint32_t request_id, const std::string& reducer, const std::string& args) {
   std::string out;
@@ -249,14 +230,15 @@ std::string read_file(const std::string& path) {
 int main(int argc, char** argv) {
   std::uint64_t calls = argc > 1 ? std::stoull(argv[1]) : 40000;
   host_process host;
-  auto minted = nlohmann::json::parse(http(host.port, "POST", "/v1/identity", "", "").second);
+  connection setup(host.port);
+  auto minted = nlohmann::json::parse(setup.send("POST", "/v1/identity", "", "").second);
   std::string token = minted["token"];
-  auto published = http(host.port, "PUT", "/v1/database/bank", read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js"), token);
+  auto published = setup.send("PUT", "/v1/database/bank", read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js"), token);
   if (published.first != 200) {
     std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
     return 1;
   }
-  http(host.port, "POST", "/v1/database/bank/call/seed", "[10000, 1000000000]", token);
+  setup.send("POST", "/v1/database/bank/call/seed", "[10000, 1000000000]", token);
   // Keep the token for many sockets: the query parameter takes a token of this host.
   round_trips(host.port, token, 1, calls);
   std::fflush(stdout);

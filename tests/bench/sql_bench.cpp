@@ -74,31 +74,6 @@ void scan_benchmark(std::uint64_t rows) {
 }
 
 
-struct connection {
-  boost::asio::io_context io;
-  beast::tcp_stream stream{io};
-  beast::flat_buffer buffer;
-
-  explicit connection(const std::string& port) {
-    tcp::resolver resolver(io);
-    stream.connect(resolver.resolve("127.0.0.1", port));
-  }
-  std::pair<int, std::string> send(const std::string& method, const std::string& target, const std::string& body,
-                                   const std::string& token) {
-    bhttp::request<bhttp::string_body> req;
-    req.method_string(method);
-    req.target(target);
-    req.version(11);
-    req.set(bhttp::field::host, "127.0.0.1");
-    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
-    req.body() = body;
-    req.prepare_payload();
-    bhttp::write(stream, req);
-    bhttp::response<bhttp::string_body> res;
-    bhttp::read(stream, buffer, res);
-    return {int(res.result_int()), res.body()};
-  }
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
