@@ -455,6 +455,17 @@ struct database_state : module_environment {
     return true;
   }
 
+  /// Ends every subscription (their tables are going away); clients are told
+  /// with a SubscriptionError that names no request.
+  void end_subscriptions(const std::string& why) {
+    for (auto& [key, c] : clients) {
+      for (auto& [set_id, texts] : c.query_sets)
+        self->send(c.sink, server_atom::value, encode_subscription_error(std::nullopt, set_id, why));
+      c.query_sets.clear();
+    }
+    queries.clear();
+  }
+
   void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& texts) {
     for (auto& text : texts) {
       auto it = queries.find(text);
@@ -602,6 +613,7 @@ struct database_state : module_environment {
     auto loaded = load_instance(code, decoded);
     if (!loaded) return loaded.error();
     if (clear) {
+      end_subscriptions("the database was republished and its data cleared");
       for (const table* t : ds->tables()) (void)ds->drop_table(t->schema().id);
       schedules.clear();
     }
