@@ -90,16 +90,18 @@ void add_publish(CLI::App& app) {
   cmd->add_option("name", o->name, "Database name or identity (default: a new unnamed database)");
   cmd->add_option("-j,--js-path", o->js_path, "A built JavaScript bundle (default: build the project)");
   cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
-  cmd->add_option("-c,--delete-data", o->delete_data, "Delete the existing data: always|on-conflict|never")
-    ->expected(0, 1)
-    ->default_str("never");
+  // Without a value, --delete-data means always.
+  cmd->add_flag("-c{always},--delete-data{always}", o->delete_data,
+                "Delete the existing data: always, on-conflict or never (default never)");
   cmd->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
   cmd->add_flag("--anonymous", o->anonymous, "Publish as a fresh anonymous identity");
   o->server.add_to(cmd);
   cmd->callback([o] {
     std::string bundle = read_file(o->js_path.empty() ? build_module(o->project) : o->js_path);
     auto client = connect(o->server, o->anonymous);
-    bool clear = o->delete_data == "always" || o->delete_data.empty();
+    if (o->delete_data != "always" && o->delete_data != "never" && o->delete_data != "on-conflict")
+      throw cli_error("--delete-data takes always, on-conflict or never, not `" + o->delete_data + "`");
+    bool clear = o->delete_data == "always";
     std::string target = o->name.empty() ? "/v1/database" : db_path(o->name);
     std::string method = o->name.empty() ? "POST" : "PUT";
     http_reply reply = client.request(method, target + "?host_type=Js" + (clear ? "&clear=true" : ""),

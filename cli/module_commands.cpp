@@ -161,7 +161,7 @@ struct offline_environment : module_environment {
 
 void add_generate(CLI::App& app) {
   struct options {
-    std::string lang = "typescript", out_dir, project = ".", js_path;
+    std::string lang = "typescript", out_dir, project = ".", js_path, database, server;
   };
   auto o = std::make_shared<options>();
   auto cmd = app.add_subcommand("generate", "Write client bindings for a module");
@@ -169,7 +169,18 @@ void add_generate(CLI::App& app) {
   cmd->add_option("-o,--out-dir", o->out_dir, "Where to write the bindings")->required();
   cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
   cmd->add_option("-j,--js-path", o->js_path, "A built bundle instead of a project");
+  cmd->add_option("-d,--database", o->database, "A published database instead of a project");
+  cmd->add_option("-s,--server", o->server, "Server nickname or URL (with --database)");
   cmd->callback([o] {
+    if (!o->database.empty()) {
+      http_reply reply = connect_to(o->server).request("GET", "/v1/database/" + url_encode(o->database) + "/schema?version=9");
+      if (!reply.ok()) throw cli_error("cannot read the schema of `" + o->database + "` (HTTP " + std::to_string(reply.status) + "): " + reply.body);
+      auto def = module_def_from_json(reply.body);
+      if (!def) throw cli_error(def.error().message);
+      for (auto& [name, text] : typescript_bindings(*def)) write_file(fs::path(o->out_dir) / name, text);
+      std::cout << "Generated TypeScript bindings in " << o->out_dir << "\n";
+      return;
+    }
     std::string bundle_path = o->js_path.empty() ? build_module(o->project) : o->js_path;
     std::ifstream in(bundle_path, std::ios::binary);
     if (!in) throw cli_error("cannot read `" + bundle_path + "`");

@@ -5,6 +5,7 @@
 #include "runtime/sats_json.hpp"
 
 #include <cctype>
+#include <algorithm>
 #include <map>
 
 namespace orrery {
@@ -371,6 +372,90 @@ std::string module_def_json(const module_def& def) {
   }
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
          "],\"types\":[],\"misc_exports\":[],\"row_level_security\":[]}";
+}
+
+namespace {
+
+const json_value* member(const json_value& j, std::string_view name) {
+  for (auto& [k, v] : j.fields)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+const json_value& required(const json_value& j, std::string_view name) {
+  if (auto m = member(j, name)) return *m;
+  throw bsatn_error("the module definition lacks `" + std::string(name) + "`");
+}
+
+std::optional<std::string> option_text(const json_value& j) {
+  if (j.type == json_value::kind::object && !j.fields.empty() && j.fields[0].first == "some") return j.fields[0].second.text;
+  return std::nullopt;
+}
+
+std::vector<std::uint16_t> numbers(const json_value& list) {
+  std::vector<std::uint16_t> out;
+  for (auto& item : list.items) out.push_back(std::uint16_t(std::stoul(item.text)));
+  return out;
+}
+
+} // namespace
+
+result<module_def> module_def_from_json(std::string_view text) {
+  auto parsed = json_value::parse(text);
+  if (!parsed) return parsed.error();
+  try {
+    module_def def;
+    for (auto& t : required(required(*parsed, "typespace"), "types").items) {
+      auto type = type_from_json(t);
+      if (!type) return type.error();
+      def.typespace.push_back(*type);
+    }
+    for (auto& t : required(*parsed, "tables").items) {
+      table_schema s;
+      s.name = required(t, "name").text;
+      const algebraic_type& row = def.typespace.at(std::stoul(required(t, "product_type_ref").text));
+      for (auto& e : row.elements) s.columns.push_back({e.name.value_or(""), e.type, {}});
+      auto pk = numbers(required(t, "primary_key"));
+      if (!pk.empty()) s.primary_key = pk[0];
+      std::vector<std::vector<std::uint16_t>> unique;
+      for (auto& c : required(t, "constraints").items)
+        unique.push_back(numbers(required(required(required(c, "data"), "Unique"), "columns")));
+      for (auto& ix : required(t, "indexes").items) {
+        auto& algorithm = required(ix, "algorithm").fields.at(0);
+        index_schema index;
+        index.name = option_text(required(ix, "name")).value_or("");
+        index.algorithm = algorithm.first == "Hash" ? index_algorithm::hash
+                          : algorithm.first == "Direct" ? index_algorithm::direct : index_algorithm::btree;
+        index.columns = algorithm.first == "Direct" ? std::vector<std::uint16_t>{std::uint16_t(std::stoul(algorithm.second.text))}
+                                                    : numbers(algorithm.second);
+        index.unique = std::find(unique.begin(), unique.end(), index.columns) != unique.end();
+        s.indexes.push_back(std::move(index));
+      }
+      for (auto& q : required(t, "sequences").items)
+        s.sequences.push_back({std::uint16_t(std::stoul(required(q, "column").text))});
+      s.is_public = !required(t, "table_access").fields.empty() && required(t, "table_access").fields[0].first == "Public";
+      def.table_sources.push_back(s.name);
+      def.index_sources.emplace_back();
+      for (auto& ix : s.indexes) def.index_sources.back().push_back(ix.name);
+      def.tables.push_back(std::move(s));
+    }
+    for (auto& r : required(*parsed, "reducers").items) {
+      reducer_def reducer;
+      reducer.name = reducer.source_name = required(r, "name").text;
+      auto params = type_from_json(json_value{json_value::kind::object, false, {}, {}, {{"Product", required(r, "params")}}});
+      if (!params) return params.error();
+      reducer.params = *params;
+      const json_value& kind = required(r, "lifecycle");
+      if (auto some = member(kind, "some"); some && !some->fields.empty()) {
+        const std::string& k = some->fields[0].first;
+        reducer.kind = k == "Init" ? lifecycle::init : k == "OnConnect" ? lifecycle::on_connect : lifecycle::on_disconnect;
+      }
+      def.reducers.push_back(std::move(reducer));
+    }
+    return def;
+  } catch (const std::exception& e) {
+    return fail(errc::invalid_argument, std::string("cannot read the module definition: ") + e.what());
+  }
 }
 
 } // namespace orrery

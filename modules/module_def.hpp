@@ -43,5 +43,7 @@ std::string snake_case(std::string_view name);
 /// The module as JSON in the shape of RawModuleDefV9 (SATS-JSON), which
 /// client code generators read.
 std::string module_def_json(const module_def& def);
+/// Reads that JSON back (as `orrery generate` does for a published database).
+result<module_def> module_def_from_json(std::string_view json);
 
 } // namespace orrery

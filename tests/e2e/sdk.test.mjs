@@ -158,3 +158,24 @@ test('an anonymous client cannot subscribe to a private table', async () => {
   assert.ok([...stranger.conn.db.author.iter()].length >= 2);
   stranger.conn.disconnect();
 });
+
+test('bindings generated from the published database match those from the module', () => {
+  const fromDb = path.join(work, 'library-from-db');
+  execFileSync(orreryBin, ['generate', '--out-dir', fromDb, '--database', 'library', '-s', host.url], {
+    cwd: root, env: { ...process.env, ORRERY_CONFIG_DIR: me },
+  });
+  const read = (dir) => execFileSync('cat', [path.join(dir, 'index.ts')]).toString();
+  assert.equal(read(fromDb), read(path.join(work, 'library')));
+});
+
+test('republishing with cleared data ends the subscriptions on its tables', async () => {
+  const client = await connect(library, 'library');
+  await subscribe(client.conn, ['SELECT * FROM author']);
+  ok(cli(me, ['publish', 'library', '-j', path.join(bundles, 'library.js'), '--delete-data', '-y', '-s', host.url]));
+  await waitFor(() => !client.conn.isActive, 'the SDK to drop the connection whose subscription broke');
+  // The database serves new clients with its fresh, empty tables.
+  const fresh = await connect(library, 'library');
+  await subscribe(fresh.conn, ['SELECT * FROM author']);
+  assert.equal([...fresh.conn.db.author.iter()].length, 0);
+  fresh.conn.disconnect();
+});
