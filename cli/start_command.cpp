@@ -27,6 +27,7 @@ struct start_options {
   std::size_t max_request_bytes = 64 << 20;
   std::chrono::milliseconds reducer_budget{5000};
   std::size_t heap_limit_mb = 256;
+  bool in_memory = false;
 };
 
 std::string default_data_dir() {
@@ -47,7 +48,18 @@ void run_host(const start_options& o) {
   }
   if (port < 0 || port > 65535) throw cli_error("bad port in --listen-addr `" + o.listen_addr + "`");
   std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  if (o.in_memory) {  // a scratch folder, removed when the host stops
+    std::string pattern = (std::filesystem::temp_directory_path() / "orrery-in-memory-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw cli_error("cannot create a scratch folder for --in-memory");
+    data_dir = pattern;
+  }
   std::filesystem::create_directories(data_dir);
+  struct scratch_remover {
+    std::string dir;
+    ~scratch_remover() {
+      if (!dir.empty()) std::filesystem::remove_all(dir);
+    }
+  } scratch{o.in_memory ? data_dir : std::string()};
 
   // Signals are taken by sigwait below, so every thread started from here on blocks them.
   sigset_t signals;
@@ -104,6 +116,7 @@ void add_start_command(CLI::App& app) {
   auto cmd = app.add_subcommand("start", "Run an Orrery host");
   cmd->add_option("-l,--listen-addr", o->listen_addr, "Address to listen on")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
+  cmd->add_flag("--in-memory", o->in_memory, "Keep nothing after the host stops");
   cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
     ->capture_default_str();
   cmd->add_option("--module-heap-limit-mb", o->heap_limit_mb, "V8 heap of each database's module")
