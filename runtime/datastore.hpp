@@ -70,7 +70,6 @@ public:
 
   /// Starts the transaction; only one may be open at a time.
   transaction begin();
-  bool in_transaction() const { return in_tx_; }
 
 private:
   friend class transaction;

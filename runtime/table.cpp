@@ -1,6 +1,5 @@
 #include "runtime/table.hpp"
 
-#include "runtime/index_key.hpp"
 
 namespace orrery {
 
@@ -92,9 +91,7 @@ void table_index::visit_prefix(const std::string& prefix, const std::function<vo
       // A full key of a unique index is a point lookup.
       if (auto r = tree_->find(index_key(prefix))) return visit(*r);
     }
-    std::string end = key_prefix_end(prefix);
     for (auto c = tree_->lower_bound(index_key(prefix)); c.valid(); c.next()) {
-      if (!end.empty() && !(c.key().view() < std::string_view(end))) break;
       if (c.key().view().substr(0, prefix.size()) != prefix) break;
       visit(c.row());
     }
