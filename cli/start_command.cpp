@@ -49,7 +49,8 @@ void run_host(const start_options& o) {
   if (port < 0 || port > 65535) throw cli_error("bad port in --listen-addr `" + o.listen_addr + "`");
   std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
   if (o.in_memory) {  // a scratch folder, removed when the host stops
-    std::string pattern = (std::filesystem::temp_directory_path() / "orrery-in-memory-XXXXXX").string();
+    // mkdtemp replaces the six trailing placeholder characters.
+    std::string pattern = (std::filesystem::temp_directory_path() / ("orrery-in-memory-" + std::string(6, 'X'))).string();
     if (!mkdtemp(pattern.data())) throw cli_error("cannot create a scratch folder for --in-memory");
     data_dir = pattern;
   }
