@@ -90,7 +90,7 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
     });
     auto sink = caf::actor_cast<client_sink>(self);
     self->request(session.database, std::chrono::seconds(30), connect_atom::value, session.caller, session.connection,
-                  session.jwt_claims, sink)
+                  session.jwt_claims, session.confirmed_reads, sink)
       .then(
         [self](bool) {
           auto& st = self->state;

@@ -35,6 +35,7 @@ struct client_session {
   std::string token;       // sent back in InitialConnection
   std::string jwt_claims;  // the caller's token claims, for the module
   frame_compression compression = frame_compression::gzip;
+  bool confirmed_reads = true;
   log_actor logs;
 };
 

@@ -73,6 +73,7 @@ struct database_state : module_environment {
     identity id;
     connection_id connection;
     std::string jwt;
+    bool confirmed = true;  // updates wait for durability
     std::map<std::uint32_t, std::vector<std::string>> query_sets;
   };
   std::map<std::string, client> clients;  // by connection id (hex)
@@ -307,6 +308,25 @@ struct database_state : module_environment {
       waiting.emplace_back(ticket, std::move(when_durable));  // nothing subscribed: nothing to fan out
     } else if (tracked) {
       auto changes = fan_out(committed);
+      // Clients that asked for unconfirmed reads hear at once.
+      for (auto it = changes.begin(); it != changes.end();) {
+        auto c = clients.find(it->first);
+        if (c == clients.end() || c->second.confirmed) {
+          ++it;
+          continue;
+        }
+        if (it->first == caller && reply_to_caller) reply_to_caller(std::move(it->second));
+        else self->send(c->second.sink, server_atom::value, encode_transaction_update(it->second));
+        if (it->first == caller) reply_to_caller = {};
+        it = changes.erase(it);
+      }
+      if (reply_to_caller && !caller.empty()) {
+        auto c = clients.find(caller);
+        if (c != clients.end() && !c->second.confirmed) {
+          reply_to_caller({});
+          reply_to_caller = {};
+        }
+      }
       waiting.emplace_back(ticket, [this, changes = std::move(changes), caller, reply_to_caller = std::move(reply_to_caller),
                                     when_durable = std::move(when_durable)]() mutable {
         for (auto& [connection, sets] : changes) {
@@ -441,10 +461,11 @@ struct database_state : module_environment {
 
   // ---- WebSocket clients ----
 
-  caf::result<bool> connect(const identity& id, const connection_id& connection, const std::string& jwt, client_sink sink) {
+  caf::result<bool> connect(const identity& id, const connection_id& connection, const std::string& jwt,
+                            bool confirmed, client_sink sink) {
     if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
     std::string key = connection.to_hex();
-    clients[key] = client{sink, id, connection, jwt, {}};
+    clients[key] = client{sink, id, connection, jwt, confirmed, {}};
     if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
       call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
       if (ran.kind != call_result_kind::ok) {
@@ -681,8 +702,8 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->state.call(req, reply);
         return reply;
       },
-      [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt,
-          client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, sink); },
+      [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
+          client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, confirmed, sink); },
       [=](disconnect_atom, const connection_id& connection) { self->state.disconnect(connection); },
       [=](client_atom, const connection_id& connection, const client_request& request) {
         self->state.on_client(connection, request);

@@ -32,6 +32,11 @@ void add_subscribe_route(router& routes, host_services& host) {
       else if (*c == "Brotli") compression = frame_compression::brotli;
       else return call->reply(400, "compression must be None, Gzip or Brotli, not `" + *c + "`");
     }
+    bool confirmed = true;
+    if (auto c = req.query_value("confirmed")) {
+      if (*c != "true" && *c != "false") return call->reply(400, "confirmed must be true or false");
+      confirmed = *c == "true";
+    }
     connection_id connection = connection_id::random();
     if (auto hex = req.query_value("connection_id")) {
       auto parsed = connection_id::from_hex(*hex);
@@ -58,10 +63,10 @@ void add_subscribe_route(router& routes, host_services& host) {
     reply_token = host.tokens.reissue(*caller);  // the client keeps it to come back as itself
 
     ask(host, call, host.registry,
-        [&host, call, upgrade, protocol, compression, connection, caller = *caller, reply_token](
+        [&host, call, upgrade, protocol, compression, confirmed, connection, caller = *caller, reply_token](
           const database_record& record, const database_actor& db) {
-          client_session session{db,        record.id, caller.id, connection, reply_token, caller.claims_json,
-                                 compression, host.logs};
+          client_session session{db, record.id, caller.id, connection, reply_token, caller.claims_json, compression,
+                                 confirmed, host.logs};
           upgrade->accept(protocol, [&host, session](std::shared_ptr<websocket_channel> channel) {
             client_link link{[channel](std::string m) { channel->send(std::move(m)); }, [channel] { channel->close(); },
                              [channel] { return channel->queued_bytes(); }};

@@ -64,12 +64,13 @@ function waitFor(check, what, ms = 5000) {
   });
 }
 
-function connect(module, database, { token, compression = 'gzip' } = {}) {
+function connect(module, database, { token, compression = 'gzip', confirmed } = {}) {
   return new Promise((resolve, reject) => {
     const builder = module.DbConnection.builder().withUri(host.url).withDatabaseName(database).withCompression(compression)
       .onConnect((conn, identity, savedToken) => resolve({ conn, identity, token: savedToken }))
       .onConnectError((_ctx, e) => reject(e));
     if (token) builder.withToken(token);
+    if (confirmed !== undefined) builder.withConfirmedReads(confirmed);
     builder.build();
   });
 }
@@ -178,4 +179,18 @@ test('republishing with cleared data ends the subscriptions on its tables', asyn
   await subscribe(fresh.conn, ['SELECT * FROM author']);
   assert.equal([...fresh.conn.db.author.iter()].length, 0);
   fresh.conn.disconnect();
+});
+
+test('clients that ask for unconfirmed reads get their updates too', async () => {
+  const fast = await connect(chat, 'chat', { confirmed: false });
+  const careful = await connect(chat, 'chat', { confirmed: true });
+  await subscribe(fast.conn, ['SELECT * FROM message']);
+  await subscribe(careful.conn, ['SELECT * FROM message']);
+  const seen = [];
+  careful.conn.db.message.onInsert((_ctx, row) => seen.push(row.text));
+  await fast.conn.reducers.sendMessage({ text: 'quick' });
+  assert.ok([...fast.conn.db.message.iter()].some((m) => m.text === 'quick'));
+  await waitFor(() => seen.includes('quick'), 'the confirmed client to see it');
+  fast.conn.disconnect();
+  careful.conn.disconnect();
 });
