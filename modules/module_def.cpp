@@ -162,6 +162,11 @@ const reducer_def* module_def::reducer(std::string_view name) const {
 std::optional<std::uint32_t> module_def::reducer_id(std::string_view name) const {
   for (std::size_t i = 0; i < reducers.size(); ++i)
     if (reducers[i].name == name || reducers[i].source_name == name) return std::uint32_t(i);
+  // A reducer may also be named by its id: its position in the definition.
+  if (!name.empty() && name.size() < 10 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    std::uint32_t id = std::uint32_t(std::stoul(std::string(name)));
+    if (id < reducers.size()) return id;
+  }
   return std::nullopt;
 }
 

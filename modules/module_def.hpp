@@ -30,6 +30,7 @@ struct module_def {
   std::vector<reducer_def> reducers;       // position = reducer id
 
   const reducer_def* reducer(std::string_view name) const;
+  /// By canonical or source name, or by id written in decimal.
   std::optional<std::uint32_t> reducer_id(std::string_view name) const;
   std::optional<std::uint32_t> lifecycle_reducer(lifecycle kind) const;
 };

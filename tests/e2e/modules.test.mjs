@@ -56,7 +56,11 @@ test('the chat example publishes from its project and runs', async () => {
 
   const schema = JSON.parse(ok(run('describe', '--json', 'chat')));
   assert.deepEqual(schema.tables.map((t) => t.name), ['user', 'message']);
-  assert.ok(schema.reducers.some((r) => r.name === 'send_message'));
+  // Reducers are also addressed by id: their position in the definition.
+  const id = schema.reducers.findIndex((r) => r.name === 'send_message');
+  assert.ok(id >= 0);
+  ok(run('call', 'chat', String(id), 'by id'));
+  assert.match(logs('chat'), /: by id\n/);
   const res = await fetch(`${host.url}/v1/database/chat/schema`);
   assert.equal(res.status, 400);
 });
