@@ -246,18 +246,18 @@ result<std::string> transaction::insert(table_id id, std::string_view bytes) {
   auto* st = ds_->state_of(id);
   if (!st) return no_table(id);
   table& t = *st->data;
-  std::string row(bytes);
-  std::string generated;
-  try {
+  if (auto problem = validate(t.row_type(), bytes))
+    return fail(errc::bsatn_decode, "bad row for table `" + t.schema().name + "`: " + *problem);
+  // Only rows with auto-increment columns need a copy to write values into.
+  std::string_view row = bytes;
+  std::string patched, generated;
+  if (!st->sequences.empty()) {
+    patched.assign(bytes);
+    row = patched;
     thread_local std::vector<std::uint32_t> offsets;
-    t.column_offsets(row, offsets);
-    bsatn_reader check(row);
-    skip_value(t.row_type(), check);
-    if (check.remaining() != 0)
-      return fail(errc::bsatn_decode, std::to_string(check.remaining()) + " bytes left after a row of `" +
-                                        t.schema().name + "`");
+    t.column_offsets(patched, offsets);  // valid bytes: cannot throw
     for (auto& s : st->sequences) {
-      char* p = row.data() + offsets[s.schema.column];
+      char* p = patched.data() + offsets[s.schema.column];
       if (!all_zero(p, s.width)) continue;
       if (s.next > s.max)
         return fail(errc::auto_inc_overflow, "sequence of `" + t.schema().name + "." +
@@ -268,8 +268,6 @@ result<std::string> transaction::insert(table_id id, std::string_view bytes) {
       write_int(p, s.width, v);
       generated.append(p, s.width);
     }
-  } catch (const bsatn_error& e) {
-    return fail(errc::bsatn_decode, "bad row for table `" + t.schema().name + "`: " + e.what());
   }
   if (auto c = t.find_conflict(row)) {
     if (!c->index) return generated;  // identical row: tables are sets
@@ -297,9 +295,7 @@ result<std::string> transaction::update(table_id id, index_id index, std::string
     return fail(errc::index_not_unique, "index `" + ix->schema().name + "` is not unique");
   std::string key;
   try {
-    if (auto problem = validate(st->data->row_type(), bytes))
-      return fail(errc::bsatn_decode, "bad row for table `" + st->data->schema().name + "`: " + *problem);
-    ix->key_of_row(bytes, key);
+    ix->key_of_row(bytes, key);  // the insert below checks the whole row
   } catch (const bsatn_error& e) {
     return fail(errc::bsatn_decode, e.what());
   }

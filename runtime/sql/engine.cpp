@@ -296,8 +296,8 @@ void check(const result<std::string>& r) {
   if (!r) error(r.error().message);
 }
 
-std::vector<std::string_view> matching_rows(datastore& ds, const table_ref& ref, const expr* where, const caller& who,
-                                            binder& scope, std::uint64_t& scanned) {
+std::vector<std::string_view> matching_rows(const table_ref& ref, const expr* where, binder& scope,
+                                            std::uint64_t& scanned) {
   scope.add_table(ref);
   std::optional<bound_expr> bound;
   if (where) bound = scope.bind(*where);
@@ -309,6 +309,14 @@ std::vector<std::string_view> matching_rows(datastore& ds, const table_ref& ref,
     if (!bound || eval.test(*bound, current)) out.push_back(row);
   });
   return out;
+}
+
+// Row views stay readable until the transaction ends, so they can name the rows to delete.
+void delete_rows(transaction& tx, table_id table, const std::vector<std::string_view>& rows) {
+  for (auto row : rows) {
+    auto removed = tx.delete_row(table, row);
+    if (!removed) error(removed.error().message);
+  }
 }
 
 query_result run_insert(datastore& ds, transaction& tx, const insert_statement& s, const caller& who) {
@@ -356,7 +364,7 @@ query_result run_update(datastore& ds, transaction& tx, const update_statement& 
   require_owner(who, "UPDATE");
   binder scope(ds, who);
   query_result out;
-  auto rows = matching_rows(ds, s.table, s.where.get(), who, scope, out.rows_scanned);
+  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned);
   const table& t = *scope.tables[0].t;
   const auto& columns = t.schema().columns;
   std::vector<std::pair<std::uint16_t, std::string>> changes;
@@ -379,10 +387,7 @@ query_result run_update(datastore& ds, transaction& tx, const update_statement& 
     replacements.push_back(std::move(updated));
   }
   // Delete every old row first, so rows may trade unique values among themselves.
-  for (auto row : rows) {
-    auto removed = tx.delete_row(t.schema().id, row);
-    if (!removed) error(removed.error().message);
-  }
+  delete_rows(tx, t.schema().id, rows);
   for (auto& row : replacements) check(tx.insert(t.schema().id, row));
   out.rows_updated = rows.size();
   return out;
@@ -392,13 +397,9 @@ query_result run_delete(datastore& ds, transaction& tx, const delete_statement& 
   require_owner(who, "DELETE");
   binder scope(ds, who);
   query_result out;
-  auto rows = matching_rows(ds, s.table, s.where.get(), who, scope, out.rows_scanned);
-  std::vector<std::string> copies(rows.begin(), rows.end());
-  for (auto& row : copies) {
-    auto removed = tx.delete_row(scope.tables[0].t->schema().id, row);
-    if (!removed) error(removed.error().message);
-  }
-  out.rows_deleted = copies.size();
+  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned);
+  delete_rows(tx, scope.tables[0].t->schema().id, rows);
+  out.rows_deleted = rows.size();
   return out;
 }
 
