@@ -7,6 +7,7 @@
 #include "runtime/datastore.hpp"
 #include "runtime/identity.hpp"
 #include "runtime/store.hpp"
+#include "tests/bench/item_table.hpp"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -23,17 +24,6 @@ using namespace orrery;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-table_schema bench_schema() {
-  table_schema s;
-  s.name = "item";
-  s.columns = {{"id", algebraic_type::primitive(type_kind::u64), {}},
-               {"value", algebraic_type::primitive(type_kind::u64), {}},
-               {"label", algebraic_type::primitive(type_kind::string), {}}};
-  s.primary_key = 0;
-  s.indexes = {{0, "item_id_idx_btree", index_algorithm::btree, {0}, true}};
-  return s;
-}
 
 std::string item(std::uint64_t id) {
   char label[17];
@@ -59,7 +49,7 @@ int main(int argc, char** argv) {
 
   // Resident memory of a table built in memory.
   auto ds = std::move(*datastore::open(nullptr, nullptr, 1));
-  table_id id = *ds->create_table(bench_schema());
+  table_id id = *ds->create_table(item_schema());
   index_id pk = ds->find_table(id)->schema().indexes[0].id;
   std::vector<std::uint64_t> keys(rows);
   for (std::uint64_t i = 0; i < rows; ++i) keys[i] = i + 1;
@@ -93,7 +83,7 @@ int main(int argc, char** argv) {
   // One-row insert transactions, in memory.
   {
     auto mem = std::move(*datastore::open(nullptr, nullptr, 2));
-    table_id t = *mem->create_table(bench_schema());
+    table_id t = *mem->create_table(item_schema());
     const std::uint64_t n = 1000000;
     std::vector<std::string> items;
     for (std::uint64_t i = 0; i < n; ++i) items.push_back(item(i + 1));
@@ -115,7 +105,7 @@ int main(int argc, char** argv) {
     auto db = store::open(dir.string(), error);
     committer durability(*db);
     auto disk = std::move(*datastore::open(db.get(), &durability, 3));
-    table_id t = *disk->create_table(bench_schema());
+    table_id t = *disk->create_table(item_schema());
     durability.flush();
     const std::uint64_t n = 300000;
     std::vector<std::string> items;

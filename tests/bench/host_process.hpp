@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 struct host_process {
@@ -82,3 +84,20 @@ struct connection {
     return {int(res.result_int()), res.body()};
   }
 };
+
+/// Mints an identity and publishes the bank test module as `bank`; the
+/// owner's token, or empty (with the reason printed) when that failed.
+inline std::string publish_bank(connection& host) {
+  auto minted = host.send("POST", "/v1/identity", "", "");
+  auto at = minted.second.find("\"token\":\"");
+  if (minted.first != 200 || at == std::string::npos) return {};
+  std::string token = minted.second.substr(at + 9, minted.second.find('"', at + 9) - at - 9);
+  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/bank.js");
+  std::string bundle((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto published = host.send("PUT", "/v1/database/bank", bundle, token);
+  if (published.first != 200) {
+    std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
+    return {};
+  }
+  return token;
+}

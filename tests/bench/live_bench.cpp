@@ -13,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,7 +24,6 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 using namespace orrery;
 namespace asio = boost::asio;
@@ -218,26 +216,14 @@ void delivery(const std::string& port, const std::string& token, int subscribers
   shut(io, watchers);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t calls = argc > 1 ? std::stoull(argv[1]) : 40000;
   host_process host;
   connection setup(host.port);
-  auto minted = nlohmann::json::parse(setup.send("POST", "/v1/identity", "", "").second);
-  std::string token = minted["token"];
-  auto published = setup.send("PUT", "/v1/database/bank", read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js"), token);
-  if (published.first != 200) {
-    std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
-    return 1;
-  }
+  std::string token = publish_bank(setup);
+  if (token.empty()) return 1;
   setup.send("POST", "/v1/database/bank/call/seed", "[10000, 1000000000]", token);
   // Keep the token for many sockets: the query parameter takes a token of this host.
   round_trips(host.port, token, 1, calls);

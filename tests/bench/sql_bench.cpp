@@ -9,12 +9,12 @@
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
 #include "tests/bench/host_process.hpp"
+#include "tests/bench/item_table.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,7 +25,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 using namespace orrery;
@@ -42,14 +41,7 @@ double seconds_since(clock_type::time_point start) {
 
 void scan_benchmark(std::uint64_t rows) {
   auto ds = std::move(*datastore::open(nullptr, nullptr, 1));
-  table_schema s;
-  s.name = "item";
-  s.columns = {{"id", algebraic_type::primitive(type_kind::u64), {}},
-               {"value", algebraic_type::primitive(type_kind::u64), {}},
-               {"label", algebraic_type::primitive(type_kind::string), {}}};
-  s.primary_key = 0;
-  s.indexes = {{0, "item_id", index_algorithm::btree, {0}, true}};
-  table_id id = *ds->create_table(s);
+  table_id id = *ds->create_table(item_schema());
   for (std::uint64_t start = 0; start < rows; start += 10000) {
     auto tx = ds->begin();
     for (std::uint64_t i = start; i < std::min(rows, start + 10000); ++i)
@@ -75,23 +67,11 @@ void scan_benchmark(std::uint64_t rows) {
 
 
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void http_benchmark(std::uint64_t requests) {
   host_process host;
   connection setup(host.port);
-  auto minted = nlohmann::json::parse(setup.send("POST", "/v1/identity", "", "").second);
-  std::string token = minted["token"];
-  auto published = setup.send("PUT", "/v1/database/bank", read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js"), token);
-  if (published.first != 200) {
-    std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
-    return;
-  }
+  std::string token = publish_bank(setup);
+  if (token.empty()) return;
   const std::uint32_t accounts = 100000;
   setup.send("POST", "/v1/database/bank/call/seed", "[" + std::to_string(accounts) + ", 1000]", token);
 
