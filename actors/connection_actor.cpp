@@ -12,7 +12,6 @@ namespace orrery {
 namespace {
 
 constexpr std::size_t compress_above = 1024;
-constexpr std::size_t max_queued_bytes = std::size_t(64) << 20;
 
 std::string gzip(const std::string& data) {
   z_stream z{};
@@ -65,15 +64,25 @@ struct connection_state {
 
 using self_ptr = connection_actor::stateful_pointer<connection_state>;
 
+// Hands a frame's requests to the database; the socket reads on once the
+// database has handled all of them.
 void forward(self_ptr self, const std::string& bytes) {
   auto& st = self->state;
   auto decoded = decode_client_frame(bytes);
   if (!decoded) {
     st.log("Closing client " + st.session.connection.to_hex() + ": " + decoded.error().message, "Warn");
+    st.link.consumed(bytes.size());
     st.link.close();
     return;
   }
-  for (auto& request : *decoded) self->send(st.session.database, client_atom::value, st.session.connection, request);
+  if (decoded->empty()) return st.link.consumed(bytes.size());
+  auto remaining = std::make_shared<std::size_t>(decoded->size());
+  auto handled = [self, remaining, size = bytes.size()] {
+    if (--*remaining == 0) self->state.link.consumed(size);
+  };
+  for (auto& request : *decoded)
+    self->request(st.session.database, caf::infinite, client_atom::value, st.session.connection, request)
+      .then([handled](bool) { handled(); }, [handled](caf::error&) { handled(); });
 }
 
 } // namespace
@@ -110,13 +119,6 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
       [self](server_atom, const std::string& message) {
         auto& st = self->state;
         if (st.closed) return;
-        if (st.link.queued_bytes() > max_queued_bytes) {
-          st.log("Disconnecting client " + st.session.connection.to_hex() + ": it fell more than " +
-                   std::to_string(max_queued_bytes >> 20) + " MiB behind", "Warn");
-          st.closed = true;
-          st.link.close();
-          return;
-        }
         st.link.send(frame(message, st.session.compression));
       },
       [self](frame_atom, const std::string& bytes) {
@@ -124,8 +126,9 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
         if (!st.connected) st.early_frames.push_back(bytes);
         else forward(self, bytes);
       },
-      [self](closed_atom) {
+      [self](closed_atom, const std::string& why) {
         auto& st = self->state;
+        if (!why.empty()) st.log("Disconnected client " + st.session.connection.to_hex() + ": " + why, "Warn");
         st.closed = true;
         if (st.connected) self->send(st.session.database, disconnect_atom::value, st.session.connection);
         self->quit();

@@ -1,8 +1,8 @@
 #pragma once
 // The connection actor: one per WebSocket client. Decodes the client's
 // frames and forwards them to its database actor; frames, compresses and
-// sends what the database replies. A client that falls too far behind is
-// disconnected rather than buffered without limit.
+// sends what the database replies. The socket bounds what a client may queue
+// either way; the actor tells it when a frame's requests have been handled.
 
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
@@ -16,13 +16,13 @@ namespace orrery {
 
 using connection_actor = caf::typed_actor<caf::reacts_to<server_atom, std::string>,  // from the database
                                           caf::reacts_to<frame_atom, std::string>,   // from the socket
-                                          caf::reacts_to<closed_atom>>;              // the socket closed
+                                          caf::reacts_to<closed_atom, std::string>>; // the socket closed (why)
 
 /// The socket, seen from the actor: thread-safe functions over it.
 struct client_link {
   std::function<void(std::string)> send;
   std::function<void()> close;
-  std::function<std::size_t()> queued_bytes;
+  std::function<void(std::size_t)> consumed;  // a received frame of this size was handled
 };
 
 enum class frame_compression : std::uint8_t { none = 0, brotli = 1, gzip = 2 };

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -41,6 +42,17 @@ const char* level_name(log_level level) {
 
 call_result result_of(call_result_kind kind, std::string message = {}) { return {kind, std::move(message), now_micros()}; }
 
+// What one client may subscribe to: queries in one Subscribe message, and
+// queries across all its query sets.
+constexpr std::size_t max_queries_per_subscribe = 256;
+constexpr std::size_t max_queries_per_client = 1024;
+// Reducers one call may set off by scheduling each other to run at once,
+// directly or in a chain: a reducer that schedules itself stops here.
+constexpr std::size_t max_chain_runs = 1024;
+// A repeating schedule fires at most this often: an interval of zero would
+// keep the database busy with nothing but its schedule.
+constexpr std::int64_t min_interval_micros = 1000;
+
 struct database_state : module_environment {
   database_actor::pointer self = nullptr;
   database_context context;
@@ -63,8 +75,19 @@ struct database_state : module_environment {
   std::uint64_t next_ticket = 1;
   std::map<std::pair<table_id, std::string>, std::uint64_t> schedules;  // row -> current generation
   std::uint64_t next_generation = 1;
-  std::vector<std::pair<std::string, std::string>> immediate;  // reducers to run after this call
+  bool schedules_armed = false;
+  // Reducers scheduled "at once" form chains from the call that began them;
+  // a chain runs at most max_chain_runs reducers.
+  struct chain {
+    std::size_t runs_left = max_chain_runs;
+    std::size_t queued = 0;
+  };
+  std::map<std::uint64_t, chain> chains;
+  std::uint64_t current_chain = 0;  // while a scheduled-now reducer runs
+  std::uint64_t next_chain = 1;
+  std::deque<std::pair<std::string, std::string>> immediate;  // reducers the current call scheduled at once
   sql::settings sql_settings;
+  sql::limits sql_limits;
 
   // WebSocket clients and their subscriptions. Identical queries are compiled
   // and evaluated once per commit, whoever subscribed to them.
@@ -74,14 +97,22 @@ struct database_state : module_environment {
     connection_id connection;
     std::string jwt;
     bool confirmed = true;  // updates wait for durability
-    std::map<std::uint32_t, std::vector<std::string>> query_sets;
+    std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
+    std::size_t subscribed_queries = 0;
   };
   std::map<std::string, client> clients;  // by connection id (hex)
   struct shared_query {
     std::shared_ptr<sql::subscription_query> query;
     std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
   };
-  std::map<std::string, shared_query> queries;  // by query text
+  std::map<std::string, shared_query> queries;  // by plan_key
+
+  /// Subscribers share a plan only when the query means the same for them: a
+  /// query naming `:sender` is bound to each subscriber's own identity.
+  static std::string plan_key(const client& c, const std::string& text) {
+    if (text.find(":sender") == std::string::npos) return text;
+    return text + '\n' + c.id.to_hex();
+  }
 
   // ---- module_environment ----
   void log(log_level level, std::string_view message) override {
@@ -126,14 +157,14 @@ struct database_state : module_environment {
       reply.deliver(sql_reply{500, woke.error().message});
       return;
     }
-    auto parsed = sql::parse(query);
+    auto parsed = sql::parse(query, sql_limits);
     if (!parsed) {
       reply.deliver(sql_reply{400, parsed.error().message});
       return;
     }
     auto tx = ds->begin();
     std::uint64_t limit_before = sql_settings.row_limit;
-    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner}, sql_settings);
+    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner}, sql_settings, sql_limits);
     if (!ran) {
       tx.rollback();
       reply.deliver(sql_reply{400, ran.error().message});
@@ -158,11 +189,15 @@ struct database_state : module_environment {
     commit(tx, [reply, answer]() mutable { reply.deliver(answer); });
   }
 
+  module_limits limits() const {
+    module_limits out;
+    out.reducer_budget = context.reducer_budget;
+    out.heap_limit_bytes = context.heap_limit_bytes;
+    return out;
+  }
+
   result<std::unique_ptr<module_instance>> load_instance(const std::string& code, module_def& decoded) {
-    module_limits limits;
-    limits.reducer_budget = context.reducer_budget;
-    limits.heap_limit_bytes = context.heap_limit_bytes;
-    auto loaded = module_instance::load(code, *this, limits);
+    auto loaded = module_instance::load(code, *this, limits());
     if (!loaded) return loaded.error();
     auto parsed = decode_module_def((*loaded)->definition());
     if (!parsed) return parsed.error();
@@ -191,20 +226,26 @@ struct database_state : module_environment {
     return done{};
   }
 
-  void bind_names() {
-    names = {};
-    for (std::size_t i = 0; i < def.tables.size(); ++i) {
-      const table* t = ds->find_table(def.tables[i].name);
+  /// The ids in `store` of the tables and indexes `wanted` names.
+  static name_bindings bindings_for(const module_def& wanted, const datastore& store) {
+    name_bindings out;
+    for (std::size_t i = 0; i < wanted.tables.size(); ++i) {
+      const table* t = store.find_table(wanted.tables[i].name);
       if (!t) continue;
-      names.tables[def.tables[i].name] = t->schema().id;
-      names.tables[def.table_sources[i]] = t->schema().id;
-      for (std::size_t k = 0; k < def.tables[i].indexes.size(); ++k) {
-        const index_schema* ix = t->schema().index_named(def.tables[i].indexes[k].name);
+      out.tables[wanted.tables[i].name] = t->schema().id;
+      out.tables[wanted.table_sources[i]] = t->schema().id;
+      for (std::size_t k = 0; k < wanted.tables[i].indexes.size(); ++k) {
+        const index_schema* ix = t->schema().index_named(wanted.tables[i].indexes[k].name);
         if (!ix) continue;
-        names.indexes[ix->name] = ix->id;
-        names.indexes[def.index_sources[i][k]] = ix->id;
+        out.indexes[ix->name] = ix->id;
+        out.indexes[wanted.index_sources[i][k]] = ix->id;
       }
     }
+    return out;
+  }
+
+  void bind_names() {
+    names = bindings_for(def, *ds);
     module->bind(*ds, names);
   }
 
@@ -215,12 +256,12 @@ struct database_state : module_environment {
     module_def decoded;
     auto loaded = load_instance(bundle, decoded);
     if (!loaded) return loaded.error();
-    bool first_wake = !module;
+
     module = std::move(*loaded);
     def = std::move(decoded);
     if (auto ensured = ensure_tables(def); !ensured) return ensured;
     bind_names();
-    if (first_wake) arm_all_schedules();
+    if (!schedules_armed) arm_all_schedules();
     return done{};
   }
 
@@ -236,7 +277,7 @@ struct database_state : module_environment {
       bsatn_reader in(row.substr(offsets[schema.schedule->at_column]));
       std::uint8_t tag = in.u8();
       std::int64_t micros = in.fixed<std::int64_t>();
-      delay_micros = tag == 0 ? micros : micros - now_micros();
+      delay_micros = tag == 0 ? std::max(micros, min_interval_micros) : micros - now_micros();
     } catch (const bsatn_error&) {
       return;
     }
@@ -248,6 +289,7 @@ struct database_state : module_environment {
   }
 
   void arm_all_schedules() {
+    schedules_armed = true;
     for (const table* t : ds->tables())
       if (t->schema().schedule) t->scan([&](row_id r) { arm(*t, t->row(r)); });
   }
@@ -353,12 +395,23 @@ struct database_state : module_environment {
   /// How a WebSocket caller is answered: the outcome and its own subscription changes.
   using ws_reply = std::function<void(const call_result&, std::vector<query_set_changes>)>;
 
+  /// `also` makes further changes in the reducer's transaction when it succeeds.
   call_result run(std::uint32_t id, const identity& sender, const connection_id& connection, std::int64_t timestamp,
-                  std::string_view args, caf::typed_response_promise<call_result>* reply, ws_reply to_client = {}) {
+                  std::string_view args, caf::typed_response_promise<call_result>* reply, ws_reply to_client = {},
+                  const std::function<void(transaction&)>& also = {}) {
+    if (auto woke = wake(); !woke) {  // the module failed to reload after an earlier call
+      call_result failed = result_of(call_result_kind::internal_error,
+                                     "the database's module is not available: " + woke.error().message);
+      if (reply) reply->deliver(failed);
+      if (to_client) to_client(failed, {});
+      return failed;
+    }
     const reducer_def& reducer = def.reducers[id];
+    std::size_t scheduled_before = immediate.size();
     auto tx = ds->begin();
     call_outcome outcome = module->call_reducer(id, sender, connection, timestamp, args, tx);
     if (outcome.status == call_status::ok) {
+      if (also) also(tx);
       call_result ok = result_of(call_result_kind::ok);
       ok.timestamp_micros = timestamp;
       if (to_client)
@@ -369,7 +422,7 @@ struct database_state : module_environment {
       return ok;
     }
     tx.rollback();
-    immediate.clear();
+    immediate.erase(immediate.begin() + std::ptrdiff_t(scheduled_before), immediate.end());  // its own only
     call_result failed = result_of(outcome.status == call_status::user_error ? call_result_kind::user_error
                                                                             : call_result_kind::internal_error,
                                    outcome.message);
@@ -385,11 +438,41 @@ struct database_state : module_environment {
     return failed;
   }
 
+  /// Reducers a call scheduled "at once" run as messages of their own, after
+  /// what is already queued: a reducer that keeps scheduling itself neither
+  /// recurses nor keeps other callers waiting.
   void run_immediate() {
-    auto queued = std::move(immediate);
+    if (immediate.empty()) return;
+    std::uint64_t id = current_chain ? current_chain : next_chain++;
+    chain& c = chains[id];
+    for (auto& [name, args] : immediate) {
+      if (c.runs_left == 0) {
+        system_log("Dropped " + std::to_string(immediate.size()) + " reducer runs scheduled at once: reducers scheduling "
+                   "each other may run " + std::to_string(max_chain_runs) + " times from one call", "Warn");
+        break;
+      }
+      --c.runs_left;
+      ++c.queued;
+      self->send(self, schedule_atom::value, std::move(name), std::move(args), id);
+    }
     immediate.clear();
-    for (auto& [name, args] : queued)
-      if (auto id = def.reducer_id(name)) run(*id, record.database_identity, connection_id{}, now_micros(), args, nullptr);
+    if (c.queued == 0) chains.erase(id);
+  }
+
+  void run_scheduled_now(const std::string& name, const std::string& args, std::uint64_t chain_id) {
+    current_chain = chain_id;
+    if (auto id = def.reducer_id(name); id && wake())
+      run(*id, record.database_identity, connection_id{}, now_micros(), args, nullptr);
+    current_chain = 0;
+    if (auto it = chains.find(chain_id); it != chains.end() && --it->second.queued == 0) chains.erase(it);
+  }
+
+  /// Why a client may not call `reducer`, if it may not.
+  static std::optional<std::string> refusal(const reducer_def& reducer) {
+    if (reducer.kind != lifecycle::none) return "`" + reducer.name + "` is a lifecycle reducer and cannot be called";
+    if (!reducer.client_callable)
+      return "`" + reducer.name + "` is not callable by clients (only its schedule calls it)";
+    return std::nullopt;
   }
 
   call_result call(const reducer_call& req, caf::typed_response_promise<call_result>& reply) {
@@ -405,8 +488,8 @@ struct database_state : module_environment {
       return r;
     }
     const reducer_def& reducer = def.reducers[*id];
-    if (reducer.kind != lifecycle::none) {
-      auto r = result_of(call_result_kind::bad_arguments, "`" + reducer.name + "` is a lifecycle reducer and cannot be called");
+    if (auto refused = refusal(reducer)) {
+      auto r = result_of(call_result_kind::bad_arguments, *refused);
       reply.deliver(r);
       return r;
     }
@@ -440,7 +523,7 @@ struct database_state : module_environment {
     call_result outcome = run(*id, req.caller, connection, now_micros(), args, nullptr);
     auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect);
     // The reply waits for the last commit: commits become durable in order.
-    if (on_disconnect) {
+    if (on_disconnect && wake()) {
       auto tx = ds->begin();
       call_outcome done = module->call_reducer(*on_disconnect, req.caller, connection, now_micros(), "", tx);
       if (done.status == call_status::ok) {
@@ -465,6 +548,8 @@ struct database_state : module_environment {
                             bool confirmed, client_sink sink) {
     if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
     std::string key = connection.to_hex();
+    if (auto taken = clients.find(key); taken != clients.end() && taken->second.id != id)
+      return make_error(host_errc::not_owner, "connection id " + key + " is already connected under another identity");
     clients[key] = client{sink, id, connection, jwt, confirmed, {}};
     if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
       call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
@@ -483,13 +568,14 @@ struct database_state : module_environment {
       for (auto& [set_id, texts] : c.query_sets)
         self->send(c.sink, server_atom::value, encode_subscription_error(std::nullopt, set_id, why));
       c.query_sets.clear();
+      c.subscribed_queries = 0;
     }
     queries.clear();
   }
 
-  void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& texts) {
-    for (auto& text : texts) {
-      auto it = queries.find(text);
+  void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans) {
+    for (auto& plan : plans) {
+      auto it = queries.find(plan);
       if (it == queries.end()) continue;
       it->second.users.erase({connection, set_id});
       if (it->second.users.empty()) queries.erase(it);
@@ -501,7 +587,7 @@ struct database_state : module_environment {
     if (it == clients.end()) return;
     for (auto& [set_id, texts] : it->second.query_sets) drop_query_set(it->first, set_id, texts);
     identity id = it->second.id;
-    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect); on_disconnect && module) {
+    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect); on_disconnect && wake()) {
       auto tx = ds->begin();
       call_outcome done = module->call_reducer(*on_disconnect, id, connection, now_micros(), "", tx);
       if (done.status == call_status::ok) commit(tx, {});
@@ -513,12 +599,72 @@ struct database_state : module_environment {
     clients.erase(connection.to_hex());
   }
 
+  /// The plan for `text` as `c` may run it: the one already shared under its
+  /// key, or a new one. Compiling first checks that `c` may see its tables.
   result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text) {
-    auto compiled = sql::subscription_query::compile(*ds, text, sql::caller{c.id, c.id == record.owner});
+    auto compiled = sql::subscription_query::compile(*ds, text, sql::caller{c.id, c.id == record.owner}, sql_limits);
     if (!compiled) return compiled.error();
-    auto it = queries.find(text);
-    if (it != queries.end()) return it->second.query;  // the caller may see it: share the one already running
+    auto it = queries.find(plan_key(c, text));
+    if (it != queries.end()) return it->second.query;
     return compiled;
+  }
+
+  void subscribe(client& c, const std::string& key, const client_request& r, const std::function<void(std::string)>& reply) {
+    auto refuse = [&](const std::string& why) { reply(encode_subscription_error(r.request_id, r.query_set_id, why)); };
+    if (c.query_sets.count(r.query_set_id))
+      return refuse("query set " + std::to_string(r.query_set_id) + " is already subscribed");
+    if (r.queries.size() > max_queries_per_subscribe)
+      return refuse("a subscription holds at most " + std::to_string(max_queries_per_subscribe) + " queries; this one has " +
+                    std::to_string(r.queries.size()));
+    std::vector<std::string> texts;
+    std::set<std::string> seen;
+    for (auto& q : r.queries)
+      if (seen.insert(q).second) texts.push_back(q);
+    if (c.subscribed_queries + texts.size() > max_queries_per_client)
+      return refuse("a client may subscribe to at most " + std::to_string(max_queries_per_client) + " queries; it has " +
+                    std::to_string(c.subscribed_queries) + " and asks for " + std::to_string(texts.size()) + " more");
+    std::vector<std::shared_ptr<sql::subscription_query>> compiled;
+    std::vector<table_rows> rows;
+    for (auto& text : texts) {
+      auto q = compile(c, text);
+      if (!q) return refuse(q.error().message);
+      table_rows t{(*q)->table_name(), {}};
+      if (auto filled = (*q)->initial_rows(t.rows, sql_limits); !filled) return refuse(filled.error().message);
+      compiled.push_back(*q);
+      rows.push_back(std::move(t));
+    }
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      keys.push_back(plan_key(c, texts[i]));
+      auto& shared = queries[keys.back()];
+      shared.query = compiled[i];
+      shared.users.insert({key, r.query_set_id});
+    }
+    c.subscribed_queries += keys.size();
+    c.query_sets[r.query_set_id] = std::move(keys);
+    reply(encode_subscribe_applied(r.request_id, r.query_set_id, rows));
+  }
+
+  void unsubscribe(client& c, const std::string& key, const client_request& r, const std::function<void(std::string)>& reply) {
+    auto set = c.query_sets.find(r.query_set_id);
+    if (set == c.query_sets.end())
+      return reply(encode_subscription_error(r.request_id, r.query_set_id,
+                                             "query set " + std::to_string(r.query_set_id) + " is not subscribed"));
+    std::optional<std::vector<table_rows>> dropped;
+    if (r.flags == 1) {  // the client asked for the rows it drops
+      dropped.emplace();
+      for (auto& plan : set->second)
+        if (auto q = queries.find(plan); q != queries.end()) {
+          table_rows t{q->second.query->table_name(), {}};
+          if (auto filled = q->second.query->initial_rows(t.rows, sql_limits); !filled)
+            return reply(encode_subscription_error(r.request_id, r.query_set_id, filled.error().message));
+          dropped->push_back(std::move(t));
+        }
+    }
+    c.subscribed_queries -= set->second.size();
+    drop_query_set(key, r.query_set_id, set->second);
+    c.query_sets.erase(set);
+    reply(encode_unsubscribe_applied(r.request_id, r.query_set_id, dropped));
   }
 
   void on_client(const connection_id& connection, const client_request& r) {
@@ -526,75 +672,47 @@ struct database_state : module_environment {
     if (it == clients.end()) return;
     client& c = it->second;
     std::string key = it->first;
-    auto reply = [&](std::string message) { self->send(c.sink, server_atom::value, std::move(message)); };
+    auto sink = c.sink;
+    std::function<void(std::string)> reply = [this, sink](std::string message) {
+      self->send(sink, server_atom::value, std::move(message));
+    };
+    std::uint32_t request_id = r.request_id;
+    auto answer = [this, sink, request_id](const call_result& result, std::vector<query_set_changes> own) {
+      reducer_outcome outcome = result.kind == call_result_kind::ok           ? reducer_outcome::ok
+                                : result.kind == call_result_kind::user_error ? reducer_outcome::err
+                                                                              : reducer_outcome::internal_error;
+      self->send(sink, server_atom::value,
+                 encode_reducer_result(request_id, result.timestamp_micros, outcome, result.message, own));
+    };
+    // A module that failed to reload is loaded again here, or the request fails.
+    if (auto woke = wake(); !woke) {
+      std::string why = "the database's module is not available: " + woke.error().message;
+      switch (r.type) {
+        case client_request::kind::call_reducer: return answer(result_of(call_result_kind::internal_error, why), {});
+        case client_request::kind::one_off_query: return reply(encode_one_off_result(r.request_id, nullptr, why));
+        case client_request::kind::call_procedure: return reply(encode_procedure_error(r.request_id, now_micros(), why));
+        default: return reply(encode_subscription_error(r.request_id, r.query_set_id, why));
+      }
+    }
     switch (r.type) {
-      case client_request::kind::subscribe: {
-        if (c.query_sets.count(r.query_set_id))
-          return reply(encode_subscription_error(r.request_id, r.query_set_id,
-                                                 "query set " + std::to_string(r.query_set_id) + " is already subscribed"));
-        std::vector<std::string> texts;
-        for (auto& q : r.queries)
-          if (std::find(texts.begin(), texts.end(), q) == texts.end()) texts.push_back(q);
-        std::vector<std::shared_ptr<sql::subscription_query>> compiled;
-        for (auto& text : texts) {
-          auto q = compile(c, text);
-          if (!q) return reply(encode_subscription_error(r.request_id, r.query_set_id, q.error().message));
-          compiled.push_back(*q);
-        }
-        std::vector<table_rows> rows;
-        for (std::size_t i = 0; i < texts.size(); ++i) {
-          table_rows t{compiled[i]->table_name(), {}};
-          compiled[i]->initial_rows(t.rows);
-          rows.push_back(std::move(t));
-          auto& shared = queries[texts[i]];
-          shared.query = compiled[i];
-          shared.users.insert({key, r.query_set_id});
-        }
-        c.query_sets[r.query_set_id] = texts;
-        return reply(encode_subscribe_applied(r.request_id, r.query_set_id, rows));
-      }
-      case client_request::kind::unsubscribe: {
-        auto set = c.query_sets.find(r.query_set_id);
-        if (set == c.query_sets.end())
-          return reply(encode_subscription_error(r.request_id, r.query_set_id,
-                                                 "query set " + std::to_string(r.query_set_id) + " is not subscribed"));
-        std::optional<std::vector<table_rows>> dropped;
-        if (r.flags == 1) {
-          dropped.emplace();
-          for (auto& text : set->second)
-            if (auto q = queries.find(text); q != queries.end()) {
-              table_rows t{q->second.query->table_name(), {}};
-              q->second.query->initial_rows(t.rows);
-              dropped->push_back(std::move(t));
-            }
-        }
-        drop_query_set(key, r.query_set_id, set->second);
-        c.query_sets.erase(set);
-        return reply(encode_unsubscribe_applied(r.request_id, r.query_set_id, dropped));
-      }
+      case client_request::kind::subscribe: return subscribe(c, key, r, reply);
+      case client_request::kind::unsubscribe: return unsubscribe(c, key, r, reply);
       case client_request::kind::one_off_query: {
-        auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0], sql::caller{c.id, c.id == record.owner});
+        auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0],
+                                                  sql::caller{c.id, c.id == record.owner}, sql_limits);
         if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));
         std::vector<table_rows> rows{{(*q)->table_name(), {}}};
-        (*q)->initial_rows(rows[0].rows);
+        if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled)
+          return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
         return reply(encode_one_off_result(r.request_id, &rows, ""));
       }
       case client_request::kind::call_procedure:
         return reply(encode_procedure_error(r.request_id, now_micros(), "procedures are not supported by this host yet"));
       case client_request::kind::call_reducer: {
-        auto sink = c.sink;
-        std::uint32_t request_id = r.request_id;
-        auto answer = [this, sink, request_id](const call_result& result, std::vector<query_set_changes> own) {
-          reducer_outcome outcome = result.kind == call_result_kind::ok ? reducer_outcome::ok
-                                    : result.kind == call_result_kind::user_error ? reducer_outcome::err
-                                                                                    : reducer_outcome::internal_error;
-          self->send(sink, server_atom::value,
-                     encode_reducer_result(request_id, result.timestamp_micros, outcome, result.message, own));
-        };
         auto id = def.reducer_id(r.name);
         if (!id) return answer(result_of(call_result_kind::no_such_reducer, "no such reducer: `" + r.name + "`"), {});
-        if (def.reducers[*id].kind != lifecycle::none)
-          return answer(result_of(call_result_kind::bad_arguments, "`" + r.name + "` is a lifecycle reducer"), {});
+        if (auto refused = refusal(def.reducers[*id]))
+          return answer(result_of(call_result_kind::bad_arguments, *refused), {});
         if (auto problem = validate(def.reducers[*id].params, r.args))
           return answer(result_of(call_result_kind::bad_arguments, "invalid arguments for `" + r.name + "`: " + *problem), {});
         run(*id, c.id, c.connection, now_micros(), r.args, nullptr, answer);
@@ -628,12 +746,59 @@ struct database_state : module_environment {
     return done{};
   }
 
+  /// Runs the new module's init against empty tables in memory, so that an
+  /// init that fails is refused before any data is dropped.
+  result<done> rehearse_init(const std::string& code) {
+    struct quiet_environment : module_environment {
+      identity id;
+      void log(log_level, std::string_view) override {}
+      identity database_identity() const override { return id; }
+      std::string jwt_payload(const connection_id&) const override { return {}; }
+      void schedule_immediate(std::string, std::string) override {}
+    } quiet;
+    quiet.id = record.database_identity;
+    auto loaded = module_instance::load(code, quiet, limits());
+    if (!loaded) return loaded.error();
+    auto decoded = decode_module_def((*loaded)->definition());
+    if (!decoded) return decoded.error();
+    auto init = decoded->lifecycle_reducer(lifecycle::init);
+    if (!init) return done{};
+    auto scratch = datastore::open(nullptr, nullptr, record.id);
+    if (!scratch) return scratch.error();
+    for (auto& schema : decoded->tables)
+      if (auto created = (*scratch)->create_table(schema); !created) return created.error();
+    (*loaded)->bind(**scratch, bindings_for(*decoded, **scratch));
+    auto tx = (*scratch)->begin();
+    call_outcome outcome = (*loaded)->call_reducer(*init, record.owner, connection_id{}, now_micros(), "", tx);
+    tx.rollback();
+    if (outcome.status != call_status::ok)
+      return fail(errc::invalid_argument, "the module's init reducer failed: " + outcome.message +
+                                            " (the database keeps its previous module and data)");
+    return done{};
+  }
+
+  /// Runs what waited for commits up to ticket `upto`, now durable.
+  void answer_durable(std::uint64_t upto) {
+    while (!waiting.empty() && waiting.front().first <= upto) {
+      auto then = std::move(waiting.front().second);
+      waiting.pop_front();
+      if (then) then();
+    }
+  }
+
+  /// Runs `then` once everything committed so far is durable.
+  void when_durable(std::function<void()> then) {
+    auto tx = ds->begin();
+    commit(tx, std::move(then));  // an empty commit: durable after everything before it
+  }
+
   result<done> update(const std::string& code, bool clear) {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
     auto loaded = load_instance(code, decoded);
     if (!loaded) return loaded.error();
     if (clear) {
+      if (auto rehearsed = rehearse_init(code); !rehearsed) return rehearsed;
       end_subscriptions("the database was republished and its data cleared");
       for (const table* t : ds->tables()) (void)ds->drop_table(t->schema().id);
       schedules.clear();
@@ -663,12 +828,16 @@ struct database_state : module_environment {
     std::vector<std::uint32_t> offsets;
     t->column_offsets(row, offsets);
     one_shot = row[offsets[t->schema().schedule->at_column]] == 1;
-    call_result ran = run(*id, record.database_identity, connection_id{}, now_micros(), row, nullptr);
-    if (one_shot) {
+    // A one-shot schedule's row goes in the reducer's own transaction, so it
+    // runs exactly once; when the reducer fails, the row goes on its own.
+    auto consume = [&](transaction& tx) { (void)tx.delete_row(table, row); };
+    call_result ran = run(*id, record.database_identity, connection_id{}, now_micros(), row, nullptr, {},
+                          one_shot ? std::function<void(transaction&)>(consume) : nullptr);
+    if (one_shot && ran.kind != call_result_kind::ok) {
       auto tx = ds->begin();
-      (void)tx.delete_row(table, row);
-      commit(tx, ran, nullptr);
-    } else if (schedules.count({table, row}) && schedules[{table, row}] == generation) {
+      consume(tx);
+      commit(tx, {});
+    } else if (!one_shot && schedules.count({table, row}) && schedules[{table, row}] == generation) {
       arm(*t, row);  // intervals repeat while their row exists
     }
   }
@@ -681,21 +850,37 @@ using self_ptr = database_actor::stateful_pointer<database_state>;
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
                                     database_record record, std::string bundle) {
   return system.spawn<caf::detached>([context, record, bundle](self_ptr self) -> database_actor::behavior_type {
+    // An exception that escapes a handler ends the actor; its text reaches the
+    // registry, which logs it and starts the database again on the next request.
+    self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        return make_error(host_errc::storage_failure, std::string("unhandled exception: ") + x.what());
+      } catch (...) {
+        return make_error(host_errc::storage_failure, "unhandled exception of unknown type");
+      }
+    });
     auto& st = self->state;
     st.self = self;
     st.context = context;
     st.record = record;
     st.bundle = bundle;
     return {
-      [=](create_atom) -> caf::result<bool> {
+      // Both answer once init's commit is durable.
+      [=](create_atom) {
+        auto reply = self->make_response_promise<bool>();
         auto created = self->state.create();
-        if (!created) return make_error(host_errc::invalid_argument, created.error().message);
-        return true;
+        if (!created) reply.deliver(make_error(host_errc::invalid_argument, created.error().message));
+        else self->state.when_durable([reply]() mutable { reply.deliver(true); });
+        return reply;
       },
-      [=](update_atom, const std::string& code, bool clear) -> caf::result<bool> {
+      [=](update_atom, const std::string& code, bool clear) {
+        auto reply = self->make_response_promise<bool>();
         auto updated = self->state.update(code, clear);
-        if (!updated) return make_error(host_errc::invalid_argument, updated.error().message);
-        return true;
+        if (!updated) reply.deliver(make_error(host_errc::invalid_argument, updated.error().message));
+        else self->state.when_durable([reply]() mutable { reply.deliver(true); });
+        return reply;
       },
       [=](call_atom, const reducer_call& req) {
         auto reply = self->make_response_promise<call_result>();
@@ -707,6 +892,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
       [=](disconnect_atom, const connection_id& connection) { self->state.disconnect(connection); },
       [=](client_atom, const connection_id& connection, const client_request& request) {
         self->state.on_client(connection, request);
+        return true;
       },
       [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
         auto reply = self->make_response_promise<sql_reply>();
@@ -718,21 +904,22 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         return module_def_json(self->state.def);
       },
       [=](stop_atom) {
-        if (self->state.context.durability) self->state.context.durability->flush();
+        auto& st = self->state;
+        if (st.context.durability) st.context.durability->flush();
+        st.answer_durable(std::numeric_limits<std::uint64_t>::max());  // everything is on disk now
         self->quit();
         return true;
       },
       [=](durable_atom, std::uint64_t) {
         auto& st = self->state;
         st.tracker->wake_pending.store(false);
-        std::uint64_t upto = st.tracker->durable_upto.load(std::memory_order_acquire);
-        while (!st.waiting.empty() && st.waiting.front().first <= upto) {
-          if (st.waiting.front().second) st.waiting.front().second();
-          st.waiting.pop_front();
-        }
+        st.answer_durable(st.tracker->durable_upto.load(std::memory_order_acquire));
       },
       [=](schedule_atom, std::uint32_t table, const std::string& row, std::uint64_t generation) {
         self->state.fire_schedule(table, row, generation);
+      },
+      [=](schedule_atom, const std::string& reducer, const std::string& args, std::uint64_t chain) {
+        self->state.run_scheduled_now(reducer, args, chain);
       },
     };
   });

@@ -26,8 +26,9 @@ using database_actor = caf::typed_actor<
   caf::replies_to<connect_atom, identity, connection_id, std::string, bool, client_sink>::with<bool>,
   // The client went away (client_disconnected runs; its subscriptions end).
   caf::reacts_to<disconnect_atom, connection_id>,
-  // A message from a connected client; replies go to its sink.
-  caf::reacts_to<client_atom, connection_id, client_request>,
+  // A message from a connected client; replies go to its sink. The answer
+  // (true) says it was handled, so the client's socket may read on.
+  caf::replies_to<client_atom, connection_id, client_request>::with<bool>,
   // A new database: load the module, create its tables, run `init`.
   caf::replies_to<create_atom>::with<bool>,
   // A new module for this database (`clear` drops its data first).
@@ -42,7 +43,10 @@ using database_actor = caf::typed_actor<
   caf::replies_to<stop_atom>::with<bool>,
   // Internal: a commit became durable; a schedule came due.
   caf::reacts_to<durable_atom, std::uint64_t>,
-  caf::reacts_to<schedule_atom, std::uint32_t, std::string, std::uint64_t>>;
+  caf::reacts_to<schedule_atom, std::uint32_t, std::string, std::uint64_t>,
+  // Internal: a reducer a call scheduled to run at once (name, BSATN
+  // arguments, the chain of calls it belongs to).
+  caf::reacts_to<schedule_atom, std::string, std::string, std::uint64_t>>;
 
 struct database_context {
   store* db = nullptr;

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <unordered_map>
 
 namespace orrery {
@@ -20,6 +21,8 @@ struct database_log {
   bool loaded = false;
   std::uint64_t first = 0;  // oldest kept sequence number
   std::uint64_t next = 0;   // sequence number of the next line
+  std::deque<std::uint32_t> sizes;  // of the kept lines, oldest first
+  std::size_t bytes = 0;            // their sum
   std::vector<log_listener> followers;
 };
 
@@ -31,15 +34,13 @@ struct log_state {
     database_log& log = logs[id];
     if (!log.loaded) {
       std::string prefix = log_prefix(id);
-      db->scan(prefix, [&](std::string_view key, std::string_view) {
-        log.first = read_u64(key.substr(prefix.size()));
-        return false;
-      });
-      db->scan_reverse(prefix, [&](std::string_view key, std::string_view) {
+      db->scan(prefix, [&](std::string_view key, std::string_view value) {
         log.next = read_u64(key.substr(prefix.size())) + 1;
-        return false;
+        log.sizes.push_back(std::uint32_t(value.size()));
+        log.bytes += value.size();
+        return true;
       });
-      if (log.next == 0) log.first = 0;
+      log.first = log.next - log.sizes.size();  // kept lines are numbered without gaps
       log.loaded = true;
     }
     return log;
@@ -82,27 +83,40 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db) {
       }
     });
     return {
-      [=](append_atom, std::uint64_t id, const log_record& record) {
+      [=](append_atom, std::uint64_t id, log_record record) {
         auto& log = self->state.log_of(id);
+        if (record.message.size() > max_log_message_bytes) {
+          record.message.resize(max_log_message_bytes);
+          record.message += " [cut at " + std::to_string(max_log_message_bytes) + " bytes]";
+        }
         std::string text = log_line_json(record);
         std::string key = log_prefix(id);
         append_u64(key, log.next++);
         write_batch batch;
         batch.put(key, text);
-        // Lines past the cap go oldest first, in the same write.
-        while (log.next - log.first > max_lines_per_database) {
+        log.sizes.push_back(std::uint32_t(text.size()));
+        log.bytes += text.size();
+        // Lines past either cap go oldest first, in the same write.
+        while (log.sizes.size() > max_lines_per_database || log.bytes > max_bytes_per_database) {
           std::string old = log_prefix(id);
           append_u64(old, log.first++);
           batch.erase(old);
+          log.bytes -= log.sizes.front();
+          log.sizes.pop_front();
         }
         if (auto s = self->state.db->write(batch, false); !s.ok())
           caf::aout(self) << "log write failed: " << s.error << std::endl;
         for (auto& follower : log.followers) self->send(follower, line_atom::value, text);
       },
       [=](tail_atom, std::uint64_t id, std::uint32_t n) { return self->state.tail(id, n); },
-      [=](follow_atom, std::uint64_t id, std::uint32_t n, log_listener listener) {
+      [=](follow_atom, std::uint64_t id, std::uint32_t n,
+          log_listener listener) -> caf::result<std::vector<std::string>> {
+        auto& followers = self->state.log_of(id).followers;
+        if (followers.size() >= max_followers_per_database)
+          return make_error(host_errc::busy, "this database's log has " + std::to_string(max_followers_per_database) +
+                                               " followers already, the most it serves");
         self->monitor(listener);
-        self->state.log_of(id).followers.push_back(listener);
+        followers.push_back(listener);
         return self->state.tail(id, n);
       },
       [=](drop_atom, std::uint64_t id) {

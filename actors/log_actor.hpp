@@ -1,7 +1,8 @@
 #pragma once
 // The log actor: the single writer of every database's log lines (key prefix
 // "l/" + database id + sequence number). Keeps at most `max_lines_per_database`
-// lines per database, serves tails, and pushes new lines to followers.
+// lines and `max_bytes_per_database` bytes per database, serves tails, and
+// pushes new lines to at most `max_followers_per_database` followers.
 
 #include "actors/messages.hpp"
 
@@ -29,6 +30,10 @@ using log_actor = caf::typed_actor<
   caf::reacts_to<drop_atom, std::uint64_t>>;
 
 constexpr std::uint32_t max_lines_per_database = 10000;
+constexpr std::size_t max_bytes_per_database = std::size_t(8) << 20;
+constexpr std::size_t max_followers_per_database = 64;
+/// A longer message is cut to this many bytes, marked as cut.
+constexpr std::size_t max_log_message_bytes = 64 * 1024;
 
 /// `db` must outlive the actor.
 log_actor spawn_log_actor(caf::actor_system& system, store& db);

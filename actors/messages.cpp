@@ -16,6 +16,7 @@ caf::error make_error(host_errc code, std::string message) {
 }
 
 std::string error_message(const caf::error& err) {
+  if (!err) return {};  // CAF's empty error has no category to read
   if (err.category() == category && err.context().match_elements<std::string>())
     return err.context().get_as<std::string>(0);
   if (err.category() == caf::atom("system") &&

@@ -93,6 +93,7 @@ enum class host_errc : std::uint8_t {
   invalid_argument,      // 400
   locked,                // 403
   storage_failure,       // 500
+  busy,                  // 503: a limit on what the host serves at once
 };
 
 /// A caf::error carrying `message` for the user.

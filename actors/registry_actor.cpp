@@ -7,7 +7,9 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -39,16 +41,46 @@ json to_json(const database_record& r) {
           {"created", r.created_micros}};
 }
 
-database_record from_json(const json& j) {
-  database_record r;
-  r.id = j.at("id").get<std::uint64_t>();
-  r.database_identity = *identity::from_hex(j.at("identity").get<std::string>());
-  r.owner = *identity::from_hex(j.at("owner").get<std::string>());
-  r.names = j.at("names").get<std::vector<std::string>>();
-  r.program_hash = j.at("program").get<std::string>();
-  r.locked = j.at("locked").get<bool>();
-  r.created_micros = j.at("created").get<std::int64_t>();
-  return r;
+/// The record stored as `text`, or nullopt with `error` saying what is wrong with it.
+std::optional<database_record> from_json(std::string_view text, std::string& error) {
+  try {
+    json j = json::parse(text);
+    database_record r;
+    r.id = j.at("id").get<std::uint64_t>();
+    auto database_identity = identity::from_hex(j.at("identity").get<std::string>());
+    auto owner = identity::from_hex(j.at("owner").get<std::string>());
+    if (!database_identity || !owner) {
+      error = "its identity or owner is not 64 hex digits";
+      return std::nullopt;
+    }
+    r.database_identity = *database_identity;
+    r.owner = *owner;
+    r.names = j.at("names").get<std::vector<std::string>>();
+    r.program_hash = j.at("program").get<std::string>();
+    r.locked = j.at("locked").get<bool>();
+    r.created_micros = j.at("created").get<std::int64_t>();
+    return r;
+  } catch (const json::exception& e) {
+    error = e.what();
+    return std::nullopt;
+  }
+}
+
+/// The error a handler returns when something it called threw.
+caf::error internal_failure(const char* doing, const std::exception& e) {
+  return make_error(host_errc::storage_failure,
+                    std::string("the host failed while ") + doing + ": " + e.what() + "; try again");
+}
+
+/// Runs a handler's body, turning an exception into an error reply: an exception
+/// escaping a handler would stop the registry and with it every database.
+template <class F>
+auto guarded(const char* doing, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return internal_failure(doing, e);
+  }
 }
 
 /// A database identity nobody can mint a token for: derived from a random
@@ -68,10 +100,26 @@ struct registry_state {
   std::map<std::string, std::uint64_t> by_name;
   std::map<identity, std::uint64_t> by_identity;
 
+  /// Reads every record. A record that cannot be read is skipped and reported
+  /// (on the host's error output and in that database's log): the host serves
+  /// the others rather than refusing to start.
   void load() {
     if (auto v = db->get(next_id_key)) next_id = read_u64(*v);
-    db->scan("r/db/", [&](std::string_view, std::string_view value) {
-      index(from_json(json::parse(value)));
+    db->scan("r/db/", [&](std::string_view key, std::string_view value) {
+      std::string problem;
+      auto r = from_json(value, problem);
+      if (!r) {
+        std::uint64_t id = read_u64(key.substr(5));
+        std::string message = "The registry record of database " + std::to_string(id) + " (store key r/db/" +
+                              std::to_string(id) + ") cannot be read: " + problem +
+                              ". The database is not served until the record is restored from a backup.";
+        std::cerr << "orrery: " << message << std::endl;
+        system_log(id, message, "Error");
+        next_id = std::max(next_id, id + 1);
+        return true;
+      }
+      index(*r);
+      next_id = std::max(next_id, r->id + 1);  // ids are never reused
       return true;
     });
   }
@@ -95,7 +143,9 @@ struct registry_state {
     } else if (auto it = by_name.find(target); it != by_name.end()) {
       id = it->second;
     }
-    return id ? &records.at(*id) : nullptr;
+    if (!id) return nullptr;
+    auto it = records.find(*id);
+    return it == records.end() ? nullptr : &it->second;
   }
 
   caf::error no_such(const std::string& target) {
@@ -118,9 +168,16 @@ struct registry_state {
     return false;
   }
 
-  void system_log(std::uint64_t id, std::string message) {
-    log_record line{"Info", now_micros(), "orrery", "", 0, "", std::move(message)};
+  void system_log(std::uint64_t id, std::string message, const char* level = "Info") {
+    log_record line{level, now_micros(), "orrery", "", 0, "", std::move(message)};
     caf::anon_send(logs, append_atom::value, id, std::move(line));
+  }
+
+  /// Makes `actor` the live actor of database `id` and watches it: when it dies
+  /// the registry hears of it (see `on_down`) and starts a new one on demand.
+  void watch(std::uint64_t id, const database_actor& actor, caf::local_actor* self) {
+    live[id] = actor;
+    self->monitor(actor);
   }
 
   /// The actor of `r`, spawned (asleep until its first message) if needed.
@@ -129,8 +186,31 @@ struct registry_state {
     if (it != live.end()) return it->second;
     std::string bundle = db->get(program_key(r.program_hash)).value_or("");
     auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle));
-    live.emplace(r.id, actor);
+    watch(r.id, actor, self);
     return actor;
+  }
+
+  /// A watched database actor ended. One still in `live` was not stopped by the
+  /// registry (those leave `live` first): it crashed. Forget it, so the next
+  /// request starts a fresh one, and say why in the database's log.
+  void on_down(const caf::down_msg& msg, caf::local_actor* self) {
+    auto it = std::find_if(live.begin(), live.end(),
+                           [&](const auto& entry) { return entry.second.address() == msg.source; });
+    if (it == live.end()) return;
+    std::uint64_t id = it->first;
+    live.erase(it);
+    system_log(id,
+               "Database stopped unexpectedly (" + exit_reason_text(msg.reason, self) +
+                 "); requests in flight failed, and it starts again with its next request",
+               "Error");
+  }
+
+  static std::string exit_reason_text(const caf::error& reason, caf::local_actor* self) {
+    if (reason.category() == caf::atom("system") &&
+        reason.code() == static_cast<std::uint8_t>(caf::sec::runtime_error))
+      return "an exception escaped its handler; the host's output has its message";
+    if (reason.category() == caf::atom("orrery")) return error_message(reason);
+    return self->system().render(reason);
   }
 
   caf::error commit(write_batch& batch) {
@@ -155,6 +235,51 @@ void discard(self_ptr self, database_actor actor, std::uint64_t id, std::functio
     .then([erase](bool) { erase(); }, [erase](caf::error&) { erase(); });
 }
 
+/// Records database `id`'s new module once its actor has taken it. Reads the
+/// record as it is now and changes only its module, so a rename or lock made
+/// while the module loaded stands; a database deleted meanwhile stays deleted.
+caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& hash, const std::string& bundle,
+                          bool clear, database_record& updated) {
+  auto& st = self->state;
+  auto current = st.records.find(id);
+  if (current == st.records.end())
+    return make_error(host_errc::no_such_database,
+                      "the database was deleted while its new module was loading; nothing was published");
+  updated = current->second;
+  const std::string previous = updated.program_hash;
+  updated.program_hash = hash;
+  write_batch batch;
+  batch.put(program_key(hash), bundle);
+  if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(program_key(previous));
+  batch.put(record_key(id), to_json(updated).dump());
+  if (auto err = st.commit(batch)) return err;
+  current->second.program_hash = hash;  // names and identity are unchanged: the indexes stand
+  st.system_log(id, "Updated module of database " + updated.display_name() + " (" +
+                      updated.database_identity.to_hex() + "), module " + hash.substr(0, 16) +
+                      (clear ? ", data cleared" : ""));
+  return caf::none;
+}
+
+/// Records a database whose actor has just run its module's init. Nobody else
+/// can reach the record before this (its name is reserved in `pending`), but
+/// the names are checked again so two databases never share one.
+caf::error persist_create(self_ptr self, const database_record& record, const std::string& bundle, bool clear) {
+  auto& st = self->state;
+  for (auto& name : record.names)
+    if (st.by_name.count(name)) return make_error(host_errc::name_taken, name);
+  if (st.by_identity.count(record.database_identity))
+    return make_error(host_errc::invalid_argument,
+                      "a database with identity " + record.database_identity.to_hex() + " already exists");
+  write_batch batch;
+  batch.put(program_key(record.program_hash), bundle);
+  batch.put(record_key(record.id), to_json(record).dump());
+  if (auto err = st.commit(batch)) return err;
+  st.index(record);
+  st.system_log(record.id, "Created database " + record.display_name() + " (" + record.database_identity.to_hex() +
+                             "), module " + record.program_hash.substr(0, 16) + (clear ? ", data cleared" : ""));
+  return caf::none;
+}
+
 caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
   auto& st = self->state;
   if (req.bundle.empty())
@@ -176,35 +301,21 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
 
   std::string hash = to_hex(blake3(req.bundle).data(), 32);
   auto rp = self->make_response_promise<publish_result>();
-  // Stores the record and module once the database actor accepted the module.
-  auto persist = [self, hash, bundle = req.bundle, clear = req.clear](database_record record, bool created) -> caf::error {
-    auto& st = self->state;
-    write_batch batch;
-    batch.put(program_key(hash), bundle);
-    if (!created && record.program_hash != hash && !st.program_used_elsewhere(record.program_hash, record.id))
-      batch.erase(program_key(record.program_hash));
-    record.program_hash = hash;
-    batch.put(record_key(record.id), to_json(record).dump());
-    if (auto err = st.commit(batch)) return err;
-    st.index(record);
-    std::string what = created ? "Created database " : "Updated module of database ";
-    st.system_log(record.id, what + record.display_name() + " (" + record.database_identity.to_hex() +
-                               "), module " + hash.substr(0, 16) + (clear ? ", data cleared" : ""));
-    return caf::none;
-  };
 
   if (existing) {
-    database_record record = *existing;
-    database_actor actor = st.actor_for(record, self);
+    // Only the id is kept across the wait: a rename, lock or delete may land
+    // before the database actor answers, and the record is re-read then.
+    const std::uint64_t id = existing->id;
+    database_actor actor = st.actor_for(*existing, self);
     self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, req.clear)
       .then(
         [=](bool) mutable {
-          if (auto err = persist(record, false)) {
-            rp.deliver(err);
-            return;
-          }
-          record.program_hash = hash;
-          rp.deliver(publish_result{record, false});
+          database_record updated;
+          caf::error err = guarded("recording the new module", [&]() -> caf::error {
+            return persist_update(self, id, hash, req.bundle, req.clear, updated);
+          });
+          if (err) rp.deliver(err);
+          else rp.deliver(publish_result{updated, false});
         },
         [=](caf::error& err) mutable { rp.deliver(err); });
     return rp;
@@ -212,7 +323,13 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
 
   database_record record;
   record.id = st.next_id++;
-  record.database_identity = by_identity ? *identity::from_hex(req.target) : fresh_database_identity();
+  if (by_identity) {
+    auto wanted = identity::from_hex(req.target);
+    if (!wanted) return make_error(host_errc::invalid_argument, "`" + req.target + "` is not a 64-digit hex identity");
+    record.database_identity = *wanted;
+  } else {
+    record.database_identity = fresh_database_identity();
+  }
   record.owner = req.caller;
   if (!req.target.empty() && !by_identity) record.names.push_back(req.target);
   record.created_micros = now_micros();
@@ -232,11 +349,15 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
     .then(
       [=](bool) mutable {
         self->state.pending.erase(reserved);
-        if (auto err = persist(record, true)) {
-          rp.deliver(err);
+        caf::error err = guarded("recording the new database", [&]() -> caf::error {
+          return persist_create(self, record, req.bundle, req.clear);
+        });
+        if (err) {
+          // Not recorded, so not kept: stop the actor and erase what init wrote.
+          discard(self, actor, record.id, [rp, err]() mutable { rp.deliver(err); });
           return;
         }
-        self->state.live.emplace(record.id, actor);
+        self->state.watch(record.id, actor, self);
         rp.deliver(publish_result{record, true});
       },
       [=](caf::error& err) mutable {
@@ -291,6 +412,8 @@ caf::result<database_record> set_names(self_ptr self, const identity& caller,
       return make_error(host_errc::invalid_argument, *problem);
     if (auto it = st.by_name.find(name); it != st.by_name.end() && it->second != record.id)
       return make_error(host_errc::name_taken, name);
+    if (st.pending.count(name))
+      return make_error(host_errc::invalid_argument, "`" + name + "` is being published right now; try again");
   }
   database_record updated = record;
   if (replace) updated.names.clear();
@@ -343,31 +466,42 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
       for (auto& [id, actor] : self->state.live) self->send_exit(actor, msg.reason);
       self->quit(msg.reason);
     });
+    // A database actor that dies is started again by the next request for it.
+    self->set_down_handler([self](const caf::down_msg& msg) { self->state.on_down(msg, self); });
     return {
-      [=](publish_atom, const publish_request& req) { return publish(self, req); },
+      [=](publish_atom, const publish_request& req) -> caf::result<publish_result> {
+        return guarded("publishing", [&] { return publish(self, req); });
+      },
       [=](lookup_atom, const std::string& target) -> caf::result<database_record> {
-        if (auto r = self->state.find(target)) return *r;
-        return self->state.no_such(target);
+        return guarded("looking up a database", [&]() -> caf::result<database_record> {
+          if (auto r = self->state.find(target)) return *r;
+          return self->state.no_such(target);
+        });
       },
       [=](open_atom, const std::string& target) -> caf::result<database_record, database_actor> {
-        auto r = self->state.find(target);
-        if (!r) return self->state.no_such(target);
-        return {*r, self->state.actor_for(*r, self)};
+        return guarded("starting a database", [&]() -> caf::result<database_record, database_actor> {
+          auto r = self->state.find(target);
+          if (!r) return self->state.no_such(target);
+          return {*r, self->state.actor_for(*r, self)};
+        });
       },
-      [=](list_atom, const identity& owner) {
-        std::vector<database_record> owned;
-        for (auto& [id, r] : self->state.records)
-          if (r.owner == owner) owned.push_back(r);
-        return owned;
+      [=](list_atom, const identity& owner) -> caf::result<std::vector<database_record>> {
+        return guarded("listing databases", [&]() -> caf::result<std::vector<database_record>> {
+          std::vector<database_record> owned;
+          for (auto& [id, r] : self->state.records)
+            if (r.owner == owner) owned.push_back(r);
+          return owned;
+        });
       },
-      [=](delete_atom, const identity& caller, const std::string& target) {
-        return remove(self, caller, target);
+      [=](delete_atom, const identity& caller, const std::string& target) -> caf::result<database_record> {
+        return guarded("deleting a database", [&] { return remove(self, caller, target); });
       },
-      [=](names_atom, const identity& caller, const std::string& target,
-          const std::vector<std::string>& names,
-          bool replace) { return set_names(self, caller, target, names, replace); },
-      [=](lock_atom, const identity& caller, const std::string& target, bool locked) {
-        return set_lock(self, caller, target, locked);
+      [=](names_atom, const identity& caller, const std::string& target, const std::vector<std::string>& names,
+          bool replace) -> caf::result<database_record> {
+        return guarded("renaming a database", [&] { return set_names(self, caller, target, names, replace); });
+      },
+      [=](lock_atom, const identity& caller, const std::string& target, bool locked) -> caf::result<database_record> {
+        return guarded("locking a database", [&] { return set_lock(self, caller, target, locked); });
       },
     };
   });

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sys/resource.h>
 
 namespace orrery::cli {
 namespace {
@@ -27,6 +28,7 @@ struct start_options {
   std::size_t max_request_bytes = 64 << 20;
   std::chrono::milliseconds reducer_budget{5000};
   std::size_t heap_limit_mb = 256;
+  std::size_t max_connections = http_limits{}.connections;
   bool in_memory = false;
 };
 
@@ -69,6 +71,12 @@ void run_host(const start_options& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Every connection takes a file descriptor: allow as many as the system lets us.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+
   std::string error;
   auto db = store::open(data_dir + "/store", error);
   if (!db) throw cli_error(error);
@@ -94,7 +102,10 @@ void run_host(const start_options& o) {
       caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
     };
     try {
-      server = std::make_unique<http_server>(routes, host, std::uint16_t(port), o.max_request_bytes);
+      http_limits limits;
+      limits.body_bytes = o.max_request_bytes;
+      limits.connections = o.max_connections;
+      server = std::make_unique<http_server>(routes, host, std::uint16_t(port), limits);
     } catch (const std::runtime_error& e) {
       stop_actors();
       throw cli_error(e.what());
@@ -119,6 +130,8 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
   cmd->add_flag("--in-memory", o->in_memory, "Keep nothing after the host stops");
   cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
+    ->capture_default_str();
+  cmd->add_option("--max-connections", o->max_connections, "Open HTTP and WebSocket connections served at once")
     ->capture_default_str();
   cmd->add_option("--module-heap-limit-mb", o->heap_limit_mb, "V8 heap of each database's module")
     ->capture_default_str();

@@ -28,7 +28,11 @@ std::optional<i128> read_option_i128(bsatn_reader& in) {
 }
 
 std::vector<std::uint16_t> read_columns(bsatn_reader& in) {
-  std::vector<std::uint16_t> cols(in.u32());
+  std::uint32_t n = in.u32();
+  // Two bytes a column: refuse a count the input cannot hold before allocating.
+  if (in.remaining() / 2 < n)
+    throw bsatn_error("a list of " + std::to_string(n) + " column ids is longer than its input");
+  std::vector<std::uint16_t> cols(n);
   for (auto& c : cols) c = in.fixed<std::uint16_t>();
   return cols;
 }
@@ -39,26 +43,90 @@ algebraic_type read_product(bsatn_reader& in) {
   for (std::uint32_t n = in.u32(); n > 0; --n) {
     type_element e;
     e.name = read_option_string(in);
-    e.type = read_type(in);
+    e.type = read_type(in, 1);  // inside the product
     fields.push_back(std::move(e));
   }
   return algebraic_type::product(std::move(fields));
 }
 
-algebraic_type resolve(const algebraic_type& t, const std::vector<algebraic_type>& space, int depth = 0) {
-  if (depth > 64) throw bsatn_error("type references nest too deeply (recursive types are not supported)");
-  switch (t.kind) {
-    case type_kind::ref:
-      if (t.ref >= space.size()) throw bsatn_error("type reference " + std::to_string(t.ref) + " out of range");
-      return resolve(space[t.ref], space, depth + 1);
-    case type_kind::array: return algebraic_type::array_of(resolve(*t.element, space, depth + 1));
-    case type_kind::sum:
-    case type_kind::product: {
-      algebraic_type out = t;
-      for (auto& e : out.elements) e.type = resolve(e.type, space, depth + 1);
-      return out;
+// Replaces type references by the typespace entries they name. A reference
+// hop counts as a level of depth, so recursive types end at max_type_depth;
+// `nodes_left` bounds the whole module, as references may share (and so
+// double) a type at every level.
+class resolver {
+public:
+  explicit resolver(const std::vector<algebraic_type>& space) : space_(space) {}
+
+  algebraic_type operator()(const algebraic_type& t, const std::string& what) {
+    what_ = &what;
+    return resolve(t, 0);
+  }
+
+private:
+  algebraic_type resolve(const algebraic_type& t, std::size_t depth) {
+    if (depth > max_type_depth)
+      throw bsatn_error("the type of " + *what_ + " nests deeper than " + std::to_string(max_type_depth) +
+                        " levels, counting type references (recursive types are not supported)");
+    if (nodes_left_ == 0)
+      throw bsatn_error("the module's types expand to more than " + std::to_string(max_module_type_nodes) +
+                        " parts once type references are resolved (at " + *what_ + ")");
+    --nodes_left_;
+    switch (t.kind) {
+      case type_kind::ref:
+        if (t.ref >= space_.size())
+          throw bsatn_error("the type of " + *what_ + " refers to type " + std::to_string(t.ref) +
+                            ", but the typespace has " + std::to_string(space_.size()) + " types");
+        return resolve(space_[t.ref], depth + 1);
+      case type_kind::array: return algebraic_type::array_of(resolve(*t.element, depth + 1));
+      case type_kind::sum:
+      case type_kind::product: {
+        algebraic_type out = t;
+        for (auto& e : out.elements) e.type = resolve(e.type, depth + 1);
+        return out;
+      }
+      default: return t;
     }
-    default: return t;
+  }
+
+  const std::vector<algebraic_type>& space_;
+  const std::string* what_ = nullptr;
+  std::size_t nodes_left_ = max_module_type_nodes;
+};
+
+[[noreturn]] void missing_column(const std::string& table, const std::string& what, std::uint32_t column,
+                                 std::size_t columns) {
+  throw bsatn_error("table `" + table + "`: " + what + " names column " + std::to_string(column) +
+                    ", but the table has " + std::to_string(columns) + " columns (0 to " +
+                    std::to_string(columns == 0 ? 0 : columns - 1) + ")");
+}
+
+void check_columns(const std::string& table, const std::string& what, const std::vector<std::uint16_t>& columns,
+                   std::size_t count) {
+  if (columns.empty()) throw bsatn_error("table `" + table + "`: " + what + " names no columns");
+  for (auto c : columns)
+    if (c >= count) missing_column(table, what, c, count);
+}
+
+// Every column id a decoded table schema holds must name one of its columns;
+// `table` is the name to show.
+void check_table(const table_schema& s, const std::string& table) {
+  const std::size_t count = s.columns.size();
+  if (s.primary_key && *s.primary_key >= count) missing_column(table, "the primary key", *s.primary_key, count);
+  for (auto& ix : s.indexes) check_columns(table, "index `" + ix.name + "`", ix.columns, count);
+  for (auto& q : s.sequences) {
+    if (q.column >= count) missing_column(table, "a sequence", q.column, count);
+    if (!s.columns[q.column].type.is_integer())
+      throw bsatn_error("table `" + table + "`: the sequence on column " + std::to_string(q.column) + " (`" +
+                        s.columns[q.column].name + "`) needs an integer column, not " +
+                        type_name(s.columns[q.column].type));
+  }
+  if (s.schedule) {
+    std::uint16_t at = s.schedule->at_column;
+    if (at >= count) missing_column(table, "the schedule", at, count);
+    if (s.columns[at].type.special() != special_type::schedule_at)
+      throw bsatn_error("table `" + table + "`: the schedule names column " + std::to_string(at) + " (`" +
+                        s.columns[at].name + "`), which is " + type_name(s.columns[at].type) +
+                        ", not a ScheduleAt");
   }
 }
 
@@ -187,6 +255,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
     std::vector<raw_table> tables;
     std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
     std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
+    std::vector<std::pair<std::string, std::uint32_t>> named_types;  // name, typespace index
     std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
     bool snake = true;
     for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
@@ -198,8 +267,8 @@ result<module_def> decode_module_def(std::string_view bytes) {
         case 1:  // named types: for code generators only
           for (std::uint32_t n = in.u32(); n > 0; --n) {
             for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
-            in.string();
-            in.u32();
+            std::string name(in.string());
+            named_types.emplace_back(std::move(name), in.u32());
             in.boolean();
           }
           break;
@@ -230,6 +299,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
         case 7:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
             std::uint8_t kind = in.u8();
+            if (kind > 2) throw bsatn_error("unknown lifecycle kind " + std::to_string(kind));
             lifecycles.emplace_back(kind, read_string(in));
           }
           break;
@@ -240,6 +310,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
         case 10:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
             std::uint8_t kind = in.u8();
+            if (kind > 2) throw bsatn_error("unknown explicit name kind " + std::to_string(kind));
             std::string source = read_string(in), canonical = read_string(in);
             (kind == 0 ? table_names : kind == 1 ? function_names : index_names)[source] = canonical;
           }
@@ -257,29 +328,63 @@ result<module_def> decode_module_def(std::string_view bytes) {
       return snake ? snake_case(source) : source;
     };
 
+    for (auto& [name, ref] : named_types)
+      if (ref >= def.typespace.size())
+        throw bsatn_error("named type `" + name + "` refers to type " + std::to_string(ref) + ", but the typespace has " +
+                          std::to_string(def.typespace.size()) + " types");
     for (auto& r : def.reducers) r.name = canonical(function_names, r.source_name);
-    for (auto& [kind, fn] : lifecycles) {
+    // The reducer a lifecycle entry or a schedule names, by source or canonical name.
+    auto find_reducer = [&](const std::string& fn) -> reducer_def* {
+      std::string named = canonical(function_names, fn);
       for (auto& r : def.reducers)
-        if (r.source_name == fn || r.name == fn)
-          r.kind = kind == 0 ? lifecycle::init : kind == 1 ? lifecycle::on_connect : lifecycle::on_disconnect;
+        if (r.source_name == fn || r.name == fn || r.name == named) return &r;
+      return nullptr;
+    };
+    for (auto& [kind, fn] : lifecycles) {
+      reducer_def* r = find_reducer(fn);
+      if (!r) throw bsatn_error("the lifecycle entry names reducer `" + fn + "`, which the module does not declare");
+      r->kind = kind == 0 ? lifecycle::init : kind == 1 ? lifecycle::on_connect : lifecycle::on_disconnect;
     }
-    for (auto& r : def.reducers) r.params = resolve(r.params, def.typespace);
+    resolver resolve(def.typespace);
+    for (auto& r : def.reducers) r.params = resolve(r.params, "the parameters of reducer `" + r.source_name + "`");
+    for (auto& [table, reducer, column] : schedules) {
+      bool declared = false;
+      for (auto& raw : tables) declared = declared || raw.source_name == table || canonical(table_names, raw.source_name) == table;
+      if (!declared) throw bsatn_error("a schedule names table `" + table + "`, which the module does not declare");
+      reducer_def* scheduled = find_reducer(reducer);
+      if (!scheduled)
+        throw bsatn_error("the schedule of table `" + table + "` names reducer `" + reducer +
+                          "`, which the module does not declare");
+      scheduled->client_callable = false;  // only its schedule calls it
+    }
 
     for (auto& raw : tables) {
-      if (raw.type_ref >= def.typespace.size()) throw bsatn_error("table `" + raw.source_name + "` has no row type");
-      algebraic_type row = resolve(def.typespace[raw.type_ref], def.typespace);
+      if (raw.type_ref >= def.typespace.size())
+        throw bsatn_error("table `" + raw.source_name + "` names row type " + std::to_string(raw.type_ref) +
+                          ", but the typespace has " + std::to_string(def.typespace.size()) + " types");
+      algebraic_type row = resolve(def.typespace[raw.type_ref], "table `" + raw.source_name + "`");
       if (row.kind != type_kind::product) throw bsatn_error("table `" + raw.source_name + "` row type is not a product");
       table_schema s;
       s.name = canonical(table_names, raw.source_name);
       for (std::size_t i = 0; i < row.elements.size(); ++i)
         s.columns.push_back({row.elements[i].name.value_or("col_" + std::to_string(i)), row.elements[i].type, {}});
-      for (auto& [col, value] : raw.defaults)
-        if (col < s.columns.size()) s.columns[col].default_bsatn = value;
+      const std::size_t count = s.columns.size();
+      for (auto& [col, value] : raw.defaults) {
+        if (col >= count) missing_column(raw.source_name, "a default value", col, count);
+        if (auto problem = validate(s.columns[col].type, value))
+          throw bsatn_error("table `" + raw.source_name + "`: the default value of column " + std::to_string(col) +
+                            " (`" + s.columns[col].name + "`) is not a " + type_name(s.columns[col].type) + ": " +
+                            *problem);
+        s.columns[col].default_bsatn = value;
+      }
+      for (auto c : raw.primary_key)
+        if (c >= count) missing_column(raw.source_name, "the primary key", c, count);
       if (raw.primary_key.size() == 1) s.primary_key = raw.primary_key[0];
+      for (auto& u : raw.unique) check_columns(raw.source_name, "a unique constraint", u, count);
       std::vector<std::string> sources;
       for (auto& ix : raw.indexes) {
-        for (auto c : ix.columns)
-          if (c >= s.columns.size()) throw bsatn_error("index on table `" + raw.source_name + "` names a missing column");
+        check_columns(raw.source_name, ix.source_name ? "index `" + *ix.source_name + "`" : std::string("an index"),
+                      ix.columns, count);
         bool unique = false;
         for (auto& u : raw.unique) unique = unique || u == ix.columns;
         std::string source = index_name(raw.source_name, ix, s);
@@ -299,9 +404,10 @@ result<module_def> decode_module_def(std::string_view bytes) {
       }
       s.sequences = raw.sequences;
       for (auto& [table, reducer, column] : schedules)
-        if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{canonical(function_names, reducer), column};
+        if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{find_reducer(reducer)->name, column};
       s.is_public = raw.is_public;
       s.is_event = raw.is_event;
+      check_table(s, raw.source_name);
       def.tables.push_back(std::move(s));
       def.table_sources.push_back(raw.source_name);
       def.index_sources.push_back(std::move(sources));
@@ -397,9 +503,21 @@ std::optional<std::string> option_text(const json_value& j) {
   return std::nullopt;
 }
 
+// A decimal number in [0, max], as the JSON form writes column ids and type refs.
+std::uint32_t number(const json_value& j, std::uint32_t max, const char* what) {
+  bool digits = j.type == json_value::kind::number && !j.text.empty() && j.text.size() <= 10 &&
+                std::all_of(j.text.begin(), j.text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoull(j.text) > max)
+    throw bsatn_error(std::string(what) + " must be a number from 0 to " + std::to_string(max) + ", not `" +
+                      (j.type == json_value::kind::number || j.type == json_value::kind::string ? j.text : "?") + "`");
+  return std::uint32_t(std::stoull(j.text));
+}
+
+std::uint16_t column_id(const json_value& j) { return std::uint16_t(number(j, UINT16_MAX, "a column id")); }
+
 std::vector<std::uint16_t> numbers(const json_value& list) {
   std::vector<std::uint16_t> out;
-  for (auto& item : list.items) out.push_back(std::uint16_t(std::stoul(item.text)));
+  for (auto& item : list.items) out.push_back(column_id(item));
   return out;
 }
 
@@ -418,7 +536,12 @@ result<module_def> module_def_from_json(std::string_view text) {
     for (auto& t : required(*parsed, "tables").items) {
       table_schema s;
       s.name = required(t, "name").text;
-      const algebraic_type& row = def.typespace.at(std::stoul(required(t, "product_type_ref").text));
+      std::uint32_t ref = number(required(t, "product_type_ref"), UINT32_MAX, "a type reference");
+      if (ref >= def.typespace.size())
+        throw bsatn_error("table `" + s.name + "` names row type " + std::to_string(ref) + ", but the typespace has " +
+                          std::to_string(def.typespace.size()) + " types");
+      const algebraic_type& row = def.typespace[ref];
+      if (row.kind != type_kind::product) throw bsatn_error("table `" + s.name + "` row type is not a product");
       for (auto& e : row.elements) s.columns.push_back({e.name.value_or(""), e.type, {}});
       auto pk = numbers(required(t, "primary_key"));
       if (!pk.empty()) s.primary_key = pk[0];
@@ -431,14 +554,16 @@ result<module_def> module_def_from_json(std::string_view text) {
         index.name = option_text(required(ix, "name")).value_or("");
         index.algorithm = algorithm.first == "Hash" ? index_algorithm::hash
                           : algorithm.first == "Direct" ? index_algorithm::direct : index_algorithm::btree;
-        index.columns = algorithm.first == "Direct" ? std::vector<std::uint16_t>{std::uint16_t(std::stoul(algorithm.second.text))}
+        index.columns = algorithm.first == "Direct" ? std::vector<std::uint16_t>{column_id(algorithm.second)}
                                                     : numbers(algorithm.second);
         index.unique = std::find(unique.begin(), unique.end(), index.columns) != unique.end();
         s.indexes.push_back(std::move(index));
       }
       for (auto& q : required(t, "sequences").items)
-        s.sequences.push_back({std::uint16_t(std::stoul(required(q, "column").text))});
+        s.sequences.push_back({column_id(required(q, "column"))});
       s.is_public = !required(t, "table_access").fields.empty() && required(t, "table_access").fields[0].first == "Public";
+      for (auto& u : unique) check_columns(s.name, "a unique constraint", u, s.columns.size());
+      check_table(s, s.name);
       def.table_sources.push_back(s.name);
       def.index_sources.emplace_back();
       for (auto& ix : s.indexes) def.index_sources.back().push_back(ix.name);

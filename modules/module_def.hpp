@@ -1,6 +1,11 @@
 #pragma once
 // A module's definition: the RawModuleDef (V10) that `__describe_module__`
 // returns, decoded into table schemas and reducers the host can use.
+//
+// The bytes come from module code, so decoding trusts nothing: types nest at
+// most max_type_depth deep (counting type references), resolving references
+// builds at most max_module_type_nodes parts, and every column id, type
+// reference and reducer name must name something the module declares.
 
 #include "runtime/algebraic_type.hpp"
 #include "runtime/result.hpp"
@@ -11,6 +16,10 @@
 #include <vector>
 
 namespace orrery {
+
+/// Most parts (sums, products, arrays, references, primitives) a module's
+/// types may expand to once type references are resolved, across the module.
+inline constexpr std::size_t max_module_type_nodes = 250000;
 
 enum class lifecycle { none, init, on_connect, on_disconnect };
 

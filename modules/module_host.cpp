@@ -5,17 +5,36 @@
 
 #include <libplatform/libplatform.h>
 
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
+
+// libnode is built without RTTI, so it has no type_info for
+// v8::ArrayBuffer::Allocator; array_buffer_budget derives from it in a file
+// built with RTTI, whose type_info names its base. This weak definition stands
+// in for the missing one (a V8 that has its own wins).
+extern const __cxxabiv1::__class_type_info orrery_v8_allocator_type_info __asm__(
+  "_ZTIN2v811ArrayBuffer9AllocatorE") __attribute__((weak));
+const __cxxabiv1::__class_type_info orrery_v8_allocator_type_info{"N2v811ArrayBuffer9AllocatorE"};
 
 namespace orrery {
 namespace {
+
+constexpr std::size_t mb = std::size_t(1) << 20;
+constexpr std::size_t max_host_text = mb;  // host messages embed only clipped module text
 
 void ensure_v8() {
   static std::once_flag once;
   static std::unique_ptr<v8::Platform> platform;
   std::call_once(once, [] {
+    // WebAssembly memories are allocated outside the ArrayBuffer budget.
+    v8::V8::SetFlagsFromString("--no-expose-wasm");
     // Extra V8 flags for diagnosis, e.g. ORRERY_V8_FLAGS=--perf-basic-prof.
     if (const char* flags = std::getenv("ORRERY_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     platform = v8::platform::NewDefaultPlatform();
@@ -24,23 +43,92 @@ void ensure_v8() {
   });
 }
 
-v8::Local<v8::String> str(v8::Isolate* isolate, std::string_view s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, int(s.size())).ToLocalChecked();
+module_instance::impl* state_of(v8::Isolate* isolate) {
+  return isolate ? static_cast<module_instance::impl*>(isolate->GetData(0)) : nullptr;
 }
 
-std::string to_std(v8::Isolate* isolate, v8::Local<v8::Value> v) {
-  v8::String::Utf8Value text(isolate, v);
-  return *text ? std::string(*text, std::size_t(text.length())) : std::string("(unprintable value)");
+// ---- what V8 reports ----
+
+// V8 asks once per occasion and stops the process if the answer leaves no
+// room: the heap may already be past its limit (a large object is admitted
+// without asking), and the terminated code still allocates until it reaches
+// an interrupt check. So each time: terminate, and grant room above what the
+// heap holds now, up to a ceiling of three times the limit. At the ceiling the
+// limit stays, and V8 stops the process (on_out_of_memory says why).
+std::size_t near_heap_limit(void* data, std::size_t current, std::size_t initial) {
+  auto& s = *static_cast<module_instance::impl*>(data);
+  s.out_of_heap = true;
+  s.broken = true;
+  s.isolate->TerminateExecution();
+  v8::HeapStatistics stats;
+  s.isolate->GetHeapStatistics(&stats);
+  const std::size_t limit = s.limits.heap_limit_bytes;
+  const std::size_t step = std::max(limit / 2, 16 * mb);
+  const std::size_t ceiling = initial + 2 * limit;
+  const std::size_t wanted = std::min(std::max(current, stats.total_heap_size()) + step, ceiling);
+  return std::max(wanted, current);
 }
 
-// "file:line: message" plus the stack when there is one.
-std::string describe_exception(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::TryCatch& caught) {
-  if (caught.HasTerminated()) return "execution was terminated";
+// V8 stops the process after this returns; say which database did it.
+void on_out_of_memory(const char* location, bool is_heap) {
+  auto* s = state_of(v8::Isolate::TryGetCurrent());
+  std::fprintf(stderr,
+               "orrery: a module ran V8 out of memory (%s%s) before it could be stopped; V8 cannot recover "
+               "from this and stops the host\n",
+               location ? location : "unknown", is_heap ? ", JavaScript heap" : "");
+  if (s && s->env)
+    s->env->log(log_level::panic, std::string("the module ran V8 out of memory (") + (location ? location : "") +
+                                    "); the host process stops");
+}
+
+// API misuse V8 detects (it goes on after this returns): the call fails and
+// the instance is replaced.
+void on_fatal_error(const char* location, const char* message) {
+  auto* s = state_of(v8::Isolate::TryGetCurrent());
+  std::fprintf(stderr, "orrery: V8 reported a fatal error in a module: %s: %s\n", location ? location : "",
+               message ? message : "");
+  if (!s) return;
+  s->broken = true;
+  if (s->fatal_error.empty())
+    s->fatal_error = std::string(location ? location : "") + ": " + (message ? message : "");
+}
+
+// V8 admits a large object past the heap limit without asking, so a load or
+// call may end above the limit without a near-limit callback: that is running
+// out of memory all the same.
+void check_heap(module_instance::impl& s) {
+  if (s.out_of_heap) return;
+  v8::HeapStatistics stats;
+  s.isolate->GetHeapStatistics(&stats);
+  if (stats.used_heap_size() <= s.limits.heap_limit_bytes) return;
+  s.isolate->LowMemoryNotification();  // perhaps it is only garbage
+  s.isolate->GetHeapStatistics(&stats);
+  if (stats.used_heap_size() > s.limits.heap_limit_bytes) {
+    s.out_of_heap = true;
+    s.broken = true;
+  }
+}
+
+// ---- text ----
+
+std::string to_std(v8::Isolate* isolate, v8::Local<v8::Value> v, std::size_t max_bytes) {
+  std::string text;
+  bool cut = false;
+  if (!text_of(isolate, v, max_bytes, text, &cut)) return "(unprintable value)";
+  if (cut) text += " …(cut)";
+  return text;
+}
+
+// "file:line: message" plus the stack when there is one, at most `max_bytes`.
+std::string describe_exception(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::TryCatch& caught,
+                               std::size_t max_bytes) {
+  if (caught.HasTerminated() || isolate->IsExecutionTerminating()) return "execution was terminated";
   v8::Local<v8::Value> exception = caught.Exception();
-  std::string text = to_std(isolate, exception);
+  if (exception.IsEmpty()) return "unknown error";
+  std::string text = to_std(isolate, exception, max_bytes);
   v8::Local<v8::Value> stack;
   if (caught.StackTrace(ctx).ToLocal(&stack) && stack->IsString()) {
-    std::string trace = to_std(isolate, stack);
+    std::string trace = to_std(isolate, stack, max_bytes);
     if (!trace.empty()) text = trace;
   } else if (auto message = caught.Message(); !message.IsEmpty()) {
     int line = message->GetLineNumber(ctx).FromMaybe(0);
@@ -49,68 +137,290 @@ std::string describe_exception(v8::Isolate* isolate, v8::Local<v8::Context> ctx,
   return text;
 }
 
+void range_error(v8::Isolate* isolate, std::string_view message) {
+  isolate->ThrowException(v8::Exception::RangeError(host_string(isolate, message)));
+}
+
+// ---- builtins behind TextEncoder / TextDecoder ----
+
 void utf8_encode(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  v8::Local<v8::String> s = args[0]->ToString(isolate->GetCurrentContext()).ToLocalChecked();
-  int length = s->Utf8Length(isolate);
-  auto buffer = v8::ArrayBuffer::New(isolate, std::size_t(length));
+  auto* state = state_of(isolate);
+  v8::Local<v8::String> s;
+  if (!args[0]->ToString(isolate->GetCurrentContext()).ToLocal(&s)) return;
+  const int length = s->Utf8Length(isolate);
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (length < 0 || !new_array_buffer(*state, std::size_t(length)).ToLocal(&buffer)) return;
   s->WriteUtf8(isolate, static_cast<char*>(buffer->Data()), length, nullptr,
                v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
   args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, std::size_t(length)));
 }
 
-void utf8_decode(const v8::FunctionCallbackInfo<v8::Value>& args) {
+void utf8_decode_unguarded(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
+  std::string copied;  // a view without a buffer of its own (small typed arrays live in the heap)
   const char* data = nullptr;
   std::size_t size = 0;
   if (args[0]->IsArrayBufferView()) {
     auto view = args[0].As<v8::ArrayBufferView>();
-    data = static_cast<const char*>(view->Buffer()->Data()) + view->ByteOffset();
     size = view->ByteLength();
+    if (view->HasBuffer()) {
+      data = static_cast<const char*>(view->Buffer()->Data()) + view->ByteOffset();
+    } else {
+      copied.resize(size);
+      view->CopyContents(copied.data(), size);
+      data = copied.data();
+    }
   } else if (args[0]->IsArrayBuffer()) {
     auto buffer = args[0].As<v8::ArrayBuffer>();
     data = static_cast<const char*>(buffer->Data());
     size = buffer->ByteLength();
   } else {
-    isolate->ThrowException(v8::Exception::TypeError(str(isolate, "TextDecoder.decode needs an ArrayBuffer or a view")));
+    isolate->ThrowException(
+      v8::Exception::TypeError(host_string(isolate, "TextDecoder.decode needs an ArrayBuffer or a view")));
     return;
   }
-  args.GetReturnValue().Set(str(isolate, std::string_view(data, size)));
+  v8::Local<v8::String> text;
+  if (size > std::size_t(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, data ? data : "", v8::NewStringType::kNormal, int(size)).ToLocal(&text))
+    return range_error(isolate, "TextDecoder.decode: " + std::to_string(size) +
+                                  " bytes are more than the longest string V8 can hold");
+  args.GetReturnValue().Set(text);
+}
+
+// No C++ exception may unwind through V8's frames.
+void utf8_decode(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  try {
+    utf8_decode_unguarded(args);
+  } catch (const std::bad_alloc&) {
+    range_error(args.GetIsolate(), "TextDecoder.decode: the host ran out of memory");
+  }
 }
 
 v8::MaybeLocal<v8::Module> resolve(v8::Local<v8::Context> ctx, v8::Local<v8::String> specifier,
                                    v8::Local<v8::FixedArray>, v8::Local<v8::Module>) {
   v8::Isolate* isolate = ctx->GetIsolate();
-  auto* state = static_cast<module_instance::impl*>(isolate->GetData(0));
-  std::string name = to_std(isolate, specifier);
+  auto* state = state_of(isolate);
+  std::string name = to_std(isolate, specifier, 256);
   if (name != "spacetime:sys@2.0" && name != "spacetime:sys@2.1") {
-    isolate->ThrowException(v8::Exception::TypeError(str(isolate, "Could not find module " + name)));
+    isolate->ThrowException(v8::Exception::TypeError(host_string(isolate, "Could not find module " + name)));
     return {};
   }
   auto it = state->sys_modules.find(name);
   if (it != state->sys_modules.end()) return it->second.Get(isolate);
-  v8::Local<v8::Module> m = make_sys_module(*state, name);
+  v8::Local<v8::Module> m;
+  if (!make_sys_module(*state, name).ToLocal(&m)) return {};
   state->sys_modules[name].Reset(isolate, m);
   return m;
 }
 
-std::size_t near_heap_limit(void* data, std::size_t current, std::size_t) {
-  auto* state = static_cast<module_instance::impl*>(data);
-  state->out_of_heap = true;
-  state->broken = true;
-  state->isolate->TerminateExecution();
-  return current + (std::size_t(32) << 20);  // room to unwind
-}
-
 failure load_error(std::string message) { return fail(errc::invalid_argument, std::move(message)); }
 
+// The module's load sequence (module-abi.md §1) in the entered context.
+// Returns "" or what went wrong; `phase` says what was running.
+std::string evaluate(module_instance::impl& s, const std::string& bundle, v8::Local<v8::Context> ctx,
+                     v8::TryCatch& caught, std::string& phase) {
+  v8::Isolate* isolate = s.isolate;
+  const std::size_t max_text = s.limits.max_log_line_bytes;
+
+  phase = "installing the host's builtins";
+  v8::Local<v8::Script> polyfills;
+  if (!v8::Script::Compile(ctx, host_string(isolate, polyfill_source)).ToLocal(&polyfills) ||
+      polyfills->Run(ctx).IsEmpty())
+    return "the host's builtins failed to load: " + describe_exception(isolate, ctx, caught, max_text);
+
+  // The bundle, as an ES module.
+  phase = "compiling it";
+  v8::Local<v8::String> code;
+  if (bundle.size() > std::size_t(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, bundle.data(), v8::NewStringType::kNormal, int(bundle.size())).ToLocal(&code))
+    return "the module bundle is too large (" + std::to_string(bundle.size() / mb) + " MB)";
+  v8::ScriptOrigin origin(isolate, host_string(isolate, "module.js"), 0, 0, false, -1, v8::Local<v8::Value>(), false,
+                          false, true);
+  v8::ScriptCompiler::Source source(code, origin);
+  v8::Local<v8::Module> module;
+  if (!v8::ScriptCompiler::CompileModule(isolate, &source).ToLocal(&module))
+    return "the module does not compile: " + describe_exception(isolate, ctx, caught, max_text);
+  s.module.Reset(isolate, module);
+  phase = "linking it";
+  if (!module->InstantiateModule(ctx, resolve).FromMaybe(false))
+    return "the module cannot be linked: " + describe_exception(isolate, ctx, caught, max_text);
+  phase = "evaluating its top level";
+  v8::Local<v8::Value> evaluated;
+  if (!module->Evaluate(ctx).ToLocal(&evaluated))
+    return "the module threw while loading: " + describe_exception(isolate, ctx, caught, max_text);
+  isolate->PerformMicrotaskCheckpoint();
+  if (isolate->IsExecutionTerminating()) return "execution was terminated";
+  if (evaluated->IsPromise()) {
+    auto promise = evaluated.As<v8::Promise>();
+    if (promise->State() == v8::Promise::kRejected) {
+      v8::Local<v8::Value> reason = promise->Result();
+      std::string text = to_std(isolate, reason, max_text);
+      if (reason->IsObject()) {
+        v8::Local<v8::Value> stack;
+        if (reason.As<v8::Object>()->Get(ctx, host_string(isolate, "stack")).ToLocal(&stack) && stack->IsString())
+          text = to_std(isolate, stack, max_text);
+      }
+      return "the module threw while loading: " + text;
+    }
+    if (promise->State() == v8::Promise::kPending)
+      return "the module's top level is still waiting (top-level await is not supported)";
+  }
+
+  // default[moduleHooks](namespace) gives the hooks.
+  phase = "running its module hooks";
+  auto ns = module->GetModuleNamespace().As<v8::Object>();
+  v8::Local<v8::Value> default_export;
+  if (!ns->Get(ctx, host_string(isolate, "default")).ToLocal(&default_export) || !default_export->IsObject())
+    return "the module has no default export; export the schema: `export default spacetimedb`";
+  v8::Local<v8::Value> hook_fn;
+  if (s.hooks_symbol.IsEmpty() ||
+      !default_export.As<v8::Object>()->Get(ctx, s.hooks_symbol.Get(isolate)).ToLocal(&hook_fn) ||
+      !hook_fn->IsFunction())
+    return "the module's default export is not a spacetimedb schema";
+  v8::Local<v8::Value> ns_value = ns;
+  v8::Local<v8::Value> hooks;
+  if (!hook_fn.As<v8::Function>()->Call(ctx, default_export, 1, &ns_value).ToLocal(&hooks) || !hooks->IsObject())
+    return "the module's hooks failed: " + describe_exception(isolate, ctx, caught, max_text);
+  auto hooks_object = hooks.As<v8::Object>();
+  s.hooks.Reset(isolate, hooks_object);
+
+  auto method = [&](const char* name) -> v8::Local<v8::Function> {
+    v8::Local<v8::Value> fn;
+    if (hooks_object->Get(ctx, host_string(isolate, name)).ToLocal(&fn) && fn->IsFunction())
+      return fn.As<v8::Function>();
+    return {};
+  };
+  v8::Local<v8::Function> describe = method("__describe_module__");
+  v8::Local<v8::Function> call = method("__call_reducer__");
+  v8::Local<v8::Function> errors = method("__get_error_constructor__");
+  if (describe.IsEmpty() || call.IsEmpty() || errors.IsEmpty())
+    return "the module's hooks lack __describe_module__, __call_reducer__ or __get_error_constructor__";
+  s.call_reducer.Reset(isolate, call);
+  s.error_constructor_of.Reset(isolate, errors);
+  v8::Local<v8::Value> sender_error;
+  if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
+    s.sender_error_class.Reset(isolate, sender_error);
+
+  phase = "running __describe_module__";
+  v8::Local<v8::Value> described;
+  if (!describe->Call(ctx, hooks_object, 0, nullptr).ToLocal(&described))
+    return "describing the module failed: " + describe_exception(isolate, ctx, caught, max_text);
+  if (!described->IsArrayBufferView()) return "__describe_module__ did not return bytes";
+  auto view = described.As<v8::ArrayBufferView>();
+  s.definition.resize(view->ByteLength());
+  view->CopyContents(s.definition.data(), s.definition.size());
+  return {};
+}
+
+std::string heap_limit_text(const module_limits& limits) {
+  return "heap limit " + std::to_string(limits.heap_limit_bytes / mb) + " MB";
+}
+
 } // namespace
+
+// ---- shared with syscalls.cpp ----
+
+array_buffer_budget::array_buffer_budget(std::size_t limit_bytes) : limit_(limit_bytes) {}
+
+bool array_buffer_budget::reserve(std::size_t length) {
+  std::size_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (length > limit_ - std::min(used, limit_)) return false;
+  } while (!used_.compare_exchange_weak(used, used + length, std::memory_order_relaxed));
+  return true;
+}
+
+bool array_buffer_budget::fits(std::size_t length) const {
+  return length <= limit_ - std::min(used_.load(std::memory_order_relaxed), limit_);
+}
+
+void* array_buffer_budget::Allocate(std::size_t length) {
+  if (!reserve(length)) return nullptr;
+  void* data = std::calloc(std::max<std::size_t>(length, 1), 1);
+  if (!data) used_.fetch_sub(length, std::memory_order_relaxed);
+  return data;
+}
+
+void* array_buffer_budget::AllocateUninitialized(std::size_t length) {
+  if (!reserve(length)) return nullptr;
+  void* data = std::malloc(std::max<std::size_t>(length, 1));
+  if (!data) used_.fetch_sub(length, std::memory_order_relaxed);
+  return data;
+}
+
+void array_buffer_budget::Free(void* data, std::size_t length) {
+  std::free(data);
+  used_.fetch_sub(length, std::memory_order_relaxed);
+}
+
+v8::Local<v8::String> host_string(v8::Isolate* isolate, std::string_view text) {
+  v8::Local<v8::String> s;
+  if (text.size() <= max_host_text &&
+      v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, int(text.size())).ToLocal(&s))
+    return s;
+  return v8::String::Empty(isolate);
+}
+
+std::string clip(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // whole characters only
+  return std::string(text.substr(0, end)) + "… (" + std::to_string(text.size()) + " bytes)";
+}
+
+bool text_of(v8::Isolate* isolate, v8::Local<v8::Value> value, std::size_t max_bytes, std::string& out, bool* cut) {
+  v8::Local<v8::String> s;
+  if (value->IsString()) s = value.As<v8::String>();
+  else if (!value->ToString(isolate->GetCurrentContext()).ToLocal(&s)) return false;
+  const std::size_t units = std::size_t(s->Length());
+  const std::size_t room = std::min({max_bytes, units * 3, std::size_t(INT_MAX)});
+  out.resize(room);
+  int chars = 0;
+  int written = s->WriteUtf8(isolate, out.data(), int(room), &chars,
+                             v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+  out.resize(std::size_t(std::max(written, 0)));
+  if (cut) *cut = std::size_t(chars) < units;
+  return true;
+}
+
+v8::MaybeLocal<v8::BigInt> big_unsigned(v8::Local<v8::Context> ctx, const std::uint64_t* words, int count) {
+  return v8::BigInt::NewFromWords(ctx, 0, count, words);
+}
+
+v8::MaybeLocal<v8::ArrayBuffer> new_array_buffer(module_instance::impl& state, std::size_t length) {
+  if (!state.allocator->fits(length)) {
+    state.isolate->LowMemoryNotification();  // buffers that are garbage give their bytes back once collected
+    if (!state.allocator->fits(length)) {
+      range_error(state.isolate, "Array buffer allocation failed: " + std::to_string(length) +
+                                   " bytes would pass the module's ArrayBuffer limit of " +
+                                   std::to_string(state.allocator->limit() / mb) + " MB");
+      return {};
+    }
+  }
+  return v8::ArrayBuffer::New(state.isolate, length);
+}
+
+void module_instance::impl::begin_call(transaction* transaction) {
+  tx = transaction;
+  in_call = transaction != nullptr;
+  scheduled_this_call = 0;
+  log_lines_this_call = 0;
+}
+
+void module_instance::impl::end_call() {
+  tx = nullptr;
+  in_call = false;
+  iterators.clear();
+  timers.clear();
+}
 
 module_instance::impl::~impl() {
   if (!isolate) return;
   iterators.clear();
   error_constructors.clear();
   sys_modules.clear();
+  sys_module_2_0.Reset();
   sender_error_class.Reset();
   error_constructor_of.Reset();
   call_reducer.Reset();
@@ -136,109 +446,117 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
                                                                module_limits limits) {
   ensure_v8();
   auto state = std::make_unique<impl>();
-  state->env = &env;
-  state->limits = limits;
-  state->allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
+  impl& s = *state;
+  s.env = &env;
+  s.limits = limits;
+  s.allocator = std::make_shared<array_buffer_budget>(limits.array_buffer_limit_bytes ? limits.array_buffer_limit_bytes
+                                                                                     : limits.heap_limit_bytes);
   v8::Isolate::CreateParams params;
-  params.array_buffer_allocator = state->allocator.get();
+  params.array_buffer_allocator_shared = s.allocator;
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_limit_bytes);
-  state->isolate = v8::Isolate::New(params);
-  v8::Isolate* isolate = state->isolate;
-  isolate->SetData(0, state.get());
-  isolate->AddNearHeapLimitCallback(near_heap_limit, state.get());
+  params.fatal_error_callback = on_fatal_error;
+  params.oom_error_callback = on_out_of_memory;
+  s.isolate = v8::Isolate::New(params);
+  v8::Isolate* isolate = s.isolate;
+  isolate->SetData(0, &s);
+  isolate->SetFatalErrorHandler(on_fatal_error);
+  isolate->SetOOMErrorHandler(on_out_of_memory);
+  isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
+  isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold the database's thread
 
-  v8::Isolate::Scope entered(isolate);
-  v8::HandleScope handles(isolate);
-  v8::Local<v8::ObjectTemplate> global = v8::ObjectTemplate::New(isolate);
-  global->Set(isolate, "__orrery_utf8_encode", v8::FunctionTemplate::New(isolate, utf8_encode));
-  global->Set(isolate, "__orrery_utf8_decode", v8::FunctionTemplate::New(isolate, utf8_decode));
-  v8::Local<v8::Context> ctx = v8::Context::New(isolate, nullptr, global);
-  state->context.Reset(isolate, ctx);
-  v8::Context::Scope in_context(ctx);
-  v8::TryCatch caught(isolate);
+  std::string error;
+  {
+    v8::Isolate::Scope entered(isolate);
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::ObjectTemplate> global = v8::ObjectTemplate::New(isolate);
+    global->Set(isolate, "__orrery_utf8_encode", v8::FunctionTemplate::New(isolate, utf8_encode));
+    global->Set(isolate, "__orrery_utf8_decode", v8::FunctionTemplate::New(isolate, utf8_decode));
+    v8::Local<v8::Context> ctx = v8::Context::New(isolate, nullptr, global);
+    s.context.Reset(isolate, ctx);
+    v8::Context::Scope in_context(ctx);
+    v8::TryCatch caught(isolate);
 
-  // Builtins first.
-  v8::Local<v8::Script> polyfills;
-  if (!v8::Script::Compile(ctx, str(isolate, polyfill_source)).ToLocal(&polyfills) ||
-      polyfills->Run(ctx).IsEmpty())
-    return load_error("the host's builtins failed to load: " + describe_exception(isolate, ctx, caught));
-
-  // The bundle, as an ES module.
-  v8::ScriptOrigin origin(isolate, str(isolate, "module.js"), 0, 0, false, -1, v8::Local<v8::Value>(), false,
-                          false, true);
-  v8::ScriptCompiler::Source source(str(isolate, bundle), origin);
-  v8::Local<v8::Module> module;
-  if (!v8::ScriptCompiler::CompileModule(isolate, &source).ToLocal(&module))
-    return load_error("the module does not compile: " + describe_exception(isolate, ctx, caught));
-  state->module.Reset(isolate, module);
-  if (!module->InstantiateModule(ctx, resolve).FromMaybe(false))
-    return load_error("the module cannot be linked: " + describe_exception(isolate, ctx, caught));
-  v8::Local<v8::Value> evaluated;
-  if (!module->Evaluate(ctx).ToLocal(&evaluated))
-    return load_error("the module threw while loading: " + describe_exception(isolate, ctx, caught));
-  isolate->PerformMicrotaskCheckpoint();
-  if (evaluated->IsPromise()) {
-    auto promise = evaluated.As<v8::Promise>();
-    if (promise->State() == v8::Promise::kRejected) {
-      v8::Local<v8::Value> reason = promise->Result();
-      std::string text = to_std(isolate, reason);
-      if (reason->IsObject()) {
-        v8::Local<v8::Value> stack;
-        if (reason.As<v8::Object>()->Get(ctx, str(isolate, "stack")).ToLocal(&stack) && stack->IsString())
-          text = to_std(isolate, stack);
-      }
-      return load_error("the module threw while loading: " + text);
-    }
-    if (promise->State() == v8::Promise::kPending)
-      return load_error("the module's top level is still waiting (top-level await is not supported)");
+    std::string phase;
+    s.begin_call(nullptr);
+    watch_scope watch(isolate, limits.reducer_budget);
+    error = evaluate(s, bundle, ctx, caught, phase);
+    const bool timed_out = watch.stop();
+    s.end_call();
+    check_heap(s);
+    if (s.out_of_heap)
+      error = "the module ran out of memory while " + phase + " (" + heap_limit_text(limits) +
+              ") and was stopped; keep large data in tables, not in module memory";
+    else if (timed_out && !error.empty())
+      error = "the module ran longer than " + std::to_string(limits.reducer_budget.count()) + " ms while " + phase +
+              " and was stopped; a module must not loop or wait while it loads";
+    else if (!s.fatal_error.empty())
+      error = "V8 reported a fatal error while " + phase + ": " + s.fatal_error;
+    else if (error.empty() && s.broken)
+      error = "the module was stopped while " + phase;
+    if (timed_out && error.empty()) isolate->CancelTerminateExecution();  // it finished just in time
   }
-
-  // default[moduleHooks](namespace) gives the hooks.
-  auto ns = module->GetModuleNamespace().As<v8::Object>();
-  v8::Local<v8::Value> default_export;
-  if (!ns->Get(ctx, str(isolate, "default")).ToLocal(&default_export) || !default_export->IsObject())
-    return load_error("the module has no default export; export the schema: `export default spacetimedb`");
-  v8::Local<v8::Value> hook_fn;
-  if (state->hooks_symbol.IsEmpty() ||
-      !default_export.As<v8::Object>()->Get(ctx, state->hooks_symbol.Get(isolate)).ToLocal(&hook_fn) ||
-      !hook_fn->IsFunction())
-    return load_error("the module's default export is not a spacetimedb schema");
-  v8::Local<v8::Value> ns_value = ns;
-  v8::Local<v8::Value> hooks;
-  if (!hook_fn.As<v8::Function>()->Call(ctx, default_export, 1, &ns_value).ToLocal(&hooks) || !hooks->IsObject())
-    return load_error("the module's hooks failed: " + describe_exception(isolate, ctx, caught));
-  auto hooks_object = hooks.As<v8::Object>();
-  state->hooks.Reset(isolate, hooks_object);
-
-  auto method = [&](const char* name) -> v8::Local<v8::Function> {
-    v8::Local<v8::Value> fn;
-    if (hooks_object->Get(ctx, str(isolate, name)).ToLocal(&fn) && fn->IsFunction()) return fn.As<v8::Function>();
-    return {};
-  };
-  v8::Local<v8::Function> describe = method("__describe_module__");
-  v8::Local<v8::Function> call = method("__call_reducer__");
-  v8::Local<v8::Function> errors = method("__get_error_constructor__");
-  if (describe.IsEmpty() || call.IsEmpty() || errors.IsEmpty())
-    return load_error("the module's hooks lack __describe_module__, __call_reducer__ or __get_error_constructor__");
-  state->call_reducer.Reset(isolate, call);
-  state->error_constructor_of.Reset(isolate, errors);
-  v8::Local<v8::Value> sender_error;
-  if (hooks_object->Get(ctx, str(isolate, "__sender_error_class__")).ToLocal(&sender_error))
-    state->sender_error_class.Reset(isolate, sender_error);
-
-  v8::Local<v8::Value> described;
-  if (!describe->Call(ctx, hooks_object, 0, nullptr).ToLocal(&described))
-    return load_error("describing the module failed: " + describe_exception(isolate, ctx, caught));
-  if (!described->IsArrayBufferView()) return load_error("__describe_module__ did not return bytes");
-  auto view = described.As<v8::ArrayBufferView>();
-  state->definition.resize(view->ByteLength());
-  view->CopyContents(state->definition.data(), state->definition.size());
+  if (!error.empty()) return load_error(std::move(error));
   return std::unique_ptr<module_instance>(new module_instance(std::move(state)));
 }
 
-v8::Local<v8::BigInt> big_unsigned(v8::Local<v8::Context> ctx, const std::uint64_t* words, int count) {
-  return v8::BigInt::NewFromWords(ctx, 0, count, words).ToLocalChecked();
+namespace {
+
+// Runs the reducer and reads its outcome, exception included: reading an
+// exception can run module code (getters, toString), so this stays inside
+// the call's time budget.
+call_outcome run_reducer(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught,
+                         std::uint32_t id, const identity& sender, const connection_id& connection,
+                         std::int64_t timestamp_micros, std::string_view args) {
+  v8::Isolate* isolate = s.isolate;
+  const std::size_t max_text = s.limits.max_log_line_bytes;
+  std::uint64_t sender_words[4], connection_words[2];
+  for (int w = 0; w < 4; ++w) {
+    std::uint64_t word = 0;
+    for (int b = 0; b < 8; ++b) word = word << 8 | sender.bytes[std::size_t((3 - w) * 8 + b)];
+    sender_words[w] = word;
+  }
+  for (int w = 0; w < 2; ++w) {
+    std::uint64_t word = 0;
+    for (int b = 0; b < 8; ++b) word = word << 8 | connection.bytes[std::size_t((1 - w) * 8 + b)];
+    connection_words[w] = word;
+  }
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!new_array_buffer(s, args.size()).ToLocal(&buffer)) {
+    s.broken = true;  // a fresh instance gets its memory back
+    return {call_status::internal_error, "the module holds too much ArrayBuffer memory to receive the call's " +
+                                           std::to_string(args.size()) + " bytes of arguments (limit " +
+                                           std::to_string(s.allocator->limit() / mb) + " MB)"};
+  }
+  if (!args.empty()) std::memcpy(buffer->Data(), args.data(), args.size());
+  v8::Local<v8::BigInt> sender_value, connection_value;
+  if (!big_unsigned(ctx, sender_words, 4).ToLocal(&sender_value) ||
+      !big_unsigned(ctx, connection_words, 2).ToLocal(&connection_value))
+    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text)};
+  v8::Local<v8::Value> argv[5] = {
+    v8::Integer::NewFromUnsigned(isolate, id),
+    sender_value,
+    connection_value,
+    v8::BigInt::New(isolate, timestamp_micros),
+    v8::DataView::New(buffer, 0, args.size()),
+  };
+
+  if (!s.call_reducer.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 5, argv).IsEmpty()) return {call_status::ok, {}};
+  if (caught.HasTerminated()) return {call_status::internal_error, "execution was terminated"};
+  v8::Local<v8::Value> exception = caught.Exception();
+  if (exception.IsEmpty()) return {call_status::internal_error, "the reducer failed without an exception"};
+  if (!s.sender_error_class.IsEmpty() && exception->IsObject()) {
+    v8::Local<v8::Value> cls = s.sender_error_class.Get(isolate);
+    if (cls->IsFunction() && exception->InstanceOf(ctx, cls.As<v8::Object>()).FromMaybe(false)) {
+      v8::Local<v8::Value> message;
+      if (!exception.As<v8::Object>()->Get(ctx, host_string(isolate, "message")).ToLocal(&message))
+        message = exception;
+      return {call_status::user_error, to_std(isolate, message, max_text)};
+    }
+  }
+  return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text)};
 }
+
+} // namespace
 
 call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
                                            std::int64_t timestamp_micros, std::string_view args, transaction& tx) {
@@ -251,57 +569,36 @@ call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sen
   v8::Context::Scope in_context(ctx);
   v8::TryCatch caught(isolate);
 
-  std::uint64_t sender_words[4], connection_words[2];
-  for (int w = 0; w < 4; ++w) {
-    std::uint64_t word = 0;
-    for (int b = 0; b < 8; ++b) word = word << 8 | sender.bytes[std::size_t((3 - w) * 8 + b)];
-    sender_words[w] = word;
-  }
-  for (int w = 0; w < 2; ++w) {
-    std::uint64_t word = 0;
-    for (int b = 0; b < 8; ++b) word = word << 8 | connection.bytes[std::size_t((1 - w) * 8 + b)];
-    connection_words[w] = word;
-  }
-  auto buffer = v8::ArrayBuffer::New(isolate, args.size());
-  if (!args.empty()) std::memcpy(buffer->Data(), args.data(), args.size());
-  v8::Local<v8::Value> argv[5] = {
-    v8::Integer::NewFromUnsigned(isolate, id),
-    big_unsigned(ctx, sender_words, 4),
-    big_unsigned(ctx, connection_words, 2),
-    v8::BigInt::New(isolate, timestamp_micros),
-    v8::DataView::New(buffer, 0, args.size()),
-  };
+  s.begin_call(&tx);
+  watch_scope watch(isolate, s.limits.reducer_budget);
+  call_outcome outcome = run_reducer(s, ctx, caught, id, sender, connection, timestamp_micros, args);
+  const bool timed_out = watch.stop();
+  s.end_call();
+  check_heap(s);
 
-  s.tx = &tx;
-  bool timed_out = false;
-  auto ticket = watchdog::arm(isolate, std::chrono::steady_clock::now() + s.limits.reducer_budget, &timed_out);
-  v8::MaybeLocal<v8::Value> returned = s.call_reducer.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 5, argv);
-  watchdog::disarm(ticket);
-  s.tx = nullptr;
-  s.iterators.clear();
-  s.timers.clear();
-
-  if (!returned.IsEmpty()) {
-    if (timed_out) isolate->CancelTerminateExecution();  // it finished just in time
-    return {call_status::ok, {}};
-  }
-  if (caught.HasTerminated() || timed_out || s.out_of_heap) {
+  if (s.out_of_heap) {
     s.broken = true;
-    if (s.out_of_heap) return {call_status::internal_error, "the reducer ran out of memory and was stopped"};
-    return {call_status::internal_error, "the reducer ran longer than " +
-                                           std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped"};
+    return {call_status::internal_error,
+            "the reducer ran out of memory and was stopped (" + heap_limit_text(s.limits) + ")"};
   }
-  v8::Local<v8::Value> exception = caught.Exception();
-  if (!s.sender_error_class.IsEmpty() && exception->IsObject()) {
-    v8::Local<v8::Value> cls = s.sender_error_class.Get(isolate);
-    if (cls->IsFunction() && exception->InstanceOf(ctx, cls.As<v8::Object>()).FromMaybe(false)) {
-      v8::Local<v8::Value> message;
-      if (!exception.As<v8::Object>()->Get(ctx, str(isolate, "message")).ToLocal(&message))
-        message = exception;
-      return {call_status::user_error, to_std(isolate, message)};
+  if (!s.fatal_error.empty()) {
+    s.broken = true;
+    return {call_status::internal_error, "V8 reported a fatal error in the reducer: " + s.fatal_error};
+  }
+  if (timed_out) {
+    if (outcome.status == call_status::ok && !caught.HasTerminated()) {
+      isolate->CancelTerminateExecution();  // it finished just in time
+      return outcome;
     }
+    s.broken = true;
+    return {call_status::internal_error,
+            "the reducer ran longer than " + std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped"};
   }
-  return {call_status::internal_error, describe_exception(isolate, ctx, caught)};
+  if (caught.HasTerminated() || isolate->IsExecutionTerminating()) {
+    s.broken = true;
+    return {call_status::internal_error, "the reducer was stopped"};
+  }
+  return outcome;
 }
 
 } // namespace orrery

@@ -16,9 +16,28 @@
 
 namespace orrery {
 
+/// What one module may use. Every limit holds for all module code: the top
+/// level and `__describe_module__` while loading, and each reducer call
+/// (client calls, lifecycle reducers, scheduled reducers).
 struct module_limits {
-  std::chrono::milliseconds reducer_budget{5000};  // a call running longer is terminated
+  /// Wall time of one load or one call; past it the code is terminated.
+  std::chrono::milliseconds reducer_budget{5000};
+  /// The isolate's V8 heap. Reaching it terminates the running code; the
+  /// isolate may grow to three times this while the terminated code unwinds.
   std::size_t heap_limit_bytes = std::size_t(256) << 20;
+  /// Bytes of live ArrayBuffers (typed arrays included); 0: heap_limit_bytes.
+  /// An allocation past it throws a RangeError in the module.
+  std::size_t array_buffer_limit_bytes = 0;
+  /// Row iterators one call may hold open at once.
+  std::size_t max_open_iterators = 1024;
+  /// `console.time` spans one call may hold open at once.
+  std::size_t max_console_timers = 1024;
+  /// Reducers one call may schedule with `volatile_nonatomic_schedule_immediate`.
+  std::size_t max_scheduled_per_call = 1024;
+  /// Log lines one load or call may write; later lines are dropped.
+  std::size_t max_log_lines_per_call = 10000;
+  /// Bytes of one log line; longer lines are cut.
+  std::size_t max_log_line_bytes = std::size_t(64) << 10;
 };
 
 /// Console levels as the module ABI numbers them.
@@ -32,7 +51,8 @@ public:
   virtual identity database_identity() const = 0;
   /// The JSON claims of a connected client's token ("" if none).
   virtual std::string jwt_payload(const connection_id& connection) const = 0;
-  /// Runs reducer `name` with BSATN `args` after the current call.
+  /// Runs reducer `name` with BSATN `args` after the current call. Called
+  /// only while a reducer runs, at most `max_scheduled_per_call` times per call.
   virtual void schedule_immediate(std::string name, std::string args) = 0;
 };
 
@@ -51,7 +71,9 @@ struct name_bindings {
 
 class module_instance {
 public:
-  /// Evaluates `bundle` in a fresh isolate; fails with the module's own error text.
+  /// Evaluates `bundle` in a fresh isolate and describes it, within the
+  /// limits; fails with the module's own error text, or says which limit the
+  /// module reached and while doing what.
   static result<std::unique_ptr<module_instance>> load(const std::string& bundle,
                                                         module_environment& env,
                                                         module_limits limits = {});
@@ -65,8 +87,9 @@ public:
   call_outcome call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
                             std::int64_t timestamp_micros, std::string_view args, transaction& tx);
 
-  /// True once a call was terminated (time budget) or ran out of heap: the
-  /// instance must be replaced before the next call.
+  /// True once a call was terminated (time budget), ran out of memory, or V8
+  /// reported a fatal error in it: the instance must be replaced before the
+  /// next call, and calls until then fail at once.
   bool broken() const;
 
   struct impl;

@@ -1,11 +1,20 @@
 // The spacetime:sys@2.0 and @2.1 modules: the syscalls a module uses to reach
 // its database, bound to the transaction of the reducer being called.
+//
+// Every argument comes from module code and may be anything: each syscall
+// checks types and ranges before it touches memory (offsets and lengths in
+// 64-bit arithmetic, every byte range inside its buffer) and answers bad
+// input with a TypeError, a RangeError or the ABI's errno error. No C++
+// exception leaves a syscall: V8 cannot unwind through its frames.
 
 #include "modules/detail/instance_state.hpp"
 
 #include "runtime/bsatn.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <new>
 
 namespace orrery {
 namespace {
@@ -13,18 +22,18 @@ namespace {
 using args_t = v8::FunctionCallbackInfo<v8::Value>;
 using state_t = module_instance::impl;
 
+constexpr std::size_t max_name_bytes = 4096;  // table, index, reducer and timer names
+
 state_t& state_of(const args_t& args) { return *static_cast<state_t*>(args.Data().As<v8::External>()->Value()); }
 
-v8::Local<v8::String> str(v8::Isolate* isolate, std::string_view s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, int(s.size())).ToLocalChecked();
-}
+v8::Local<v8::String> str(v8::Isolate* isolate, std::string_view s) { return host_string(isolate, s); }
 
 // Throws the library's error class for `code` (its errno), or a plain Error.
 void throw_code(state_t& s, errc code, const std::string& message) {
   v8::Isolate* isolate = s.isolate;
   v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
   int errno_value = int(code) < 100 ? int(code) : int(errc::host_call_failure);
-  if (!s.error_constructor_of.IsEmpty()) {
+  if (!s.error_constructor_of.IsEmpty() && !s.hooks.IsEmpty()) {
     auto& cached = s.error_constructors[errno_value];
     if (cached.IsEmpty()) {
       v8::Local<v8::Value> argv[1] = {v8::Integer::New(isolate, errno_value)};
@@ -32,6 +41,7 @@ void throw_code(state_t& s, errc code, const std::string& message) {
       if (s.error_constructor_of.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 1, argv).ToLocal(&ctor))
         cached.Reset(isolate, ctor);
     }
+    if (isolate->IsExecutionTerminating()) return;
     if (!cached.IsEmpty()) {
       v8::Local<v8::Value> ctor = cached.Get(isolate);
       v8::Local<v8::Value> text = str(isolate, message);
@@ -40,6 +50,7 @@ void throw_code(state_t& s, errc code, const std::string& message) {
         isolate->ThrowException(error);
         return;
       }
+      if (isolate->IsExecutionTerminating()) return;
     }
   }
   isolate->ThrowException(v8::Exception::Error(str(isolate, message)));
@@ -51,47 +62,89 @@ void type_error(v8::Isolate* isolate, const std::string& message) {
   isolate->ThrowException(v8::Exception::TypeError(str(isolate, message)));
 }
 
-bool u32_arg(const args_t& args, int i, std::uint32_t& out) {
+void range_error(v8::Isolate* isolate, const std::string& message) {
+  isolate->ThrowException(v8::Exception::RangeError(str(isolate, message)));
+}
+
+std::string argument(int i) { return "argument " + std::to_string(i + 1); }
+
+// An integer in [0, max]: a TypeError for a non-number, a RangeError for a
+// fraction, a negative, NaN or anything past `max`.
+bool integer_arg(const args_t& args, int i, std::uint64_t max, std::uint64_t& out) {
   if (!args[i]->IsNumber()) {
-    type_error(args.GetIsolate(), "argument " + std::to_string(i + 1) + " must be a number");
+    type_error(args.GetIsolate(), argument(i) + " must be a number");
     return false;
   }
-  out = args[i]->Uint32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  const double d = args[i].As<v8::Number>()->Value();
+  if (!(d >= 0 && d <= double(max) && std::floor(d) == d)) {
+    range_error(args.GetIsolate(), argument(i) + " must be a whole number from 0 to " + std::to_string(max));
+    return false;
+  }
+  out = std::uint64_t(d);
+  if (out > max) out = max;  // double(max) may round up
   return true;
 }
 
-bool buffer_arg(const args_t& args, int i, std::uint32_t length, char*& data) {
+bool u32_arg(const args_t& args, int i, std::uint32_t& out) {
+  std::uint64_t v = 0;
+  if (!integer_arg(args, i, std::numeric_limits<std::uint32_t>::max(), v)) return false;
+  out = std::uint32_t(v);
+  return true;
+}
+
+// Bytes [0, length) of the ArrayBuffer argument `i`.
+bool buffer_arg(const args_t& args, int i, std::uint64_t length, char*& data) {
   if (!args[i]->IsArrayBuffer()) {
-    type_error(args.GetIsolate(), "argument " + std::to_string(i + 1) + " must be an ArrayBuffer");
+    type_error(args.GetIsolate(), argument(i) + " must be an ArrayBuffer");
     return false;
   }
   auto buffer = args[i].As<v8::ArrayBuffer>();
   if (length > buffer->ByteLength()) {
-    args.GetIsolate()->ThrowException(v8::Exception::RangeError(
-      str(args.GetIsolate(), "length " + std::to_string(length) + " is past the end of the buffer")));
+    range_error(args.GetIsolate(), "length " + std::to_string(length) + " is past the end of the " +
+                                     std::to_string(buffer->ByteLength()) + "-byte buffer");
     return false;
   }
   data = static_cast<char*>(buffer->Data());
+  if (!data && length > 0) {
+    range_error(args.GetIsolate(), "the buffer has no memory (was it transferred?)");
+    return false;
+  }
+  static char empty = 0;
+  if (!data) data = &empty;  // a zero-length view needs a pointer
+  return true;
+}
+
+// A name argument: text of at most max_name_bytes.
+bool name_arg(const args_t& args, int i, std::string& out) {
+  bool cut = false;
+  if (!text_of(args.GetIsolate(), args[i], max_name_bytes, out, &cut)) return false;
+  if (cut) {
+    range_error(args.GetIsolate(), argument(i) + " is longer than " + std::to_string(max_name_bytes) +
+                                     " bytes: no name is that long");
+    return false;
+  }
   return true;
 }
 
 bool in_transaction(state_t& s) {
-  if (s.tx) return true;
+  if (s.tx && s.ds) return true;
   throw_code(s, errc::not_in_transaction, "this syscall needs a transaction: call it from a reducer");
   return false;
 }
 
-std::string utf8(v8::Isolate* isolate, v8::Local<v8::Value> v) {
-  v8::String::Utf8Value text(isolate, v);
-  return *text ? std::string(*text, std::size_t(text.length())) : std::string();
-}
-
 v8::Local<v8::BigInt> u64_value(v8::Isolate* isolate, std::uint64_t x) { return v8::BigInt::NewFromUnsigned(isolate, x); }
 
-std::uint32_t new_iterator(state_t& s, std::vector<std::string_view> rows) {
-  std::uint32_t id = s.next_iterator++;
+bool new_iterator(state_t& s, std::vector<std::string_view> rows, std::uint32_t& id) {
+  if (s.iterators.size() >= s.limits.max_open_iterators) {
+    throw_code(s, errc::host_call_failure,
+               "this call has " + std::to_string(s.iterators.size()) +
+                 " row iterators open, the most one call may hold; finish or close iterators before starting more");
+    return false;
+  }
+  do id = s.next_iterator++;
+  while (id == 0 || s.iterators.count(id));
   s.iterators[id] = {std::move(rows), 0};
-  return id;
+  return true;
 }
 
 // [prefix][rstart][rend] as the range syscalls pass it.
@@ -99,8 +152,10 @@ bool range_args(const args_t& args, range_scan& range) {
   std::uint32_t prefix_len, prefix_elems, start_len, end_len;
   char* data;
   if (!u32_arg(args, 2, prefix_len) || !u32_arg(args, 3, prefix_elems) || !u32_arg(args, 4, start_len) ||
-      !u32_arg(args, 5, end_len) || !buffer_arg(args, 1, prefix_len + start_len + end_len, data))
+      !u32_arg(args, 5, end_len))
     return false;
+  const std::uint64_t total = std::uint64_t(prefix_len) + start_len + end_len;  // no u32 wrap-around
+  if (!buffer_arg(args, 1, total, data)) return false;
   auto parse_bound = [&](std::string_view bytes, bound& b) {
     if (bytes.empty() || std::uint8_t(bytes[0]) > 2) return false;
     b.type = bound::kind(std::uint8_t(bytes[0]));
@@ -110,9 +165,9 @@ bool range_args(const args_t& args, range_scan& range) {
   range.prefix = std::string_view(data, prefix_len);
   range.prefix_columns = prefix_elems;
   std::string_view start(data + prefix_len, start_len);
-  std::string_view end = end_len ? std::string_view(data + prefix_len + start_len, end_len) : start;
+  std::string_view end = end_len ? std::string_view(data + std::size_t(prefix_len) + start_len, end_len) : start;
   if (!parse_bound(start, range.start) || !parse_bound(end, range.end)) {
-    throw_code(state_of(args), errc::bsatn_decode, "bad range bound");
+    throw_code(state_of(args), errc::bsatn_decode, "bad range bound: expected a tag 0, 1 or 2 and its value");
     return false;
   }
   return true;
@@ -122,17 +177,19 @@ bool range_args(const args_t& args, range_scan& range) {
 
 void table_id_from_name(const args_t& args) {
   state_t& s = state_of(args);
-  std::string name = utf8(args.GetIsolate(), args[0]);
+  std::string name;
+  if (!name_arg(args, 0, name)) return;
   auto it = s.names.tables.find(name);
-  if (it == s.names.tables.end()) return throw_code(s, errc::no_such_table, "no such table: `" + name + "`");
+  if (it == s.names.tables.end()) return throw_code(s, errc::no_such_table, "no such table: `" + clip(name) + "`");
   args.GetReturnValue().Set(it->second);
 }
 
 void index_id_from_name(const args_t& args) {
   state_t& s = state_of(args);
-  std::string name = utf8(args.GetIsolate(), args[0]);
+  std::string name;
+  if (!name_arg(args, 0, name)) return;
   auto it = s.names.indexes.find(name);
-  if (it == s.names.indexes.end()) return throw_code(s, errc::no_such_index, "no such index: `" + name + "`");
+  if (it == s.names.indexes.end()) return throw_code(s, errc::no_such_index, "no such index: `" + clip(name) + "`");
   args.GetReturnValue().Set(it->second);
 }
 
@@ -149,32 +206,32 @@ void table_row_count(const args_t& args) {
 
 void table_scan(const args_t& args) {
   state_t& s = state_of(args);
-  std::uint32_t table;
+  std::uint32_t table, id;
   if (!u32_arg(args, 0, table) || !in_transaction(s)) return;
   auto rows = s.tx->scan(table);
   if (!rows) return throw_failure(s, rows.error());
-  args.GetReturnValue().Set(new_iterator(s, std::move(*rows)));
+  if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
 }
 
 void index_scan_point(const args_t& args) {
   state_t& s = state_of(args);
-  std::uint32_t index, len;
+  std::uint32_t index, len, id;
   char* data;
   if (!u32_arg(args, 0, index) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !in_transaction(s))
     return;
   auto rows = s.tx->scan_point(index, std::string_view(data, len));
   if (!rows) return throw_failure(s, rows.error());
-  args.GetReturnValue().Set(new_iterator(s, std::move(*rows)));
+  if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
 }
 
 void index_scan_range(const args_t& args) {
   state_t& s = state_of(args);
-  std::uint32_t index;
+  std::uint32_t index, id;
   range_scan range;
   if (!u32_arg(args, 0, index) || !range_args(args, range) || !in_transaction(s)) return;
   auto rows = s.tx->scan_range(index, range);
   if (!rows) return throw_failure(s, rows.error());
-  args.GetReturnValue().Set(new_iterator(s, std::move(*rows)));
+  if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
 }
 
 // Copies whole rows into the buffer: > 0 bytes written and more remain,
@@ -189,9 +246,12 @@ void iter_advance(const args_t& args) {
   if (it == s.iterators.end()) return throw_code(s, errc::no_such_iterator, "no such iterator: " + std::to_string(id));
   auto buffer = args[1].As<v8::ArrayBuffer>();
   char* out = static_cast<char*>(buffer->Data());
-  std::size_t capacity = buffer->ByteLength(), written = 0;
+  // The count is returned as an i32.
+  const std::size_t capacity =
+    out ? std::min<std::size_t>(buffer->ByteLength(), std::size_t(std::numeric_limits<std::int32_t>::max())) : 0;
+  std::size_t written = 0;
   auto& iter = it->second;
-  while (iter.next < iter.rows.size() && written + iter.rows[iter.next].size() <= capacity) {
+  while (iter.next < iter.rows.size() && iter.rows[iter.next].size() <= capacity - written) {
     std::memcpy(out + written, iter.rows[iter.next].data(), iter.rows[iter.next].size());
     written += iter.rows[iter.next].size();
     ++iter.next;
@@ -200,8 +260,9 @@ void iter_advance(const args_t& args) {
     if (written == 0) {
       v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
       v8::Local<v8::Object> too_small = v8::Object::New(isolate);
-      (void)too_small->Set(ctx, str(isolate, "__buffer_too_small__"),
-                           v8::Integer::NewFromUnsigned(isolate, std::uint32_t(iter.rows[iter.next].size())));
+      const double needed = double(iter.rows[iter.next].size());
+      if (too_small->Set(ctx, str(isolate, "__buffer_too_small__"), v8::Number::New(isolate, needed)).IsNothing())
+        return;
       isolate->ThrowException(too_small);
       return;
     }
@@ -221,9 +282,12 @@ void iter_close(const args_t& args) {
 
 // ---- writes ----
 
-// Writes generated column values back over the start of the row buffer.
-void write_back(const args_t& args, char* data, const std::string& generated) {
-  std::memcpy(data, generated.data(), generated.size());
+// Writes generated column values back over the start of the row buffer
+// (`capacity` bytes long).
+void write_back(const args_t& args, char* data, std::size_t capacity, const std::string& generated) {
+  if (generated.size() > capacity)
+    return throw_code(state_of(args), errc(11), "the row buffer is too small for the generated values");
+  if (!generated.empty()) std::memcpy(data, generated.data(), generated.size());
   args.GetReturnValue().Set(std::uint32_t(generated.size()));
 }
 
@@ -235,7 +299,7 @@ void insert(const args_t& args) {
     return;
   auto generated = s.tx->insert(table, std::string_view(data, len));
   if (!generated) return throw_failure(s, generated.error());
-  write_back(args, data, *generated);
+  write_back(args, data, len, *generated);
 }
 
 void update(const args_t& args) {
@@ -247,7 +311,7 @@ void update(const args_t& args) {
     return;
   auto generated = s.tx->update(table, index, std::string_view(data, len));
   if (!generated) return throw_failure(s, generated.error());
-  write_back(args, data, *generated);
+  write_back(args, data, len, *generated);
 }
 
 void delete_point(const args_t& args) {
@@ -291,6 +355,7 @@ void delete_all_by_eq(const args_t& args) {
       auto removed = s.tx->delete_row(table_number, std::string_view(start, std::size_t(in.position() - start)));
       if (!removed) return throw_failure(s, removed.error());
       deleted += *removed ? 1 : 0;
+      if (in.position() == start) break;  // rows of no bytes are all the same row: the rest are no-ops
     }
   } catch (const bsatn_error& e) {
     return throw_code(s, errc::bsatn_decode, e.what());
@@ -311,11 +376,19 @@ void clear(const args_t& args) {
 
 void schedule_immediate(const args_t& args) {
   state_t& s = state_of(args);
-  std::string name = utf8(args.GetIsolate(), args[0]);
+  std::string name;
+  if (!name_arg(args, 0, name)) return;
   if (!args[1]->IsArrayBufferView()) return type_error(args.GetIsolate(), "argument 2 must be a Uint8Array");
+  if (!s.in_call)
+    return throw_code(s, errc::not_in_transaction, "reducers can be scheduled only from a running reducer");
+  if (s.scheduled_this_call >= s.limits.max_scheduled_per_call)
+    return throw_code(s, errc::host_call_failure,
+                      "this call already scheduled " + std::to_string(s.scheduled_this_call) +
+                        " reducers, the most one call may schedule");
   auto view = args[1].As<v8::ArrayBufferView>();
   std::string bytes(view->ByteLength(), '\0');
   view->CopyContents(bytes.data(), bytes.size());
+  ++s.scheduled_this_call;
   s.env->schedule_immediate(std::move(name), std::move(bytes));
 }
 
@@ -323,13 +396,31 @@ void console_log(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t level;
   if (!u32_arg(args, 0, level)) return;
-  s.env->log(log_level(level), utf8(args.GetIsolate(), args[1]));
+  std::string text;
+  bool cut = false;
+  if (!text_of(args.GetIsolate(), args[1], s.limits.max_log_line_bytes, text, &cut)) return;
+  if (cut) text += " …(line cut at " + std::to_string(s.limits.max_log_line_bytes) + " bytes)";
+  if (level > 4 && level != 101) level = 2;  // unknown levels log as info
+  if (s.log_lines_this_call == s.limits.max_log_lines_per_call)
+    s.env->log(log_level::warn, "this call wrote " + std::to_string(s.log_lines_this_call) +
+                                  " log lines, the most one call may write; its later lines are dropped");
+  if (s.log_lines_this_call++ >= s.limits.max_log_lines_per_call) return;
+  s.env->log(log_level(level), text);
 }
 
 void timer_start(const args_t& args) {
   state_t& s = state_of(args);
-  std::uint32_t id = s.next_timer++;
-  s.timers[id] = {utf8(args.GetIsolate(), args[0]), std::chrono::steady_clock::now()};
+  std::string name;
+  bool cut = false;
+  if (!text_of(args.GetIsolate(), args[0], max_name_bytes, name, &cut)) return;
+  if (s.timers.size() >= s.limits.max_console_timers)
+    return throw_code(s, errc::host_call_failure,
+                      "this call has " + std::to_string(s.timers.size()) +
+                        " console timers running, the most one call may hold; end some first");
+  std::uint32_t id;
+  do id = s.next_timer++;
+  while (id == 0 || s.timers.count(id));
+  s.timers[id] = {std::move(name), std::chrono::steady_clock::now()};
   args.GetReturnValue().Set(id);
 }
 
@@ -353,7 +444,8 @@ void database_identity(const args_t& args) {
     for (int b = 0; b < 8; ++b) word = word << 8 | id.bytes[std::size_t((3 - w) * 8 + b)];
     words[w] = word;
   }
-  args.GetReturnValue().Set(big_unsigned(args.GetIsolate()->GetCurrentContext(), words, 4));
+  v8::Local<v8::BigInt> value;
+  if (big_unsigned(args.GetIsolate()->GetCurrentContext(), words, 4).ToLocal(&value)) args.GetReturnValue().Set(value);
 }
 
 void jwt_payload(const args_t& args) {
@@ -367,7 +459,8 @@ void jwt_payload(const args_t& args) {
   for (int w = 0; w < 2; ++w)
     for (int b = 0; b < 8; ++b) c.bytes[std::size_t((1 - w) * 8 + b)] = std::uint8_t(words[w] >> (8 * (7 - b)));
   std::string payload = s.env->jwt_payload(c);
-  auto buffer = v8::ArrayBuffer::New(isolate, payload.size());
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!new_array_buffer(s, payload.size()).ToLocal(&buffer)) return;
   if (!payload.empty()) std::memcpy(buffer->Data(), payload.data(), payload.size());
   args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, payload.size()));
 }
@@ -378,70 +471,91 @@ void not_supported(const args_t& args) {
 
 void register_hooks(const args_t&) {}
 
+// Runs a syscall; a C++ exception from the engine becomes an error in the module.
+template <v8::FunctionCallback call>
+void guarded(const args_t& args) {
+  try {
+    call(args);
+  } catch (const bsatn_error& e) {
+    throw_code(state_of(args), errc::bsatn_decode, clip(e.what(), 1000));
+  } catch (const std::bad_alloc&) {
+    throw_code(state_of(args), errc::host_call_failure, "the host ran out of memory for this syscall");
+  } catch (const std::exception& e) {
+    throw_code(state_of(args), errc::host_call_failure, clip(e.what(), 1000));
+  } catch (...) {
+    throw_code(state_of(args), errc::host_call_failure, "the syscall failed in the host");
+  }
+}
+
 struct syscall {
   const char* name;
   v8::FunctionCallback fn;
 };
 
 const syscall sys_2_0[] = {
-  {"table_id_from_name", table_id_from_name},
-  {"index_id_from_name", index_id_from_name},
-  {"datastore_table_row_count", table_row_count},
-  {"datastore_table_scan_bsatn", table_scan},
-  {"datastore_index_scan_point_bsatn", index_scan_point},
-  {"datastore_index_scan_range_bsatn", index_scan_range},
-  {"row_iter_bsatn_advance", iter_advance},
-  {"row_iter_bsatn_close", iter_close},
-  {"datastore_insert_bsatn", insert},
-  {"datastore_update_bsatn", update},
-  {"datastore_delete_by_index_scan_point_bsatn", delete_point},
-  {"datastore_delete_by_index_scan_range_bsatn", delete_range},
-  {"datastore_delete_all_by_eq_bsatn", delete_all_by_eq},
-  {"volatile_nonatomic_schedule_immediate", schedule_immediate},
-  {"console_log", console_log},
-  {"console_timer_start", timer_start},
-  {"console_timer_end", timer_end},
-  {"identity", database_identity},
-  {"get_jwt_payload", jwt_payload},
-  {"procedure_http_request", not_supported},
-  {"procedure_start_mut_tx", not_supported},
-  {"procedure_commit_mut_tx", not_supported},
-  {"procedure_abort_mut_tx", not_supported},
+  {"table_id_from_name", guarded<table_id_from_name>},
+  {"index_id_from_name", guarded<index_id_from_name>},
+  {"datastore_table_row_count", guarded<table_row_count>},
+  {"datastore_table_scan_bsatn", guarded<table_scan>},
+  {"datastore_index_scan_point_bsatn", guarded<index_scan_point>},
+  {"datastore_index_scan_range_bsatn", guarded<index_scan_range>},
+  {"row_iter_bsatn_advance", guarded<iter_advance>},
+  {"row_iter_bsatn_close", guarded<iter_close>},
+  {"datastore_insert_bsatn", guarded<insert>},
+  {"datastore_update_bsatn", guarded<update>},
+  {"datastore_delete_by_index_scan_point_bsatn", guarded<delete_point>},
+  {"datastore_delete_by_index_scan_range_bsatn", guarded<delete_range>},
+  {"datastore_delete_all_by_eq_bsatn", guarded<delete_all_by_eq>},
+  {"volatile_nonatomic_schedule_immediate", guarded<schedule_immediate>},
+  {"console_log", guarded<console_log>},
+  {"console_timer_start", guarded<timer_start>},
+  {"console_timer_end", guarded<timer_end>},
+  {"identity", guarded<database_identity>},
+  {"get_jwt_payload", guarded<jwt_payload>},
+  {"procedure_http_request", guarded<not_supported>},
+  {"procedure_start_mut_tx", guarded<not_supported>},
+  {"procedure_commit_mut_tx", guarded<not_supported>},
+  {"procedure_abort_mut_tx", guarded<not_supported>},
   {"register_hooks", register_hooks},
 };
 
 const syscall sys_2_1[] = {
-  {"datastore_clear", clear},
+  {"datastore_clear", guarded<clear>},
 };
 
 v8::MaybeLocal<v8::Value> set_exports(v8::Local<v8::Context> ctx, v8::Local<v8::Module> module) {
   v8::Isolate* isolate = ctx->GetIsolate();
   auto* s = static_cast<state_t*>(isolate->GetData(0));
   auto data = v8::External::New(isolate, s);
-  bool v2_0 = module->GetIdentityHash() == s->sys_modules_hash_2_0;
+  const bool v2_0 = module == s->sys_module_2_0.Get(isolate);
   auto exports = [&](const syscall* begin, const syscall* end) {
     for (auto* c = begin; c != end; ++c) {
-      auto fn = v8::Function::New(ctx, c->fn, data).ToLocalChecked();
-      module->SetSyntheticModuleExport(isolate, str(isolate, c->name), fn).Check();
+      v8::Local<v8::Function> fn;
+      if (!v8::Function::New(ctx, c->fn, data).ToLocal(&fn) ||
+          module->SetSyntheticModuleExport(isolate, str(isolate, c->name), fn).IsNothing())
+        return false;
     }
+    return true;
   };
   if (v2_0) {
-    exports(std::begin(sys_2_0), std::end(sys_2_0));
-    module->SetSyntheticModuleExport(isolate, str(isolate, "moduleHooks"), s->hooks_symbol.Get(isolate)).Check();
-  } else {
-    exports(std::begin(sys_2_1), std::end(sys_2_1));
+    if (!exports(std::begin(sys_2_0), std::end(sys_2_0)) ||
+        module->SetSyntheticModuleExport(isolate, str(isolate, "moduleHooks"), s->hooks_symbol.Get(isolate)).IsNothing())
+      return {};
+  } else if (!exports(std::begin(sys_2_1), std::end(sys_2_1))) {
+    return {};
   }
-  auto resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
-  (void)resolver->Resolve(ctx, v8::Undefined(isolate));
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver) || resolver->Resolve(ctx, v8::Undefined(isolate)).IsNothing())
+    return {};
   return resolver->GetPromise();
 }
 
 } // namespace
 
-v8::Local<v8::Module> make_sys_module(state_t& s, const std::string& specifier) {
+v8::MaybeLocal<v8::Module> make_sys_module(state_t& s, const std::string& specifier) {
   v8::Isolate* isolate = s.isolate;
   std::vector<v8::Local<v8::String>> names;
-  bool v2_0 = specifier == "spacetime:sys@2.0";
+  const bool v2_0 = specifier == "spacetime:sys@2.0";
   if (v2_0) {
     for (auto& c : sys_2_0) names.push_back(str(isolate, c.name));
     names.push_back(str(isolate, "moduleHooks"));
@@ -450,7 +564,7 @@ v8::Local<v8::Module> make_sys_module(state_t& s, const std::string& specifier) 
     for (auto& c : sys_2_1) names.push_back(str(isolate, c.name));
   }
   v8::Local<v8::Module> m = v8::Module::CreateSyntheticModule(isolate, str(isolate, specifier), names, set_exports);
-  if (v2_0) s.sys_modules_hash_2_0 = m->GetIdentityHash();
+  if (v2_0) s.sys_module_2_0.Reset(isolate, m);
   return m;
 }
 

@@ -73,4 +73,17 @@ std::uint64_t watchdog::arm(v8::Isolate* isolate, std::chrono::steady_clock::tim
 
 void watchdog::disarm(std::uint64_t ticket) { the_watcher().disarm(ticket); }
 
+watch_scope::watch_scope(v8::Isolate* isolate, std::chrono::milliseconds budget)
+    : ticket_(watchdog::arm(isolate, std::chrono::steady_clock::now() + budget, &fired_)) {}
+
+watch_scope::~watch_scope() { stop(); }
+
+bool watch_scope::stop() {
+  if (armed_) {
+    watchdog::disarm(ticket_);  // takes the watcher's lock: fired_ is settled after this
+    armed_ = false;
+  }
+  return fired_;
+}
+
 } // namespace orrery

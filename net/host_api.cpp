@@ -46,6 +46,7 @@ void reply_error(http_call& call, const caf::error& err) {
       case host_errc::invalid_argument: status = 400; break;
       case host_errc::locked: status = 403; break;
       case host_errc::storage_failure: status = 500; break;
+      case host_errc::busy: status = 503; break;
     }
   } else if (err == caf::sec::request_timeout) {
     status = 503;

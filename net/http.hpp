@@ -48,20 +48,25 @@ public:
   virtual void on_close(std::function<void()> callback) = 0;
 };
 
-/// An open WebSocket. Thread-safe; `send` queues a binary message.
+/// An open WebSocket. Thread-safe; `send` queues a binary message. A client
+/// whose queue passes the server's outbound limit is closed (code 1008).
 class websocket_channel {
 public:
   virtual ~websocket_channel() = default;
   virtual void send(std::string message) = 0;
+  /// Closes once what is queued has been written.
   virtual void close() = 0;
-  /// Bytes queued and not yet written: how far the client lags.
-  virtual std::size_t queued_bytes() const = 0;
+  /// A received message of `bytes` has been handled. Reading pauses while
+  /// more than the server's inbound limit is unhandled: a client cannot queue
+  /// work faster than its database takes it.
+  virtual void consumed(std::size_t bytes) = 0;
 };
 
-/// What happens on an open WebSocket: each message, and the close.
+/// What happens on an open WebSocket: each message, and the close (with the
+/// server's reason when it closed the socket for breaking a limit).
 struct websocket_events {
   std::function<void(std::string)> on_message;
-  std::function<void()> on_close;
+  std::function<void(const std::string& reason)> on_close;
 };
 
 /// A request to upgrade to WebSocket, not yet answered. Reject it through the

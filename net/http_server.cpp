@@ -7,9 +7,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <atomic>
 #include <deque>
 #include <iostream>
-#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -75,12 +76,28 @@ http_request to_request(bhttp::request<bhttp::string_body>&& raw) {
 
 namespace websocket = beast::websocket;
 
+// Counts open connections; a connection holds its slot until its last
+// handler has run.
+class connection_slot {
+public:
+  explicit connection_slot(std::shared_ptr<std::atomic<std::size_t>> count) : count_(std::move(count)) { ++*count_; }
+  ~connection_slot() { --*count_; }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+
+private:
+  std::shared_ptr<std::atomic<std::size_t>> count_;
+};
+
 // An accepted WebSocket: reads messages into the events' handlers, writes
 // queued binary messages one at a time, pings while idle, ends after 30 s
-// without traffic.
+// without traffic. Everything below runs on the socket's strand, and every
+// handler holds the session: a message in flight keeps its buffer alive
+// however the session ends.
 class ws_session : public websocket_channel, public std::enable_shared_from_this<ws_session> {
 public:
-  explicit ws_session(beast::tcp_stream&& stream) : ws_(std::move(stream)) {}
+  ws_session(beast::tcp_stream&& stream, std::unique_ptr<connection_slot> slot, const http_limits& limits)
+      : ws_(std::move(stream)), slot_(std::move(slot)), limits_(limits) {}
 
   void start(bhttp::request<bhttp::string_body> req, std::string protocol,
              std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
@@ -90,74 +107,138 @@ public:
       res.set(bhttp::field::server, "orrery");
       res.set(bhttp::field::sec_websocket_protocol, protocol);
     }));
-    ws_.read_message_max(std::size_t(32) << 20);
+    ws_.read_message_max(limits_.message_bytes);
     ws_.binary(true);
     auto request = std::make_shared<bhttp::request<bhttp::string_body>>(std::move(req));
     ws_.async_accept(*request, [self = shared_from_this(), request, attach](beast::error_code ec) {
-      if (ec) return;
+      if (ec) return self->finish();
       self->events_ = attach(self);
       self->read();
     });
   }
 
   void send(std::string message) override {
-    queued_ += message.size();
     asio::post(ws_.get_executor(), [self = shared_from_this(), message = std::move(message)]() mutable {
-      if (self->finished_) return;
-      self->queue_.push_back(std::move(message));
-      if (self->queue_.size() == 1) self->write_next();
+      self->enqueue(std::move(message));
     });
   }
 
   void close() override {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] {
-      if (self->finished_) return;
-      self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) { self->finish(); });
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->close_after_queue({}); });
+  }
+
+  void consumed(std::size_t bytes) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), bytes] {
+      self->unhandled_ -= std::min(bytes, self->unhandled_);
+      if (self->read_paused_ && self->unhandled_ <= self->limits_.inbound_bytes) {
+        self->read_paused_ = false;
+        self->read();
+      }
     });
   }
 
-  std::size_t queued_bytes() const override { return queued_.load(); }
-
 private:
   void read() {
+    if (finished_) return;
+    if (unhandled_ > limits_.inbound_bytes) {
+      read_paused_ = true;
+      return;
+    }
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      // A message past read_message_max is answered by Beast itself: close code 1009.
       if (ec) return self->finish();
       std::string message = beast::buffers_to_string(self->buffer_.data());
       self->buffer_.consume(self->buffer_.size());
+      self->unhandled_ += message.size();
       if (self->events_.on_message) self->events_.on_message(std::move(message));
       self->read();
     });
   }
 
+  void enqueue(std::string message) {
+    if (finished_ || closing_) return;
+    if (queued_ + message.size() > limits_.outbound_bytes)
+      return close_now("the client fell behind: more than " + std::to_string(limits_.outbound_bytes >> 20) +
+                       " MiB of messages queued");
+    queued_ += message.size();
+    queue_.push_back(std::move(message));
+    if (!writing_) write_next();
+  }
+
   void write_next() {
+    if (queue_.empty() || finished_) {
+      writing_ = false;
+      queue_.clear();
+      if (close_reason_ && !finished_) start_close();
+      return;
+    }
+    writing_ = true;
     ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->queued_ -= self->queue_.front().size();
       self->queue_.pop_front();
-      if (ec) return self->finish();
-      if (!self->queue_.empty()) self->write_next();
+      if (ec) {
+        self->writing_ = false;
+        return self->finish();
+      }
+      self->write_next();
     });
   }
 
+  // Sends the close frame once the queue is written.
+  void close_after_queue(websocket::close_reason reason) {
+    if (finished_ || close_reason_) return;
+    close_reason_ = std::move(reason);
+    if (!writing_) start_close();
+  }
+
+  // Drops what is queued (but the write in flight) and closes with `why`.
+  void close_now(std::string why) {
+    if (finished_ || close_reason_) return;
+    if (!queue_.empty()) queue_.erase(writing_ ? queue_.begin() + 1 : queue_.begin(), queue_.end());
+    limit_broken_ = why;
+    if (why.size() > 120) why.resize(120);  // a close frame's reason holds 123 bytes
+    close_after_queue(websocket::close_reason(websocket::close_code::policy_error, why));
+  }
+
+  void start_close() {
+    closing_ = true;
+    ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+
+  // Ends the session once: tells the owner, and tears the socket down, which
+  // completes any read or write still in flight with an error.
   void finish() {
     if (finished_) return;
     finished_ = true;
-    queue_.clear();
-    if (events_.on_close) events_.on_close();
+    auto events = std::move(events_);
     events_ = {};
+    if (events.on_close) events.on_close(limit_broken_);
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (!writing_) queue_.clear();
   }
 
   websocket::stream<beast::tcp_stream> ws_;
+  std::unique_ptr<connection_slot> slot_;
+  const http_limits limits_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
-  std::atomic<std::size_t> queued_{0};
+  std::size_t queued_ = 0;     // bytes in queue_
+  std::size_t unhandled_ = 0;  // bytes received, not yet consumed by the owner
   websocket_events events_;
+  std::optional<websocket::close_reason> close_reason_;
+  std::string limit_broken_;
+  bool writing_ = false;
+  bool read_paused_ = false;
+  bool closing_ = false;
   bool finished_ = false;
 };
 
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket socket, const router& routes, std::size_t body_limit)
-      : stream_(std::move(socket)), routes_(routes), body_limit_(body_limit) {}
+  session(tcp::socket socket, const router& routes, const http_limits& limits, std::unique_ptr<connection_slot> slot)
+      : stream_(std::move(socket)), routes_(routes), limits_(limits), slot_(std::move(slot)) {}
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
@@ -165,6 +246,7 @@ public:
 
   // Called on the strand.
   void write_response(http_response r) {
+    if (closed_) return;  // the client went away, or the socket became a WebSocket
     add_cors_headers(r);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
       static_cast<bhttp::status>(r.status), 11);
@@ -183,6 +265,7 @@ public:
   }
 
   void begin_stream(http_response head) {
+    if (closed_) return;
     add_cors_headers(head);
     std::string text = "HTTP/1.1 " + std::to_string(head.status) + " " +
                        std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(head.status))) +
@@ -198,6 +281,7 @@ public:
 
   void stream_chunk(std::string data) {
     if (data.empty() || closed_) return;
+    if (queued_ + data.size() > limits_.outbound_bytes) return close();  // a follower that stopped reading
     char size[20];
     std::snprintf(size, sizeof size, "%zx\r\n", data.size());
     enqueue(size + std::move(data) + "\r\n");
@@ -219,7 +303,7 @@ public:
 private:
   void read_request() {
     parser_.emplace();
-    parser_->body_limit(body_limit_);
+    parser_->body_limit(limits_.body_bytes);
     stream_.expires_after(read_timeout);
     bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_request(ec);
@@ -231,7 +315,7 @@ private:
       keep_alive_ = false;
       unread_body_ = true;
       return write_response(http_response::text(
-        413, "request body is larger than the limit of " + std::to_string(body_limit_) + " bytes"));
+        413, "request body is larger than the limit of " + std::to_string(limits_.body_bytes) + " bytes"));
     }
     if (ec) return close();
     auto raw = parser_->release();
@@ -250,7 +334,8 @@ private:
                         std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
     if (closed_) return;
     closed_ = true;  // this HTTP session is done with the socket
-    std::make_shared<ws_session>(std::move(stream_))->start(std::move(req), std::move(protocol), std::move(attach));
+    std::make_shared<ws_session>(std::move(stream_), std::move(slot_), limits_)
+      ->start(std::move(req), std::move(protocol), std::move(attach));
   }
 
   class upgrade_request : public websocket_upgrade {
@@ -273,6 +358,8 @@ private:
   std::shared_ptr<responder> make_responder();
 
   void enqueue(std::string bytes) {
+    if (closed_) return;
+    queued_ += bytes.size();
     queue_.push_back(std::move(bytes));
     if (queue_.size() == 1) write_next();
   }
@@ -280,6 +367,7 @@ private:
   void write_next() {
     asio::async_write(stream_.socket(), asio::buffer(queue_.front()),
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->queued_ -= self->queue_.front().size();
                         self->queue_.pop_front();
                         if (ec) return self->close();
                         if (!self->queue_.empty()) return self->write_next();
@@ -321,13 +409,15 @@ private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const router& routes_;
-  std::size_t body_limit_;
+  const http_limits limits_;
+  std::unique_ptr<connection_slot> slot_;
   bool keep_alive_ = true;
   bool unread_body_ = false;
   bool streaming_ = false;
   bool finishing_ = false;
   bool closed_ = false;
   std::deque<std::string> queue_;
+  std::size_t queued_ = 0;  // bytes in queue_
   std::vector<std::function<void()>> close_callbacks_;
   char probe_[16384];
 };
@@ -366,27 +456,55 @@ std::shared_ptr<responder> session::make_responder() {
 
 } // namespace
 
+// Answers a connection past the limit and closes it.
+void refuse_connection(tcp::socket socket, std::size_t limit) {
+  auto s = std::make_shared<tcp::socket>(std::move(socket));
+  auto text = std::make_shared<std::string>();
+  std::string body = "the host has reached its limit of " + std::to_string(limit) + " open connections\n";
+  *text = "HTTP/1.1 503 Service Unavailable\r\nServer: orrery\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          "Retry-After: 1\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  asio::async_write(*s, asio::buffer(*text), [s, text](beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    s->shutdown(tcp::socket::shutdown_both, ignored);
+    s->close(ignored);
+  });
+}
+
 struct http_server::impl {
   const router& routes;
-  std::size_t body_limit;
+  http_limits limits;
+  std::shared_ptr<std::atomic<std::size_t>> open_connections = std::make_shared<std::atomic<std::size_t>>(0);
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  asio::steady_timer accept_pause{io};
   std::vector<std::thread> threads;
 
-  impl(const router& r, std::size_t limit) : routes(r), body_limit(limit) {}
+  impl(const router& r, http_limits l) : routes(r), limits(l) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<session>(std::move(socket), routes, body_limit)->start();
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+        // Out of file descriptors: retrying at once would spin. Wait for connections to close.
+        accept_pause.expires_after(std::chrono::milliseconds(100));
+        accept_pause.async_wait([this](beast::error_code wait) {
+          if (wait != asio::error::operation_aborted) accept();
+        });
+        return;
+      }
+      if (!ec) {
+        if (open_connections->load() >= limits.connections) refuse_connection(std::move(socket), limits.connections);
+        else
+          std::make_shared<session>(std::move(socket), routes, limits, std::make_unique<connection_slot>(open_connections))
+            ->start();
+      }
       accept();
     });
   }
 };
 
-http_server::http_server(const router& routes, const std::string& host, std::uint16_t port,
-                         std::size_t body_limit)
-    : impl_(std::make_unique<impl>(routes, body_limit)) {
+http_server::http_server(const router& routes, const std::string& host, std::uint16_t port, http_limits limits)
+    : impl_(std::make_unique<impl>(routes, limits)) {
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) throw std::runtime_error("cannot listen on `" + host + "`: not an IP address");
@@ -415,6 +533,7 @@ void http_server::stop() {
   asio::post(impl_->io, [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->accept_pause.cancel();
   });
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();

@@ -12,11 +12,20 @@ namespace orrery {
 
 class router;
 
+/// What one client may hold of the server. Each limit, when passed, is
+/// answered with an error that names it.
+struct http_limits {
+  std::size_t body_bytes = std::size_t(64) << 20;        // a request body (413)
+  std::size_t connections = 10000;                       // open HTTP and WebSocket connections (503)
+  std::size_t message_bytes = std::size_t(32) << 20;     // one WebSocket message from a client
+  std::size_t inbound_bytes = std::size_t(4) << 20;      // received and not yet handled: reading pauses
+  std::size_t outbound_bytes = std::size_t(64) << 20;    // queued for a slow client: it is closed
+};
+
 class http_server {
 public:
   /// Binds `host:port` (port 0 picks a free one); throws std::runtime_error when it cannot.
-  http_server(const router& routes, const std::string& host, std::uint16_t port,
-              std::size_t body_limit);
+  http_server(const router& routes, const std::string& host, std::uint16_t port, http_limits limits);
   ~http_server();
 
   std::uint16_t port() const;

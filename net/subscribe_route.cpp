@@ -69,11 +69,11 @@ void add_subscribe_route(router& routes, host_services& host) {
                                  confirmed, host.logs};
           upgrade->accept(protocol, [&host, session](std::shared_ptr<websocket_channel> channel) {
             client_link link{[channel](std::string m) { channel->send(std::move(m)); }, [channel] { channel->close(); },
-                             [channel] { return channel->queued_bytes(); }};
+                             [channel](std::size_t bytes) { channel->consumed(bytes); }};
             auto actor = spawn_connection_actor(host.system, session, link);
             return websocket_events{
               [actor](std::string message) { caf::anon_send(actor, frame_atom::value, std::move(message)); },
-              [actor] { caf::anon_send(actor, closed_atom::value); }};
+              [actor](const std::string& why) { caf::anon_send(actor, closed_atom::value, why); }};
           });
         },
         open_atom::value, call->param("x"));

@@ -116,6 +116,20 @@ std::optional<std::size_t> algebraic_type::fixed_size() const {
   }
 }
 
+std::size_t algebraic_type::min_size() const {
+  switch (kind) {
+    case type_kind::ref: return 0;
+    case type_kind::string: case type_kind::array: return 4;  // the u32 length
+    case type_kind::sum: return 1;                             // the tag
+    case type_kind::product: {
+      std::size_t total = 0;
+      for (auto& e : elements) total += e.type.min_size();
+      return total;
+    }
+    default: return primitive_size();
+  }
+}
+
 bool operator==(const algebraic_type& a, const algebraic_type& b) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {

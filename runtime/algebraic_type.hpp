@@ -4,7 +4,12 @@
 // (Identity, ConnectionId, Timestamp, TimeDuration, Uuid) and sums (Option,
 // ScheduleAt) are ordinary types recognised by their field and variant names.
 // Immutable values; safe to share between threads.
+//
+// Types, and the values of a type, are walked recursively (comparison, names,
+// encoding, decoding, destruction), so every type read from outside the host
+// (BSATN, SATS-JSON, a module definition) is refused past max_type_depth.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +30,12 @@ enum class special_type {
 };
 
 struct type_element;
+
+/// Deepest nesting of sums, products and arrays (and, while a module's type
+/// references are resolved, of references) the host accepts in a type read
+/// from outside: a type at the top level is at depth 0, and nothing may sit
+/// deeper than this.
+inline constexpr std::size_t max_type_depth = 64;
 
 struct algebraic_type {
   type_kind kind = type_kind::product;
@@ -50,6 +61,9 @@ struct algebraic_type {
   bool is_signed() const;
   /// Bytes of a fixed-size BSATN encoding; nullopt when the size varies.
   std::optional<std::size_t> fixed_size() const;
+  /// Fewest bytes any BSATN value of this type takes: 0 only for products of
+  /// nothing (unit, empty structs, products of those) and unresolved references.
+  std::size_t min_size() const;
   /// Bytes of a bool, integer or float (0 for other kinds).
   std::size_t primitive_size() const {
     static constexpr std::uint8_t sizes[] = {0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 4, 8};

@@ -72,6 +72,30 @@ std::string_view bsatn_reader::string() {
   return s;
 }
 
+std::uint32_t bsatn_reader::array_length(const algebraic_type& element) {
+  std::uint32_t n = u32();
+  std::size_t each = element.min_size();
+  if (each > 0) {
+    if (remaining() / each < n)
+      throw bsatn_error("array of " + std::to_string(n) + " elements is longer than its input (" +
+                        std::to_string(remaining()) + " bytes left, each element takes at least " +
+                        std::to_string(each) + ")");
+  } else if (n > empty_values_left()) {
+    // Each element holds at least one empty value.
+    throw bsatn_error("array of " + std::to_string(n) + " elements of " + type_name(element) +
+                      ", which take no bytes: values that take no bytes may outnumber the bytes read by at most " +
+                      std::to_string(max_empty_values));
+  }
+  return n;
+}
+
+void bsatn_reader::empty_value() {
+  if (empty_values_left() == 0)
+    throw bsatn_error("more values that take no bytes (units, empty products) than the input backs: they may "
+                      "outnumber the bytes read by at most " + std::to_string(max_empty_values));
+  ++empty_values_;
+}
+
 void encode_value(std::string& out, const value& v) {
   bsatn_writer w(out);
   std::visit(encoder{w}, v.v);
@@ -112,21 +136,20 @@ value read_value(const algebraic_type& t, bsatn_reader& in) {
     case type_kind::f64: return in.fixed<double>();
     case type_kind::string: return std::string(in.string());
     case type_kind::array: {
-      std::uint32_t n = in.u32();
+      // Checked against the bytes left (or the empty-element allowance), so
+      // the reservation below is backed by input.
+      std::uint32_t n = in.array_length(*t.element);
       if (t.element->kind == type_kind::u8) {
         auto raw = in.take(n);
         return bytes_value(raw.begin(), raw.end());
       }
-      // Each element takes at least one byte unless it is an empty product.
-      auto min_size = t.element->fixed_size();
-      if (min_size && *min_size > 0 && in.remaining() / *min_size < n)
-        throw bsatn_error("array of " + std::to_string(n) + " elements is longer than its input");
       array_value items;
-      items.reserve(std::min<std::size_t>(n, in.remaining() + 1));
+      items.reserve(n);
       for (std::uint32_t i = 0; i < n; ++i) items.push_back(read_value(*t.element, in));
       return items;
     }
     case type_kind::product: {
+      if (t.elements.empty()) in.empty_value();
       product_value p;
       p.fields.reserve(t.elements.size());
       for (auto& e : t.elements) p.fields.push_back(read_value(e.type, in));
@@ -148,7 +171,7 @@ void skip_value(const algebraic_type& t, bsatn_reader& in) {
     case type_kind::boolean: in.boolean(); return;
     case type_kind::string: in.string(); return;
     case type_kind::array: {
-      std::uint32_t n = in.u32();
+      std::uint32_t n = in.array_length(*t.element);
       // Integers and floats need no checking: step over the whole run at once.
       const algebraic_type& e = *t.element;
       if (e.is_integer() || e.kind == type_kind::f32 || e.kind == type_kind::f64) {
@@ -159,6 +182,7 @@ void skip_value(const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::product:
+      if (t.elements.empty()) in.empty_value();
       for (auto& e : t.elements) skip_value(e.type, in);
       return;
     case type_kind::sum: {
@@ -219,13 +243,16 @@ void encode_type(std::string& out, const algebraic_type& t) {
   }
 }
 
-algebraic_type read_type(bsatn_reader& in) {
+algebraic_type read_type(bsatn_reader& in, std::size_t depth) {
+  if (depth > max_type_depth)
+    throw bsatn_error("type nests deeper than " + std::to_string(max_type_depth) +
+                      " levels of sums, products and arrays, the most the host accepts");
   std::uint8_t tag = in.u8();
   if (tag > std::uint8_t(type_kind::f64)) throw bsatn_error("unknown type tag " + std::to_string(tag));
   algebraic_type t = algebraic_type::primitive(type_kind(tag));
   switch (t.kind) {
     case type_kind::ref: t.ref = in.u32(); break;
-    case type_kind::array: t.element = std::make_shared<const algebraic_type>(read_type(in)); break;
+    case type_kind::array: t.element = std::make_shared<const algebraic_type>(read_type(in, depth + 1)); break;
     case type_kind::sum:
     case type_kind::product: {
       std::uint32_t n = in.u32();
@@ -234,7 +261,7 @@ algebraic_type read_type(bsatn_reader& in) {
         std::uint8_t has_name = in.u8();
         if (has_name == 0) e.name = std::string(in.string());
         else if (has_name != 1) throw bsatn_error("bad Option tag in a type element name");
-        e.type = read_type(in);
+        e.type = read_type(in, depth + 1);
         t.elements.push_back(std::move(e));
       }
       break;

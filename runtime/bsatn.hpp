@@ -2,6 +2,13 @@
 // BSATN, the binary encoding of algebraic values and types (little-endian,
 // length-prefixed strings and arrays, tagged sums). Decoding is strict: bad
 // bytes give a failure, never undefined behaviour.
+//
+// Decoding untrusted bytes is bounded: nothing is allocated for a length
+// prefix before the bytes behind it are present, a type nests at most
+// max_type_depth deep (so decoding its values recurses at most that deep), and
+// values that take no bytes (units, empty products) may outnumber the bytes
+// read by at most max_empty_values, so decoding work stays in proportion to
+// the input. A reader is used by one thread at a time.
 
 #include "runtime/algebraic_type.hpp"
 #include "runtime/result.hpp"
@@ -19,9 +26,16 @@ struct bsatn_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// How far values that take no bytes (empty products: units, empty structs,
+/// the `none` of an Option) may outnumber the bytes one reader has read. They
+/// cost time and memory without input to back them: an array of four billion
+/// units is four bytes.
+inline constexpr std::uint32_t max_empty_values = 65536;
+
 class bsatn_reader {
 public:
-  explicit bsatn_reader(std::string_view bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  explicit bsatn_reader(std::string_view bytes)
+      : begin_(bytes.data()), p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
 
   template <class T>
   T fixed() {
@@ -42,6 +56,13 @@ public:
   }
   /// A length-prefixed UTF-8 string.
   std::string_view string();
+  /// An array's element count, refused unless the bytes left can hold that
+  /// many elements of `element` (see algebraic_type::min_size), or, for
+  /// elements that take no bytes, unless empty_value allows that many more.
+  std::uint32_t array_length(const algebraic_type& element);
+  /// Counts one value that takes no bytes (an empty product); throws once
+  /// such values outnumber the bytes read by more than max_empty_values.
+  void empty_value();
   std::size_t remaining() const { return std::size_t(end_ - p_); }
   const char* position() const { return p_; }
 
@@ -51,8 +72,15 @@ private:
       throw bsatn_error("unexpected end of input: needed " + std::to_string(n) + " more bytes, " +
                         std::to_string(end_ - p_) + " left");
   }
+  // Empty values still allowed: max_empty_values plus the bytes read, less
+  // the empty values counted.
+  std::uint64_t empty_values_left() const {
+    return std::uint64_t(max_empty_values) + std::uint64_t(p_ - begin_) - empty_values_;
+  }
+  const char* begin_;
   const char* p_;
   const char* end_;
+  std::uint64_t empty_values_ = 0;
 };
 
 class bsatn_writer {
@@ -91,6 +119,8 @@ std::optional<std::string> validate(const algebraic_type& type, std::string_view
 
 /// AlgebraicType in BSATN (the module definition's encoding).
 void encode_type(std::string& out, const algebraic_type& type);
-algebraic_type read_type(bsatn_reader& in);
+/// Reads one type (throws bsatn_error), refusing one nested deeper than
+/// max_type_depth; `depth` is how deep the type sits inside an enclosing one.
+algebraic_type read_type(bsatn_reader& in, std::size_t depth = 0);
 
 } // namespace orrery

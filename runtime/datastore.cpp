@@ -328,7 +328,7 @@ result<done> transaction::visit_point(index_id index, std::string_view key_bsatn
   if (ix->schema().unique) {  // at most one row
     if (auto r = ix->find_unique(key)) visit(*t, *r);
   } else {
-    ix->visit_prefix(key, [&](row_id r) { visit(*t, r); });
+    ix->visit_prefix(key, [&, owner = t](row_id r) { visit(*owner, r); });
   }
   return done{};
 }

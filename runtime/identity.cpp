@@ -2,8 +2,13 @@
 
 #include "runtime/blake3.hpp"
 
+#include <sys/random.h>
+
 #include <algorithm>
-#include <random>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace orrery {
 namespace {
@@ -16,13 +21,25 @@ int hex_value(char c) {
 }
 
 template <std::size_t N>
-void fill_random(std::array<std::uint8_t, N>& out) {
-  static thread_local std::random_device device;
-  static thread_local std::mt19937_64 engine{(std::uint64_t(device()) << 32) ^ device()};
-  for (auto& b : out) b = std::uint8_t(engine());
-}
+void fill_random(std::array<std::uint8_t, N>& out) { fill_secure_random(out.data(), out.size()); }
 
 } // namespace
+
+void fill_secure_random(std::uint8_t* out, std::size_t size) {
+  std::size_t filled = 0;
+  while (filled < size) {
+    ssize_t got = getrandom(out + filled, size - filled, 0);
+    if (got > 0) {
+      filled += std::size_t(got);
+    } else if (got < 0 && errno != EINTR) {
+      // Without the kernel's CSPRNG no identity or connection id can be trusted
+      // to be unguessable: stop rather than hand out predictable ones.
+      std::fprintf(stderr, "orrery: the kernel's random number generator failed (getrandom: %s); stopping\n",
+                   std::strerror(errno));
+      std::abort();
+    }
+  }
+}
 
 std::string to_hex(const std::uint8_t* data, std::size_t size) {
   static constexpr char digits[] = "0123456789abcdef";

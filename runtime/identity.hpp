@@ -31,7 +31,7 @@ struct identity {
 struct connection_id {
   std::array<std::uint8_t, 16> bytes{};
 
-  /// 16 random bytes, never all zero.
+  /// 16 bytes from the kernel's CSPRNG (`fill_secure_random`), never all zero.
   static connection_id random();
   static std::optional<connection_id> from_hex(std::string_view hex);
   std::string to_hex() const;
@@ -44,7 +44,11 @@ struct connection_id {
 std::string to_hex(const std::uint8_t* data, std::size_t size);
 /// Decodes hex into `out` (exactly `size` bytes); false on a bad digit or length.
 bool from_hex(std::string_view hex, std::uint8_t* out, std::size_t size);
-/// A random version-4 UUID in its usual text form.
+/// Fills `out` with `size` bytes from the kernel's CSPRNG (getrandom(2)). Blocks
+/// only until the kernel's pool is first seeded at boot; aborts the process with
+/// a message on stderr if the kernel cannot supply random bytes. Any thread.
+void fill_secure_random(std::uint8_t* out, std::size_t size);
+/// A random version-4 UUID in its usual text form (122 bits from `fill_secure_random`).
 std::string random_uuid();
 
 } // namespace orrery

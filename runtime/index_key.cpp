@@ -38,7 +38,7 @@ void append_key(std::string& out, const algebraic_type& t, bsatn_reader& in) {
     case type_kind::f64: append_float(out, in.fixed<std::uint64_t>()); return;
     case type_kind::string: append_bytes(out, in.string()); return;
     case type_kind::array: {
-      std::uint32_t n = in.u32();
+      std::uint32_t n = in.array_length(*t.element);
       if (t.element->kind == type_kind::u8) return append_bytes(out, in.take(n));
       for (std::uint32_t i = 0; i < n; ++i) {
         out.push_back(1);
@@ -48,6 +48,7 @@ void append_key(std::string& out, const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::product:
+      if (t.elements.empty()) in.empty_value();
       for (auto& e : t.elements) append_key(out, e.type, in);
       return;
     case type_kind::sum: {

@@ -2,11 +2,38 @@
 
 #include <nlohmann/json.hpp>
 
+#include <type_traits>
+
 namespace orrery {
+
+static_assert(std::is_nothrow_move_constructible_v<json_value>,
+              "json_value must move without throwing: vectors of it move on growth");
+
+json_value::~json_value() {
+  if (items.empty() && fields.empty()) return;
+  // Move every nested value into a work list and empty it before it is
+  // destroyed, so each destructor below finds no children.
+  std::vector<json_value> pending;
+  auto adopt = [&pending](json_value& v) {
+    for (auto& x : v.items) pending.push_back(std::move(x));
+    for (auto& f : v.fields) pending.push_back(std::move(f.second));
+    v.items.clear();
+    v.fields.clear();
+  };
+  adopt(*this);
+  while (!pending.empty()) {
+    json_value v = std::move(pending.back());
+    pending.pop_back();
+    adopt(v);
+  }
+}
+
 namespace {
 
 // Builds json_value trees from nlohmann's SAX events; integers too large for
 // 64 bits arrive as number_float with their source text, which is kept.
+// Refuses an array or object opened deeper than json_max_depth; nlohmann's
+// parser itself keeps its own state on the heap and does not recurse.
 class builder : public nlohmann::json_sax<nlohmann::json> {
 public:
   json_value root;
@@ -60,6 +87,11 @@ private:
     return true;
   }
   bool open(json_value::kind k) {
+    if (stack_.size() >= json_max_depth) {
+      error = "JSON nests arrays and objects deeper than " + std::to_string(json_max_depth) +
+              " levels, the most the host accepts";
+      return false;
+    }
     json_value v;
     v.type = k;
     stack_.push_back(std::move(v));

@@ -38,7 +38,7 @@ void pack(packer& pk, const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::array: {
-      std::uint32_t n = in.u32();
+      std::uint32_t n = in.array_length(*t.element);
       if (t.element->kind == type_kind::u8) {
         std::string_view raw = in.take(n);
         pk.pack_bin(n);
@@ -50,6 +50,7 @@ void pack(packer& pk, const algebraic_type& t, bsatn_reader& in) {
       return;
     }
     case type_kind::product:
+      if (t.elements.empty()) in.empty_value();
       pk.pack_array(std::uint32_t(t.elements.size()));
       for (auto& e : t.elements) pack(pk, e.type, in);
       return;

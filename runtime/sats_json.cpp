@@ -236,6 +236,8 @@ const json_value& special_inner(const json_value& j) {
   return j;
 }
 
+// Recurses once per level of the JSON document (bounded by json_max_depth)
+// and of the type together.
 result<value> decode(const algebraic_type& t, const json_value& j);
 
 result<value> decode_special(const algebraic_type& t, const json_value& j) {
@@ -369,7 +371,9 @@ const json_value* field(const json_value& j, std::string_view name) {
   return nullptr;
 }
 
-std::vector<type_element> elements_from_json(const json_value& list) {
+result<algebraic_type> type_from_json_at(const json_value& j, std::size_t depth);
+
+result<std::vector<type_element>> elements_from_json(const json_value& list, std::size_t depth) {
   std::vector<type_element> out;
   for (auto& item : list.items) {
     type_element e;
@@ -377,18 +381,21 @@ std::vector<type_element> elements_from_json(const json_value& list) {
                                          name->fields[0].first == "some")
       e.name = name->fields[0].second.text;
     if (auto type = field(item, "algebraic_type")) {
-      auto parsed = type_from_json(*type);
-      if (parsed) e.type = *parsed;
+      auto parsed = type_from_json_at(*type, depth);
+      if (!parsed) return parsed.error();
+      e.type = std::move(*parsed);
     }
     out.push_back(std::move(e));
   }
   return out;
 }
-} // namespace
 
-result<algebraic_type> type_from_json(const json_value& j) {
+result<algebraic_type> type_from_json_at(const json_value& j, std::size_t depth) {
   static const char* names[] = {"Ref", "Sum", "Product", "Array", "String", "Bool", "I8", "U8", "I16", "U16",
                                 "I32", "U32", "I64", "U64", "I128", "U128", "I256", "U256", "F32", "F64"};
+  if (depth > max_type_depth)
+    return fail(errc::invalid_argument, "type nests deeper than " + std::to_string(max_type_depth) +
+                                          " levels of sums, products and arrays, the most the host accepts");
   if (j.type != json_value::kind::object || j.fields.size() != 1)
     return fail(errc::invalid_argument, "an algebraic type is an object with one key");
   auto& [kind, body] = j.fields[0];
@@ -396,27 +403,36 @@ result<algebraic_type> type_from_json(const json_value& j) {
     if (kind != names[k]) continue;
     switch (type_kind(k)) {
       case type_kind::ref: {
+        bool negative;
+        u256 index;
+        if (body.type != json_value::kind::number || parse_integer(body.text, negative, index) != parsed::ok ||
+            negative || index.hi != 0 || index.lo > UINT32_MAX)
+          return fail(errc::invalid_argument, "a type reference is a typespace index, got " + describe(body));
         algebraic_type t = algebraic_type::primitive(type_kind::ref);
-        t.ref = std::uint32_t(std::stoul(body.text.empty() ? "0" : body.text));
+        t.ref = std::uint32_t(index.lo);
         return t;
       }
       case type_kind::array: {
-        auto element = type_from_json(body);
+        auto element = type_from_json_at(body, depth + 1);
         if (!element) return element;
-        return algebraic_type::array_of(*element);
+        return algebraic_type::array_of(std::move(*element));
       }
       case type_kind::sum:
       case type_kind::product: {
         const json_value* list = field(body, k == 1 ? "variants" : "elements");
         if (!list) return fail(errc::invalid_argument, std::string(names[k]) + " type without its list");
-        auto elements = elements_from_json(*list);
-        return k == 1 ? algebraic_type::sum(std::move(elements)) : algebraic_type::product(std::move(elements));
+        auto elements = elements_from_json(*list, depth + 1);
+        if (!elements) return elements.error();
+        return k == 1 ? algebraic_type::sum(std::move(*elements)) : algebraic_type::product(std::move(*elements));
       }
       default: return algebraic_type::primitive(type_kind(k));
     }
   }
   return fail(errc::invalid_argument, "unknown algebraic type `" + kind + "`");
 }
+} // namespace
+
+result<algebraic_type> type_from_json(const json_value& j) { return type_from_json_at(j, 0); }
 
 std::string product_elements_json(const algebraic_type& product) { return elements_json(product.elements, "elements"); }
 

@@ -1,22 +1,46 @@
 #pragma once
 // Private to modules/: the V8 state behind a module_instance, shared by the
-// loader (module_host.cpp) and the syscalls (syscalls.cpp).
+// loader (module_host.cpp) and the syscalls (syscalls.cpp). Everything here
+// runs on the thread that owns the instance, except array_buffer_budget::Free,
+// which V8 may call from its own threads.
 
 #include "modules/module_host.hpp"
 
 #include <v8.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace orrery {
 
+/// Backs every ArrayBuffer of one isolate and refuses allocations past its
+/// byte budget: V8 then throws a RangeError in the module instead of growing.
+class array_buffer_budget final : public v8::ArrayBuffer::Allocator {
+public:
+  explicit array_buffer_budget(std::size_t limit_bytes);
+  void* Allocate(std::size_t length) override;
+  void* AllocateUninitialized(std::size_t length) override;
+  void Free(void* data, std::size_t length) override;
+
+  /// True if `length` more bytes fit now.
+  bool fits(std::size_t length) const;
+  std::size_t limit() const { return limit_; }
+
+private:
+  bool reserve(std::size_t length);
+  const std::size_t limit_;
+  std::atomic<std::size_t> used_{0};
+};
+
 struct module_instance::impl {
   module_environment* env = nullptr;
   module_limits limits;
-  std::unique_ptr<v8::ArrayBuffer::Allocator> allocator;
+  std::shared_ptr<array_buffer_budget> allocator;
   v8::Isolate* isolate = nullptr;
   v8::Global<v8::Context> context;
   v8::Global<v8::Module> module;
@@ -27,11 +51,12 @@ struct module_instance::impl {
   v8::Global<v8::Value> sender_error_class;
   std::unordered_map<int, v8::Global<v8::Value>> error_constructors;
   std::unordered_map<std::string, v8::Global<v8::Module>> sys_modules;
-  int sys_modules_hash_2_0 = 0;  // tells the two synthetic modules apart when they evaluate
+  v8::Global<v8::Module> sys_module_2_0;  // tells the two synthetic modules apart when they evaluate
   std::string definition;
 
   datastore* ds = nullptr;
   transaction* tx = nullptr;  // open only while a reducer runs
+  bool in_call = false;       // a reducer is running (not the module's loading)
   name_bindings names;
 
   struct row_iterator {
@@ -43,19 +68,49 @@ struct module_instance::impl {
   std::unordered_map<std::uint32_t, std::pair<std::string, std::chrono::steady_clock::time_point>> timers;
   std::uint32_t next_timer = 1;
 
+  // What the running call used of its per-call allowances.
+  std::size_t scheduled_this_call = 0;
+  std::size_t log_lines_this_call = 0;
+
   bool broken = false;
   bool out_of_heap = false;
+  std::string fatal_error;      // what V8 reported through the fatal error handler, if it did
+
+  /// Resets the per-call state; `transaction` is null while the module loads.
+  void begin_call(transaction* transaction);
+  /// Drops what the call left open (iterators, timers) and its transaction.
+  void end_call();
 
   ~impl();
 };
 
-/// Installs the spacetime:sys@2.0 / @2.1 synthetic modules' exports.
-v8::Local<v8::Module> make_sys_module(module_instance::impl& state, const std::string& specifier);
+/// The spacetime:sys@2.0 / @2.1 synthetic module for `specifier`; empty with
+/// an exception pending if V8 refused to make it.
+v8::MaybeLocal<v8::Module> make_sys_module(module_instance::impl& state, const std::string& specifier);
 /// The JavaScript run before any module: TextEncoder/TextDecoder, ES2025 Set
 /// methods, Symbol.dispose, and the Math.random guard.
 extern const char* const polyfill_source;
 
-/// BigInt of a little-endian unsigned integer of `words` 64-bit words.
-v8::Local<v8::BigInt> big_unsigned(v8::Local<v8::Context> ctx, const std::uint64_t* words, int count);
+/// BigInt of a little-endian unsigned integer of `count` 64-bit words; empty
+/// with an exception pending (or execution terminating) if V8 refused.
+v8::MaybeLocal<v8::BigInt> big_unsigned(v8::Local<v8::Context> ctx, const std::uint64_t* words, int count);
+
+/// A new ArrayBuffer of `length` bytes from the isolate's budget; throws a
+/// RangeError in the module and returns empty if the budget cannot hold it.
+/// (V8's own ArrayBuffer::New aborts the process when the allocator refuses.)
+v8::MaybeLocal<v8::ArrayBuffer> new_array_buffer(module_instance::impl& state, std::size_t length);
+
+/// A V8 string of host text that embeds at most a few clipped module strings
+/// (see `clip`); never fails.
+v8::Local<v8::String> host_string(v8::Isolate* isolate, std::string_view text);
+
+/// Module-controlled text for a host message: at most `max_bytes`, marked when cut.
+std::string clip(std::string_view text, std::size_t max_bytes = 200);
+
+/// The UTF-8 text of `value` (converted with ToString, which may run module
+/// code), at most `max_bytes` of it; false with an exception pending if the
+/// conversion threw. `*cut` (if given) says whether text was left out.
+bool text_of(v8::Isolate* isolate, v8::Local<v8::Value> value, std::size_t max_bytes, std::string& out,
+             bool* cut = nullptr);
 
 } // namespace orrery

@@ -1,17 +1,20 @@
 #include "net/auth/token_issuer.hpp"
 
 #include "net/auth/base64url.hpp"
+#include "runtime/durable_file.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace orrery {
 namespace {
@@ -26,11 +29,50 @@ std::int64_t now_seconds() {
       .count();
 }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+/// The whole of `path` in `out`; false (errno set) when it cannot be opened or read.
+bool read_file(const std::filesystem::path& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out.clear();
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buffer, std::size_t(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+/// True for an elliptic-curve key on P-256, the only curve ES256 signs with.
+bool is_p256(EVP_PKEY* pkey) {
+  char group[64] = {};
+  std::size_t length = 0;
+  return EVP_PKEY_is_a(pkey, "EC") &&
+         EVP_PKEY_get_group_name(pkey, group, sizeof group, &length) == 1 &&
+         std::string(group, length) == "prime256v1";
+}
+
+/// Removes temporary key files a crash left behind mid-write; the keys
+/// themselves are always whole (see write_file_durably).
+void remove_stale_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    for (const char* file : {private_key_file, public_key_file})
+      if (name.rfind(std::string(file) + ".tmp-", 0) == 0) {
+        std::error_code ignored;  // a leftover we cannot remove does no harm
+        fs::remove(it->path(), ignored);
+      }
+  }
 }
 
 std::string pem_of(EVP_PKEY* pkey, bool private_key) {
@@ -85,15 +127,42 @@ token_issuer::~token_issuer() = default;
 
 std::unique_ptr<token_issuer> token_issuer::open(const std::string& dir, std::string& error) {
   namespace fs = std::filesystem;
+  const fs::path private_path = fs::path(dir) / private_key_file;
+  const fs::path public_path = fs::path(dir) / public_key_file;
+  // What to do when the key on disk is unusable: tokens it signed cannot be
+  // verified without it, so only a backup restores them.
+  const std::string remedy = ". Restore " + private_path.string() + " from a backup, or delete " +
+                             private_path.string() + " and " + public_path.string() +
+                             " to have the host create a new key on its next start (every client must then "
+                             "log in again: tokens signed with the lost key are refused).";
+  remove_stale_temporaries(dir);
+
   auto k = std::make_unique<key>();
-  fs::path private_path = fs::path(dir) / private_key_file;
-  if (fs::exists(private_path)) {
-    std::string pem = read_file(private_path);
+  std::error_code ec;
+  bool have_private = fs::exists(private_path, ec);
+  if (ec) {
+    error = "cannot check for the token signing key file " + private_path.string() + ": " + ec.message();
+    return nullptr;
+  }
+  if (have_private) {
+    std::string pem;
+    if (!read_file(private_path, pem)) {
+      error = "cannot read the token signing key file " + private_path.string() + ": " + std::strerror(errno) +
+              ". Check that the host runs as the user who owns its data directory.";
+      return nullptr;
+    }
+    if (pem.find_first_not_of(" \t\r\n") == std::string::npos) {
+      error = "the token signing key file " + private_path.string() +
+              " is empty: it was most likely cut short by a power loss or crash while the host first "
+              "started" + remedy;
+      return nullptr;
+    }
     BIO* bio = BIO_new_mem_buf(pem.data(), int(pem.size()));
     k->pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
-    if (!k->pkey) {
-      error = "cannot read the token signing key " + private_path.string();
+    if (!k->pkey || !is_p256(k->pkey)) {
+      error = "the token signing key file " + private_path.string() +
+              " is damaged: it does not hold a PEM-encoded P-256 private key" + remedy;
       return nullptr;
     }
   } else {
@@ -102,15 +171,21 @@ std::unique_ptr<token_issuer> token_issuer::open(const std::string& dir, std::st
       error = "cannot create a P-256 token signing key";
       return nullptr;
     }
-    std::string pem = pem_of(k->pkey, true);
-    {
-      std::ofstream out(private_path, std::ios::binary);
-      out << pem;
+    // The private key first: it is the one that matters, and the public file is
+    // rewritten from it below whenever the two disagree.
+    if (auto s = write_file_durably(private_path.string(), pem_of(k->pkey, true), 0600); !s.ok()) {
+      error = "cannot save the token signing key: " + s.error;
+      return nullptr;
     }
-    fs::permissions(private_path, fs::perms::owner_read | fs::perms::owner_write);
-    std::ofstream(fs::path(dir) / public_key_file, std::ios::binary) << pem_of(k->pkey, false);
   }
   std::string public_pem = pem_of(k->pkey, false);
+  std::string on_disk;
+  if (!read_file(public_path, on_disk) || on_disk != public_pem) {
+    if (auto s = write_file_durably(public_path.string(), public_pem, 0644); !s.ok()) {
+      error = "cannot save the token verification key: " + s.error;
+      return nullptr;
+    }
+  }
   return std::unique_ptr<token_issuer>(new token_issuer(std::move(k), std::move(public_pem)));
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // Signs and verifies the host's ES256 JSON Web Tokens. The P-256 key is created
-// on first start and kept in the data directory. Thread-safe after construction.
+// on first start and kept in the data directory (jwt-private-key.pem, mode 0600,
+// and jwt-public-key.pem), each written whole and synced to disk before use, so
+// a power loss never leaves a half-written key. Thread-safe after construction.
 
 #include "runtime/identity.hpp"
 
@@ -33,7 +35,9 @@ struct token_check {
 
 class token_issuer {
 public:
-  /// Loads the key pair from `dir`, creating it on first use; nullptr and `error` on failure.
+  /// Loads the key pair from `dir`, creating it on first use; nullptr and `error` on
+  /// failure. An empty or damaged key file is an error naming the file and what to
+  /// do; a missing or stale public key file is rewritten from the private key.
   static std::unique_ptr<token_issuer> open(const std::string& dir, std::string& error);
   ~token_issuer();
 

@@ -34,8 +34,8 @@ struct expr {
   enum class kind { compare, and_, or_, not_ };
   kind type = kind::compare;
   compare_op op = compare_op::eq;
-  operand left, right;                       // compare
-  std::vector<std::unique_ptr<expr>> children;  // and/or: two; not: one
+  operand left, right;                          // compare
+  std::vector<std::unique_ptr<expr>> children;  // and/or: one per term, flat; not: one
 };
 
 struct table_ref {

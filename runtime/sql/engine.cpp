@@ -18,15 +18,11 @@ namespace {
 
 using namespace detail;
 
-
-// Top-level AND terms of a predicate.
+// Top-level AND terms of a predicate (the parser keeps AND chains flat).
 void conjuncts(const bound_expr& e, std::vector<const bound_expr*>& out) {
-  if (e.type == expr::kind::and_) {
-    conjuncts(e.children[0], out);
-    conjuncts(e.children[1], out);
-  } else {
-    out.push_back(&e);
-  }
+  if (e.type != expr::kind::and_) out.push_back(&e);
+  else
+    for (auto& c : e.children) out.push_back(&c);
 }
 
 compare_op flipped(compare_op op) {
@@ -43,10 +39,11 @@ compare_op flipped(compare_op op) {
 /// when a conjunct compares an indexed column with a constant, else every row.
 template <class Visit>
 void for_each_candidate(const bound_table& b, std::size_t slot, const bound_expr* where, std::uint64_t& scanned,
-                        Visit&& visit) {
+                        budget& time, Visit&& visit) {
   const table& t = *b.t;
   auto emit = [&](row_id r) {
     ++scanned;
+    time.step();
     visit(t.row(r));
   };
   if (where) {
@@ -114,7 +111,13 @@ void for_each_candidate(const bound_table& b, std::size_t slot, const bound_expr
 
 // ---- SELECT ----
 
-query_result run_select(datastore& ds, const select_statement& s, const caller& who, const settings& config) {
+[[noreturn]] void past_row_limit(const std::string& what, const settings& config, const char* remedy) {
+  error(what + " more than row_limit (" + std::to_string(config.row_limit) + ") rows; " + remedy +
+        ", or raise it with SET row_limit");
+}
+
+query_result run_select(datastore& ds, const select_statement& s, const caller& who, const settings& config,
+                        const limits& bounds, budget& time) {
   binder scope(ds, who);
   scope.add_table(s.from);
   for (auto& j : s.joins) scope.add_table(j.table);
@@ -122,47 +125,66 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   if (s.where) where = scope.bind(*s.where);
   query_result out;
   evaluator eval(scope.tables);
-
-  // First table, through an index when the WHERE clause allows. Without
-  // joins the filter runs during the scan, so only matching rows are kept.
-  std::vector<tuple> tuples;
-  bool filtered = false;
+  auto kept = [&](const tuple& t) { return !where || eval.test(*where, t); };
   bool counting = std::any_of(s.items.begin(), s.items.end(), [](auto& i) { return i.type == select_item::kind::count; });
   if (counting && s.items.size() != 1) error("COUNT(*) cannot be combined with other columns");
-  if (s.joins.empty() && where) {
+  // Without ORDER BY, rows past the LIMIT are never needed.
+  auto full = [&](const std::vector<tuple>& rows) { return s.limit && s.order_by.empty() && rows.size() >= *s.limit; };
+
+  // First table, through an index when the WHERE clause allows. Without
+  // joins the filter runs during the scan, so only matching rows are kept,
+  // and COUNT(*) keeps none.
+  std::vector<tuple> tuples;
+  if (s.joins.empty()) {
     tuple current(1);
     std::uint64_t matches = 0;
     bool count_only = counting && !s.limit;
-    for_each_candidate(scope.tables[0], 0, &*where, out.rows_scanned, [&](std::string_view row) {
+    for_each_candidate(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned, time, [&](std::string_view row) {
       current[0] = row;
-      if (!eval.test(*where, current)) return;
-      if (count_only) ++matches;
-      else tuples.push_back(current);
+      if (!kept(current)) return;
+      if (!count_only) {
+        if (!full(tuples)) tuples.push_back(current);
+      } else if (++matches > config.row_limit && config.row_limit) {
+        past_row_limit("the query counts", config, "add a WHERE");
+      }
     });
     if (count_only) {
       out.columns.push_back({s.items[0].alias, algebraic_type::primitive(type_kind::u64)});
       out.rows.push_back({value(matches)});
       return out;
     }
-    filtered = true;
   } else {
-    for_each_candidate(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned,
+    for_each_candidate(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned, time,
                        [&](std::string_view row) { tuples.push_back({row}); });
   }
 
-  // Each join: an index lookup on the new table when its column is indexed, else a hash join.
+  // Each join: an index lookup on the new table when its column is indexed,
+  // else a hash join; without ON, a cross join. Join output stays in memory,
+  // so each join may build at most row_limit rows (and never more than
+  // max_join_rows); the last one keeps only rows the WHERE clause accepts.
+  std::uint64_t join_cap = config.row_limit ? std::min(config.row_limit, bounds.max_join_rows) : bounds.max_join_rows;
   for (std::size_t k = 0; k < s.joins.size(); ++k) {
     std::size_t slot = k + 1;
     const bound_table& inner = scope.tables[slot];
     const join& j = s.joins[k];
+    bool last = slot == s.joins.size();
     std::vector<tuple> joined;
+    auto add = [&](const tuple& left, std::string_view row) {
+      time.step();
+      if (last && full(joined)) return;
+      tuple t = left;
+      t.push_back(row);
+      if (last && !kept(t)) return;
+      if (joined.size() == join_cap) {
+        std::string what = "the join with `" + j.table.alias + "` builds";
+        if (join_cap == config.row_limit) past_row_limit(what, config, "narrow it with ON or WHERE");
+        error(what + " more than " + std::to_string(join_cap) +
+              " rows, the limit for one query; narrow it with ON or WHERE");
+      }
+      joined.push_back(std::move(t));
+    };
     if (!j.left) {  // cross join
-      for (auto& left : tuples)
-        inner.t->scan([&](row_id r) {
-          tuple t = left;
-          t.push_back(inner.t->row(r));
-          joined.push_back(std::move(t));
-        });
+      for (auto& left : tuples) inner.t->scan([&](row_id r) { add(left, inner.t->row(r)); });
       out.rows_scanned += inner.t->row_count();
       tuples = std::move(joined);
       continue;
@@ -179,43 +201,31 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
     std::string key;
     if (index) {
       for (auto& left : tuples) {
+        time.step();
         column_key(scope.tables[a.slot], left[a.slot], a.column, key);
-        auto add = [&](row_id r) {
-          tuple t = left;
-          t.push_back(inner.t->row(r));
-          joined.push_back(std::move(t));
-        };
+        auto partner = [&](row_id r) { add(left, inner.t->row(r)); };
         if (index->schema().unique && index->schema().columns.size() == 1) {
-          if (auto r = index->find_unique(key)) add(*r);
+          if (auto r = index->find_unique(key)) partner(*r);
         } else {
-          index->visit_prefix(key, add);
+          index->visit_prefix(key, partner);
         }
       }
     } else {
       std::unordered_multimap<std::string, std::string_view> built;
       inner.t->scan([&](row_id r) {
+        time.step();
         column_key(inner, inner.t->row(r), b.column, key);
         built.emplace(key, inner.t->row(r));
       });
       out.rows_scanned += inner.t->row_count();
       for (auto& left : tuples) {
+        time.step();
         column_key(scope.tables[a.slot], left[a.slot], a.column, key);
-        auto [first, last] = built.equal_range(key);
-        for (auto it = first; it != last; ++it) {
-          tuple t = left;
-          t.push_back(it->second);
-          joined.push_back(std::move(t));
-        }
+        auto [first, end] = built.equal_range(key);
+        for (auto it = first; it != end; ++it) add(left, it->second);
       }
     }
     tuples = std::move(joined);
-  }
-
-  if (where && !filtered) {
-    std::vector<tuple> kept;
-    for (auto& t : tuples)
-      if (eval.test(*where, t)) kept.push_back(std::move(t));
-    tuples = std::move(kept);
   }
 
   if (!s.order_by.empty()) {
@@ -223,12 +233,14 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
     for (auto& o : s.order_by) keys.push_back(scope.resolve(o.column));
     std::vector<std::pair<std::vector<std::string>, std::size_t>> sortable;
     for (std::size_t i = 0; i < tuples.size(); ++i) {
+      time.step();
       std::vector<std::string> k(keys.size());
       for (std::size_t c = 0; c < keys.size(); ++c)
         column_key(scope.tables[keys[c].slot], tuples[i][keys[c].slot], keys[c].column, k[c]);
       sortable.emplace_back(std::move(k), i);
     }
     std::stable_sort(sortable.begin(), sortable.end(), [&](auto& x, auto& y) {
+      time.step();
       for (std::size_t c = 0; c < keys.size(); ++c) {
         int cmp = x.first[c].compare(y.first[c]);
         if (cmp != 0) return s.order_by[c].descending ? cmp > 0 : cmp < 0;
@@ -243,6 +255,7 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
 
   // Projection.
   if (counting) {
+    if (config.row_limit && tuples.size() > config.row_limit) past_row_limit("the query counts", config, "add a WHERE");
     out.columns.push_back({s.items[0].alias, algebraic_type::primitive(type_kind::u64)});
     out.rows.push_back({value(std::uint64_t(tuples.size()))});
     return out;
@@ -276,8 +289,13 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   if (config.row_limit && tuples.size() > config.row_limit)
     error("the query returns " + std::to_string(tuples.size()) + " rows, more than row_limit (" +
           std::to_string(config.row_limit) + "); add a WHERE or LIMIT, or raise it with SET row_limit");
+  if (!projected.empty() && tuples.size() > bounds.max_result_values / projected.size())
+    error("the result would hold " + std::to_string(tuples.size()) + " rows of " + std::to_string(projected.size()) +
+          " columns, more than the limit of " + std::to_string(bounds.max_result_values) +
+          " values; select fewer columns, or add a WHERE or LIMIT");
   for (auto& c : projected) out.columns.push_back({c.name, *c.type});
   for (auto& t : tuples) {
+    time.step();
     std::vector<value> row;
     row.reserve(projected.size());
     for (auto& c : projected) row.push_back(column_value(scope.tables[c.slot], t[c.slot], c.column));
@@ -297,14 +315,14 @@ void check(const result<std::string>& r) {
 }
 
 std::vector<std::string_view> matching_rows(const table_ref& ref, const expr* where, binder& scope,
-                                            std::uint64_t& scanned) {
+                                            std::uint64_t& scanned, budget& time) {
   scope.add_table(ref);
   std::optional<bound_expr> bound;
   if (where) bound = scope.bind(*where);
   evaluator eval(scope.tables);
   std::vector<std::string_view> out;
   tuple current(1);
-  for_each_candidate(scope.tables[0], 0, bound ? &*bound : nullptr, scanned, [&](std::string_view row) {
+  for_each_candidate(scope.tables[0], 0, bound ? &*bound : nullptr, scanned, time, [&](std::string_view row) {
     current[0] = row;
     if (!bound || eval.test(*bound, current)) out.push_back(row);
   });
@@ -312,14 +330,15 @@ std::vector<std::string_view> matching_rows(const table_ref& ref, const expr* wh
 }
 
 // Row views stay readable until the transaction ends, so they can name the rows to delete.
-void delete_rows(transaction& tx, table_id table, const std::vector<std::string_view>& rows) {
+void delete_rows(transaction& tx, table_id table, const std::vector<std::string_view>& rows, budget& time) {
   for (auto row : rows) {
+    time.step();
     auto removed = tx.delete_row(table, row);
     if (!removed) error(removed.error().message);
   }
 }
 
-query_result run_insert(datastore& ds, transaction& tx, const insert_statement& s, const caller& who) {
+query_result run_insert(datastore& ds, transaction& tx, const insert_statement& s, const caller& who, budget& time) {
   require_owner(who, "INSERT");
   binder scope(ds, who);
   scope.add_table(s.table);
@@ -338,6 +357,7 @@ query_result run_insert(datastore& ds, transaction& tx, const insert_statement& 
   }
   query_result out;
   for (auto& values : s.rows) {
+    time.step();
     if (values.size() != targets.size())
       error("INSERT gives " + std::to_string(values.size()) + " values for " + std::to_string(targets.size()) + " columns");
     std::string row;
@@ -360,22 +380,25 @@ query_result run_insert(datastore& ds, transaction& tx, const insert_statement& 
   return out;
 }
 
-query_result run_update(datastore& ds, transaction& tx, const update_statement& s, const caller& who) {
+query_result run_update(datastore& ds, transaction& tx, const update_statement& s, const caller& who, budget& time) {
   require_owner(who, "UPDATE");
   binder scope(ds, who);
   query_result out;
-  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned);
+  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned, time);
   const table& t = *scope.tables[0].t;
   const auto& columns = t.schema().columns;
   std::vector<std::pair<std::uint16_t, std::string>> changes;
   for (auto& a : s.assignments) {
     auto c = t.schema().column_index(a.column);
     if (!c) error("unknown column `" + a.column + "` in table `" + t.schema().name + "`");
+    if (std::any_of(changes.begin(), changes.end(), [&](auto& ch) { return ch.first == *c; }))
+      error("column `" + a.column + "` is assigned twice");
     changes.emplace_back(*c, literal_bsatn(a.value, columns[*c].type, a.column, who));
   }
   std::vector<std::string> replacements;
   std::vector<std::uint32_t> offsets;
   for (auto row : rows) {
+    time.step();
     t.column_offsets(row, offsets);
     offsets.push_back(std::uint32_t(row.size()));
     std::string updated;
@@ -387,18 +410,21 @@ query_result run_update(datastore& ds, transaction& tx, const update_statement& 
     replacements.push_back(std::move(updated));
   }
   // Delete every old row first, so rows may trade unique values among themselves.
-  delete_rows(tx, t.schema().id, rows);
-  for (auto& row : replacements) check(tx.insert(t.schema().id, row));
+  delete_rows(tx, t.schema().id, rows, time);
+  for (auto& row : replacements) {
+    time.step();
+    check(tx.insert(t.schema().id, row));
+  }
   out.rows_updated = rows.size();
   return out;
 }
 
-query_result run_delete(datastore& ds, transaction& tx, const delete_statement& s, const caller& who) {
+query_result run_delete(datastore& ds, transaction& tx, const delete_statement& s, const caller& who, budget& time) {
   require_owner(who, "DELETE");
   binder scope(ds, who);
   query_result out;
-  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned);
-  delete_rows(tx, scope.tables[0].t->schema().id, rows);
+  auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned, time);
+  delete_rows(tx, scope.tables[0].t->schema().id, rows, time);
   out.rows_deleted = rows.size();
   return out;
 }
@@ -410,13 +436,15 @@ std::uint64_t setting_value(const literal& l) {
 
 } // namespace
 
-result<query_result> run(datastore& ds, transaction& tx, const statement& stmt, const caller& who, settings& config) {
+result<query_result> run(datastore& ds, transaction& tx, const statement& stmt, const caller& who, settings& config,
+                         const limits& bounds) {
+  budget time(bounds.time_budget);
   try {
     switch (stmt.type) {
-      case statement::kind::select: return run_select(ds, stmt.select, who, config);
-      case statement::kind::insert: return run_insert(ds, tx, stmt.insert, who);
-      case statement::kind::update: return run_update(ds, tx, stmt.update, who);
-      case statement::kind::delete_: return run_delete(ds, tx, stmt.remove, who);
+      case statement::kind::select: return run_select(ds, stmt.select, who, config, bounds, time);
+      case statement::kind::insert: return run_insert(ds, tx, stmt.insert, who, time);
+      case statement::kind::update: return run_update(ds, tx, stmt.update, who, time);
+      case statement::kind::delete_: return run_delete(ds, tx, stmt.remove, who, time);
       case statement::kind::set:
         require_owner(who, "SET");
         if (stmt.set.name != "row_limit") error("unknown setting `" + stmt.set.name + "` (there is row_limit)");

@@ -141,7 +141,7 @@ std::vector<token> tokenize(std::string_view in) {
 
 class parser {
 public:
-  explicit parser(std::vector<token> tokens) : t_(std::move(tokens)) {}
+  parser(std::vector<token> tokens, const limits& bounds) : t_(std::move(tokens)), bounds_(bounds) {}
 
   statement parse_statement() {
     statement s;
@@ -184,6 +184,13 @@ private:
     std::string found = t.type == token::kind::end ? "the end of the query" : "`" + t.text + "`";
     throw syntax_error("syntax error at position " + std::to_string(t.position) + ": expected " + expected +
                        ", found " + found);
+  }
+
+  // Refuses the `count`th item of a list (or level of nesting) past `limit`, at the item.
+  void bound(std::size_t count, std::size_t limit, const std::string& what) const {
+    if (count <= limit) return;
+    throw syntax_error("statement too complex at position " + std::to_string(peek().position) + ": " + what +
+                       " than the limit of " + std::to_string(limit) + "; simplify it or split it into several");
   }
 
   bool is_keyword(const token& t, const char* word) const {
@@ -310,42 +317,45 @@ private:
     return o;
   }
 
-  std::unique_ptr<expr> parse_or() {
-    auto left = parse_and();
-    while (keyword("OR")) {
-      auto e = std::make_unique<expr>();
-      e->type = expr::kind::or_;
-      e->children.push_back(std::move(left));
-      e->children.push_back(parse_and());
-      left = std::move(e);
-    }
-    return left;
-  }
+  // A chain of ORs (or ANDs) is one node with a child per term, however
+  // long, so only nesting makes the tree deeper.
+  std::unique_ptr<expr> parse_or() { return parse_chain(expr::kind::or_, "OR", &parser::parse_and); }
+  std::unique_ptr<expr> parse_and() { return parse_chain(expr::kind::and_, "AND", &parser::parse_not); }
 
-  std::unique_ptr<expr> parse_and() {
-    auto left = parse_not();
-    while (keyword("AND")) {
-      auto e = std::make_unique<expr>();
-      e->type = expr::kind::and_;
-      e->children.push_back(std::move(left));
-      e->children.push_back(parse_not());
-      left = std::move(e);
-    }
-    return left;
+  std::unique_ptr<expr> parse_chain(expr::kind type, const char* word, std::unique_ptr<expr> (parser::*term)()) {
+    auto first = (this->*term)();
+    if (!is_keyword(peek(), word)) return first;
+    auto chain = std::make_unique<expr>();
+    chain->type = type;
+    auto add = [&](std::unique_ptr<expr> e) {
+      if (e->type == type)  // (a OR b) OR c
+        for (auto& c : e->children) chain->children.push_back(std::move(c));
+      else
+        chain->children.push_back(std::move(e));
+    };
+    add(std::move(first));
+    while (keyword(word)) add((this->*term)());
+    return chain;
   }
 
   std::unique_ptr<expr> parse_not() {
-    if (keyword("NOT")) {
-      auto e = std::make_unique<expr>();
-      e->type = expr::kind::not_;
-      e->children.push_back(parse_not());
+    bool negated = is_keyword(peek(), "NOT");
+    if (negated || (peek().type == token::kind::symbol && peek().text == "(")) {
+      bound(++depth_, bounds_.max_expression_depth, "the condition nests parentheses and NOT deeper");
+      ++pos_;
+      std::unique_ptr<expr> e;
+      if (negated) {
+        e = std::make_unique<expr>();
+        e->type = expr::kind::not_;
+        e->children.push_back(parse_not());
+      } else {
+        e = parse_or();
+        expect_symbol(")");
+      }
+      --depth_;
       return e;
     }
-    if (symbol("(")) {
-      auto inner = parse_or();
-      expect_symbol(")");
-      return inner;
-    }
+    bound(++terms_, bounds_.max_where_terms, "the condition has more comparisons");
     auto e = std::make_unique<expr>();
     e->left = parse_operand();
     static const std::pair<const char*, compare_op> ops[] = {{"=", compare_op::eq},  {"!=", compare_op::ne},
@@ -367,6 +377,7 @@ private:
   select_statement parse_select() {
     select_statement s;
     do {
+      bound(s.items.size() + 1, bounds_.max_select_items, "the query selects more items");
       select_item item;
       if (symbol("*")) {
         item.type = select_item::kind::all;
@@ -398,6 +409,7 @@ private:
         if (inner) error("JOIN");
         break;
       }
+      bound(s.joins.size() + 1, bounds_.max_joins, "the query has more joins");
       join j;
       j.table = parse_table_ref(true);
       if (keyword("ON")) {
@@ -411,6 +423,7 @@ private:
     if (keyword("ORDER")) {
       expect_keyword("BY");
       do {
+        bound(s.order_by.size() + 1, bounds_.max_order_by_columns, "ORDER BY has more columns");
         order_item o;
         o.column = parse_column_ref();
         if (keyword("DESC")) o.descending = true;
@@ -466,13 +479,21 @@ private:
 
   std::vector<token> t_;
   std::size_t pos_ = 0;
+  const limits& bounds_;
+  std::size_t depth_ = 0;  // parentheses and NOTs open
+  std::size_t terms_ = 0;  // comparisons so far
 };
 
 } // namespace
 
-result<statement> parse(std::string_view text) {
+result<statement> parse(std::string_view text, const limits& bounds) {
+  if (text.size() > bounds.max_statement_bytes)
+    return fail(errc::invalid_argument, "the statement is " + std::to_string(text.size()) +
+                                            " bytes long, past the limit of " +
+                                            std::to_string(bounds.max_statement_bytes) +
+                                            " bytes; split it into several statements");
   try {
-    parser p(tokenize(text));
+    parser p(tokenize(text), bounds);
     return p.parse_statement();
   } catch (const syntax_error& e) {
     return fail(errc::invalid_argument, e.what());

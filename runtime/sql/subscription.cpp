@@ -42,8 +42,8 @@ subscription_query::subscription_query(std::unique_ptr<state> s) : state_(std::m
 subscription_query::~subscription_query() = default;
 
 result<std::shared_ptr<subscription_query>> subscription_query::compile(datastore& ds, std::string_view sql,
-                                                                       const caller& who) {
-  auto parsed = parse(sql);
+                                                                       const caller& who, const limits& bounds) {
+  auto parsed = parse(sql, bounds);
   if (!parsed) return parsed.error();
   if (parsed->type != statement::kind::select)
     return fail(errc::invalid_argument, "subscriptions take SELECT queries only");
@@ -96,7 +96,7 @@ namespace {
 // satisfies the WHERE clause? `before` looks at the other table as it was
 // before `commit`.
 bool has_partner(const subscription_query::state& st, std::string_view row, const table_update* other_changes,
-                 bool before, evaluator& eval) {
+                 bool before, evaluator& eval, budget& time) {
   std::size_t r = st.returned, o = 1 - r;
   const bound_table& mine = st.scope->tables[r];
   const orrery::table& other = st.table_at(o);
@@ -113,6 +113,7 @@ bool has_partner(const subscription_query::state& st, std::string_view row, cons
   bool found = false;
   auto visit = [&](row_id id) {
     if (found) return;
+    time.step();
     std::string_view partner = other.row(id);
     if (before && inserted.count(partner)) return;
     found = test(partner);
@@ -139,27 +140,35 @@ bool present(const orrery::table& t, std::string_view row) {
 
 } // namespace
 
-void subscription_query::initial_rows(std::vector<std::string>& out) const {
+result<done> subscription_query::initial_rows(std::vector<std::string>& out, const limits& bounds) const {
   const state& st = *state_;
   evaluator eval(st.scope->tables);
+  budget time(bounds.time_budget);
   const orrery::table& t = st.table_at(st.returned);
-  if (!st.joined()) {
+  std::size_t before = out.size();
+  try {
     tuple one(1);
     t.scan([&](row_id id) {
+      time.step();
       one[0] = t.row(id);
-      if (!st.where || eval.test(*st.where, one)) out.emplace_back(one[0]);
+      bool in = st.joined() ? has_partner(st, one[0], nullptr, false, eval, time)
+                            : !st.where || eval.test(*st.where, one);
+      if (in) out.emplace_back(one[0]);
     });
-    return;
+  } catch (const sql_error& e) {
+    out.resize(before);
+    return fail(errc::invalid_argument, e.what());
   }
-  t.scan([&](row_id id) {
-    if (has_partner(st, t.row(id), nullptr, false, eval)) out.emplace_back(t.row(id));
-  });
+  return done{};
 }
 
 void subscription_query::delta(const commit_result& commit, std::vector<std::string>& inserts,
                                std::vector<std::string>& deletes) const {
   const state& st = *state_;
   evaluator eval(st.scope->tables);
+  // Deltas run without a time budget: a subscriber must see every change,
+  // and a delta looks only at the commit's rows and their join partners.
+  budget unbounded(std::chrono::milliseconds::zero());
   const orrery::table& mine = st.table_at(st.returned);
   const table_update* my_changes = update_of(commit, mine.schema().id);
   if (!st.joined()) {
@@ -220,8 +229,8 @@ void subscription_query::delta(const commit_result& commit, std::vector<std::str
   for (auto& row : affected) {
     bool now = present(mine, row);
     bool then = (now && !inserted_now.count(row)) || deleted_now.count(row);
-    bool in_after = now && has_partner(st, row, other_changes, false, eval);
-    bool in_before = then && has_partner(st, row, other_changes, true, eval);
+    bool in_after = now && has_partner(st, row, other_changes, false, eval, unbounded);
+    bool in_before = then && has_partner(st, row, other_changes, true, eval, unbounded);
     if (in_after && !in_before) inserts.push_back(row);
     if (in_before && !in_after) deletes.push_back(row);
   }

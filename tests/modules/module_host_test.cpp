@@ -129,3 +129,304 @@ TEST_CASE("bad bundles are refused with the module's own error", "[modules]") {
   auto not_schema = module_instance::load("export default {};", env);
   CHECK(not_schema.error().message.find("not a spacetimedb schema") != std::string::npos);
 }
+
+// ---- hostile modules: whatever the module does, the call fails and the host goes on ----
+
+namespace {
+
+// A hand-written module in the ABI's shape (module-abi.md §1): `reducers` is
+// the body of an object literal of functions (each a reducer without
+// parameters, reducer id = position), `top_level` runs while the module
+// loads, `describe` before __describe_module__ answers.
+std::string hostile_module(const std::string& reducers, const std::string& top_level = "",
+                           const std::string& describe = "") {
+  return R"JS(
+import * as sys from 'spacetime:sys@2.0';
+import { moduleHooks } from 'spacetime:sys@2.0';
+// RawModuleDef V10 with one section, the reducers, each without parameters.
+function definition(names) {
+  const bytes = [2];
+  const u32 = (n) => bytes.push(n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255);
+  u32(1);
+  bytes.push(3);
+  u32(names.length);
+  for (const name of names) {
+    u32(name.length);
+    for (let i = 0; i < name.length; ++i) bytes.push(name.charCodeAt(i));
+    u32(0);
+    bytes.push(1);
+    bytes.push(2); u32(0);
+    bytes.push(2); u32(0);
+  }
+  return new Uint8Array(bytes);
+}
+class SenderError extends Error {}
+const errors = {};
+const log = (text) => sys.console_log(2, String(text));
+const attempt = (f) => { try { f(); return 'ok'; } catch (e) { return e && e.name ? e.name : typeof e; } };
+const reducers = {)JS" + reducers + R"JS(};
+const names = Object.keys(reducers);
+)JS" + top_level + R"JS(
+const hooks = {
+  __describe_module__() { )JS" + describe + R"JS( return definition(names); },
+  __get_error_constructor__(code) {
+    return errors[code] ??= class extends Error { get name() { return 'Errno' + code; } };
+  },
+  __sender_error_class__: SenderError,
+  __call_reducer__(id, sender, connection, timestamp, args) { reducers[names[id]](args); },
+};
+export default { [moduleHooks]() { return hooks; } };
+)JS";
+}
+
+module_limits tight_limits() {
+  module_limits limits;
+  limits.reducer_budget = std::chrono::milliseconds(300);
+  limits.heap_limit_bytes = std::size_t(64) << 20;
+  return limits;
+}
+
+// Room to reach the heap limit before the time budget.
+module_limits memory_limits() {
+  module_limits limits = tight_limits();
+  limits.reducer_budget = std::chrono::milliseconds(20000);
+  return limits;
+}
+
+struct stopwatch {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  long long ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+const char* const ok_reducer = "ok() { log('still here'); },";
+
+} // namespace
+
+TEST_CASE("a top level that never ends is stopped within the budget and the load refused", "[modules]") {
+  test_env env;
+  for (const char* code : {"for (;;) {}",
+                           "export default {}; while (true) { JSON.stringify({ a: [1, 2, 3] }); }",
+                           "(function again() { Promise.resolve().then(again); })(); export default {};"}) {
+    INFO(code);
+    stopwatch clock;
+    auto loaded = module_instance::load(code, env, tight_limits());
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(clock.ms() < 2000);
+    CHECK(contains(loaded.error().message, "ran longer than 300 ms while evaluating its top level"));
+  }
+}
+
+TEST_CASE("module hooks and __describe_module__ that never end are stopped", "[modules]") {
+  test_env env;
+  stopwatch clock;
+  auto describe = module_instance::load(hostile_module(ok_reducer, "", "for (;;) {}"), env, tight_limits());
+  REQUIRE_FALSE(describe.ok());
+  CHECK(contains(describe.error().message, "ran longer than 300 ms while running __describe_module__"));
+
+  auto hooks = module_instance::load(
+    "import { moduleHooks } from 'spacetime:sys@2.0'; export default { [moduleHooks]() { for (;;) {} } };", env,
+    tight_limits());
+  REQUIRE_FALSE(hooks.ok());
+  CHECK(contains(hooks.error().message, "ran longer than 300 ms while running its module hooks"));
+  CHECK(clock.ms() < 4000);
+}
+
+TEST_CASE("reducers that never end, or whose error never prints, are stopped", "[modules]") {
+  identity alice = identity::from_claims("test", "alice");
+  for (const char* reducer : {"spin() { for (;;) {} },",
+                              "spin() { throw { toString() { for (;;) {} } }; },",
+                              "spin() { throw new (class extends SenderError { get message() { for (;;) {} } })(); },"}) {
+    INFO(reducer);
+    running_module m(hostile_module(std::string(ok_reducer) + reducer), tight_limits());
+    stopwatch clock;
+    auto outcome = m.call("spin", "", alice);
+    CHECK(clock.ms() < 2000);
+    CHECK(outcome.status == call_status::internal_error);
+    CHECK(outcome.message == "the reducer ran longer than 300 ms and was stopped");
+    CHECK(m.instance->broken());
+    // A broken instance refuses at once; its database loads a fresh one.
+    CHECK(m.call("ok", "", alice).status == call_status::internal_error);
+  }
+}
+
+TEST_CASE("a gigabyte at the top level is refused, the host goes on", "[modules]") {
+  test_env env;
+  auto arrays = module_instance::load(
+    "const hoard = []; for (let i = 0; i < 128; i++) hoard.push(new Array(1 << 20).fill(i)); export default {};", env,
+    memory_limits());
+  REQUIRE_FALSE(arrays.ok());
+  CHECK(contains(arrays.error().message, "ran out of memory while evaluating its top level (heap limit 64 MB)"));
+
+  auto buffer = module_instance::load("const b = new ArrayBuffer(2 ** 30); export default {};", env, memory_limits());
+  REQUIRE_FALSE(buffer.ok());
+  CHECK(contains(buffer.error().message, "RangeError: Array buffer allocation failed"));
+
+  auto typed = module_instance::load("const b = new Float64Array(2 ** 27); export default {};", env, memory_limits());
+  REQUIRE_FALSE(typed.ok());
+  CHECK(contains(typed.error().message, "RangeError"));
+
+  // The host still loads and runs modules.
+  running_module m(hostile_module(ok_reducer), memory_limits());
+  CHECK(m.call("ok", "", identity::from_claims("test", "alice")).status == call_status::ok);
+}
+
+TEST_CASE("a gigabyte in a reducer fails the call; the instance is replaced or goes on", "[modules]") {
+  identity alice = identity::from_claims("test", "alice");
+  {
+    running_module m(hostile_module(std::string(ok_reducer) +
+                                      "buffer() { new ArrayBuffer(2 ** 30); },"
+                                      "caught_buffer() { log(attempt(() => new ArrayBuffer(2 ** 30))); },"),
+                     memory_limits());
+    auto buffer = m.call("buffer", "", alice);
+    CHECK(buffer.status == call_status::internal_error);
+    CHECK(contains(buffer.message, "RangeError: Array buffer allocation failed"));
+    CHECK_FALSE(m.instance->broken());  // an exception like any other
+    REQUIRE(m.call("caught_buffer", "", alice).status == call_status::ok);
+    CHECK(m.env.lines.back().second == "RangeError");
+    CHECK(m.call("ok", "", alice).status == call_status::ok);
+  }
+  for (const char* reducer : {"hog() { const hoard = []; for (let i = 0; i < 128; i++) hoard.push(new Array(1 << 20).fill(i)); },",
+                              "hog() { const hoard = []; for (;;) hoard.push({ n: hoard.length }); },",
+                              "hog() { const m = new Map(); for (let i = 0; ; i++) m.set(i, [i]); },"}) {
+    INFO(reducer);
+    running_module m(hostile_module(std::string(ok_reducer) + reducer), memory_limits());
+    stopwatch clock;
+    auto outcome = m.call("hog", "", alice);
+    CHECK(clock.ms() < 5000);
+    CHECK(outcome.status == call_status::internal_error);
+    CHECK(outcome.message == "the reducer ran out of memory and was stopped (heap limit 64 MB)");
+    CHECK(m.instance->broken());
+  }
+}
+
+TEST_CASE("ArrayBuffers a module keeps cannot starve the host of memory for the call", "[modules]") {
+  module_limits limits = tight_limits();
+  limits.array_buffer_limit_bytes = std::size_t(16) << 20;
+  running_module m(hostile_module(std::string(ok_reducer) +
+                                    "keep() { globalThis.kept = globalThis.kept || [];"
+                                    "  log(attempt(() => { for (;;) globalThis.kept.push(new ArrayBuffer(1 << 20)); }));"
+                                    "  log(globalThis.kept.length); },"
+                                    "encode() { log(attempt(() => new TextEncoder().encode('x'.repeat(1 << 20)))); },"),
+                   limits);
+  identity alice = identity::from_claims("test", "alice");
+  REQUIRE(m.call("keep", "", alice).status == call_status::ok);
+  REQUIRE(m.env.lines.size() >= 2);
+  CHECK(m.env.lines[m.env.lines.size() - 2].second == "RangeError");
+  CHECK(m.env.lines.back().second == "16");
+  // The host's own buffers come from the same budget: refused, not a crash.
+  REQUIRE(m.call("encode", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second == "RangeError");
+  auto args = m.call("ok", std::string(64, 'x'), alice);
+  CHECK(args.status == call_status::internal_error);
+  CHECK(contains(args.message, "too much ArrayBuffer memory"));
+  CHECK(m.instance->broken());
+}
+
+TEST_CASE("huge strings are refused or cut, never a crash", "[modules]") {
+  running_module m(hostile_module(std::string(ok_reducer) +
+                                    "doubling() { let s = 'x'; for (;;) s += s; },"
+                                    "huge_log() { sys.console_log(2, 'y'.repeat(2 ** 24)); },"
+                                    "huge_name() { log(attempt(() => sys.table_id_from_name('t'.repeat(2 ** 24)))); },"
+                                    "huge_throw() { throw 'z'.repeat(2 ** 24); },"
+                                    "huge_decode() { log(new TextDecoder().decode(new Uint8Array(2 ** 24).fill(65)).length); },"),
+                   tight_limits());
+  identity alice = identity::from_claims("test", "alice");
+
+  auto doubling = m.call("doubling", "", alice);
+  CHECK(doubling.status == call_status::internal_error);
+  CHECK(contains(doubling.message, "RangeError: Invalid string length"));
+
+  REQUIRE(m.call("huge_log", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second.size() < (std::size_t(65) << 10));
+  CHECK(contains(m.env.lines.back().second, "line cut at 65536 bytes"));
+
+  REQUIRE(m.call("huge_name", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second == "RangeError");
+
+  auto thrown = m.call("huge_throw", "", alice);
+  CHECK(thrown.status == call_status::internal_error);
+  CHECK(thrown.message.size() < (std::size_t(65) << 10));
+
+  REQUIRE(m.call("huge_decode", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second == "16777216");
+  CHECK(m.call("ok", "", alice).status == call_status::ok);
+}
+
+TEST_CASE("syscalls with garbage arguments throw, never crash", "[modules]") {
+  running_module m(hostile_module(std::string(ok_reducer) + R"JS(
+    garbage() {
+      const values = [undefined, null, true, -1, -0.5, 0.5, 2 ** 32, 2 ** 53, 1e300, NaN, Infinity, '7',
+                      'x'.repeat(100000), {}, [], 7n, -(2n ** 200n), Symbol('s'), () => 0, new ArrayBuffer(0),
+                      new ArrayBuffer(8), new Uint8Array(8), { toString() { return 'table'; } }];
+      let made = 0, refused = 0;
+      for (const name of Object.keys(sys)) {
+        if (name === 'moduleHooks' || name === 'register_hooks' || typeof sys[name] !== 'function') continue;
+        for (const a of values)
+          for (const args of [[], [a], [a, a, a, a, a, a], [0, a, a, a, a, a], [1, new ArrayBuffer(4), a, a, a, a]]) {
+            made++;
+            if (attempt(() => sys[name](...args)) !== 'ok') refused++;
+          }
+      }
+      log(`made ${made}, refused ${refused}`);
+      // Lengths whose u32 sum wraps around to fit a 4-byte buffer.
+      log([attempt(() => sys.datastore_index_scan_range_bsatn(1, new ArrayBuffer(4), 0xffffffff, 0, 2, 0)),
+           attempt(() => sys.datastore_delete_by_index_scan_range_bsatn(1, new ArrayBuffer(4), 2, 0, 0xffffffff, 3)),
+           attempt(() => sys.datastore_insert_bsatn(1, new ArrayBuffer(4), 5)),
+           attempt(() => sys.datastore_insert_bsatn(1, new ArrayBuffer(4), -1)),
+           attempt(() => sys.datastore_insert_bsatn(1, new ArrayBuffer(4), 2 ** 32)),
+           attempt(() => sys.datastore_update_bsatn(1, 1, new ArrayBuffer(4), 4.5)),
+           attempt(() => sys.datastore_index_scan_point_bsatn(1, new SharedArrayBuffer(4), 4)),
+           attempt(() => sys.row_iter_bsatn_advance(12345, new ArrayBuffer(4))),
+           attempt(() => sys.console_timer_end(4000000000)),
+          ].join(' '));
+    },)JS"),
+                   tight_limits());
+  auto outcome = m.call("garbage", "", identity::from_claims("test", "alice"));
+  INFO(outcome.message);
+  REQUIRE(outcome.status == call_status::ok);
+  REQUIRE(m.env.lines.size() >= 2);
+  CHECK(m.env.lines.back().second ==
+        "RangeError RangeError RangeError RangeError RangeError RangeError TypeError Errno6 Errno7");
+  CHECK(contains(m.env.lines[m.env.lines.size() - 2].second, "made "));
+  CHECK(m.call("ok", "", identity::from_claims("test", "alice")).status == call_status::ok);
+}
+
+TEST_CASE("per-call allowances: scheduled reducers, log lines, console timers; no wasm, no Atomics.wait", "[modules]") {
+  running_module m(hostile_module(std::string(ok_reducer) + R"JS(
+    again() {
+      let n = 0;
+      while (attempt(() => sys.volatile_nonatomic_schedule_immediate('again', new Uint8Array(0))) === 'ok') n++;
+      log(`scheduled ${n}`);
+    },
+    chatter() { for (let i = 0; i < 20000; i++) sys.console_log(2, 'line ' + i); },
+    timers() {
+      let n = 0;
+      while (attempt(() => sys.console_timer_start('t')) === 'ok') n++;
+      log(`timers ${n}`);
+    },
+    probe() { log([typeof WebAssembly, attempt(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0))].join(' ')); },
+  )JS",
+                                  "globalThis.early = attempt(() => sys.volatile_nonatomic_schedule_immediate('again', new Uint8Array(0)));"),
+                   tight_limits());
+  identity alice = identity::from_claims("test", "alice");
+  CHECK(m.env.scheduled.empty());  // not from the top level
+
+  REQUIRE(m.call("again", "", alice).status == call_status::ok);
+  CHECK(m.env.scheduled.size() == 1024);
+  CHECK(m.env.lines.back().second == "scheduled 1024");
+
+  m.env.lines.clear();
+  REQUIRE(m.call("chatter", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.size() == 10001);
+  CHECK(m.env.lines[10000].first == log_level::warn);
+
+  REQUIRE(m.call("timers", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second == "timers 1024");
+
+  REQUIRE(m.call("probe", "", alice).status == call_status::ok);
+  CHECK(m.env.lines.back().second == "undefined TypeError");
+}

@@ -3,7 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <set>
+#include <thread>
+#include <vector>
 
 using namespace orrery;
 
@@ -59,4 +63,43 @@ TEST_CASE("random UUIDs are version 4", "[runtime]") {
   CHECK(u[14] == '4');
   CHECK(std::string("89ab").find(u[19]) != std::string::npos);
   CHECK(random_uuid() != u);
+}
+
+TEST_CASE("secure random bytes fill every length, differ each time and are not all zero", "[runtime]") {
+  for (std::size_t size : {std::size_t(1), std::size_t(16), std::size_t(300), std::size_t(4096)}) {
+    INFO(size);
+    std::vector<std::uint8_t> a(size), b(size);
+    fill_secure_random(a.data(), size);
+    fill_secure_random(b.data(), size);
+    if (size >= 16) {
+      CHECK(a != b);
+      CHECK(std::any_of(a.begin(), a.end(), [](std::uint8_t x) { return x != 0; }));
+    }
+  }
+  // Every bit position takes both values across a thousand connection ids: no
+  // byte is stuck, as it would be with a short or constant seed.
+  std::array<std::uint8_t, 16> ones{}, zeros{};
+  zeros.fill(0xFF);
+  for (int i = 0; i < 1000; ++i) {
+    connection_id c = connection_id::random();
+    for (std::size_t j = 0; j < 16; ++j) {
+      ones[j] |= c.bytes[j];
+      zeros[j] &= c.bytes[j];
+    }
+  }
+  for (std::size_t j = 0; j < 16; ++j) {
+    INFO("byte " << j);
+    CHECK(ones[j] == 0xFF);
+    CHECK(zeros[j] == 0x00);
+  }
+}
+
+TEST_CASE("connection ids differ across threads", "[runtime]") {
+  std::vector<connection_id> ids(8);
+  std::vector<std::thread> threads;
+  for (auto& id : ids) threads.emplace_back([&id] { id = connection_id::random(); });
+  for (auto& t : threads) t.join();
+  std::set<std::string> seen;
+  for (auto& id : ids) seen.insert(id.to_hex());
+  CHECK(seen.size() == ids.size());
 }

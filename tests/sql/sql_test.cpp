@@ -9,12 +9,15 @@
 //   error / SQL / ---- / text                 must fail with a message containing text
 // TYPE is bool, i8..i256, u8..u256, f32, f64, string, bytes, identity,
 // timestamp, or any of these followed by `?` for an Option.
+//
+// The Catch2 cases at the end build statements too big to write by hand.
 
 #include "runtime/bsatn.hpp"
 #include "runtime/datastore.hpp"
 #include "runtime/sats_json.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/sql/subscription.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -209,4 +212,220 @@ TEST_CASE("declarative SQL tests", "[runtime][sql]") {
     INFO("file " << f.filename().string());
     run_file(f);
   }
+}
+
+namespace {
+
+std::string repeat(const std::string& s, std::size_t n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+// Runs one statement as the SQL endpoint does, committing it when it succeeds.
+result<sql::query_result> execute(database& db, const std::string& text, const sql::limits& bounds = {}) {
+  auto parsed = sql::parse(text, bounds);
+  if (!parsed) return parsed.error();
+  auto tx = db.ds->begin();
+  auto ran = sql::run(*db.ds, tx, *parsed, db.who, db.config, bounds);
+  if (ran) tx.commit();
+  else tx.rollback();
+  return ran;
+}
+
+std::string error_of(const result<sql::query_result>& r) { return r ? std::string() : r.error().message; }
+
+std::uint64_t count_of(database& db, const std::string& text) {
+  auto r = execute(db, text);
+  INFO(text.substr(0, 200));
+  REQUIRE(error_of(r) == "");
+  return *r->rows.at(0).at(0).get<std::uint64_t>();
+}
+
+// Table `num` with ids 0..rows-1 and v = id % 10.
+void fill_numbers(database& db, std::size_t rows) {
+  REQUIRE(db.ds->create_table(db.table_from("table num public (id u32 pk, v u32)")).ok());
+  for (std::size_t from = 0; from < rows; from += 1000) {
+    std::string text = "INSERT INTO num VALUES ";
+    for (std::size_t i = from; i < std::min(rows, from + 1000); ++i)
+      text += (i == from ? "(" : ", (") + std::to_string(i) + ", " + std::to_string(i % 10) + ")";
+    REQUIRE(error_of(execute(db, text)) == "");
+  }
+}
+
+// Room for statements past the length bound, so that only the bound under test refuses them.
+sql::limits roomy() {
+  sql::limits bounds;
+  bounds.max_statement_bytes = 16 << 20;
+  return bounds;
+}
+
+// 999 comparisons no row passes, then v = 3: every row evaluates all 1000.
+std::string slow_condition() {
+  std::string terms;
+  for (int i = 0; i < 999; ++i) terms += "v = " + std::to_string(100 + i) + " OR ";
+  return terms + "v = 3";
+}
+
+} // namespace
+
+TEST_CASE("SQL statement length is bounded", "[runtime][sql]") {
+  std::string text = "SELECT * FROM num WHERE id = 1" + std::string(70000, ' ');
+  auto parsed = sql::parse(text);
+  REQUIRE_FALSE(parsed);
+  CHECK(parsed.error().code == errc::invalid_argument);
+  CHECK(parsed.error().message == "the statement is 70030 bytes long, past the limit of 65536 bytes; split it into "
+                                  "several statements");
+  CHECK(sql::parse(text, roomy()));
+}
+
+TEST_CASE("SQL conditions nest at most max_expression_depth deep", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 10);
+  auto nested = [](std::size_t depth) {
+    return "SELECT id FROM num WHERE " + repeat("(", depth) + "id = 1" + repeat(")", depth);
+  };
+  for (const std::string& text : {nested(100000), "SELECT id FROM num WHERE " + repeat("NOT ", 100000) + "id = 1"}) {
+    auto parsed = sql::parse(text, roomy());
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().code == errc::invalid_argument);
+    CHECK_THAT(parsed.error().message,
+               Catch::Matchers::Contains("nests parentheses and NOT deeper than the limit of 64"));
+    CHECK_THAT(sql::parse(text).error().message, Catch::Matchers::Contains("past the limit of 65536 bytes"));
+  }
+  CHECK_THAT(error_of(execute(db, nested(65))), Catch::Matchers::Contains("deeper than the limit of 64"));
+  auto at_limit = execute(db, nested(64));
+  REQUIRE(error_of(at_limit) == "");
+  REQUIRE(at_limit->rows.size() == 1);
+  CHECK(at_limit->rows[0][0] == value(std::uint32_t(1)));
+  // An even number of NOTs at the limit.
+  CHECK(count_of(db, "SELECT COUNT(*) FROM num WHERE " + repeat("NOT ", 64) + "v = 3") == 1);
+}
+
+TEST_CASE("SQL WHERE clauses hold at most max_where_terms comparisons", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 1000);
+  auto chain = [](const char* op, std::size_t terms, auto term) {
+    std::string text = "SELECT COUNT(*) AS n FROM num WHERE ";
+    for (std::size_t i = 0; i < terms; ++i) text += (i ? op : "") + term(i);
+    return text;
+  };
+  auto even_ids = [](std::size_t i) { return "id = " + std::to_string(2 * i); };
+
+  for (const char* op : {" OR ", " AND "}) {
+    auto parsed = sql::parse(chain(op, 200000, even_ids), roomy());
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().code == errc::invalid_argument);
+    CHECK_THAT(parsed.error().message, Catch::Matchers::Contains("more comparisons than the limit of 1024"));
+  }
+  CHECK_THAT(error_of(execute(db, chain(" OR ", 1025, even_ids))),
+             Catch::Matchers::Contains("more comparisons than the limit of 1024"));
+  CHECK(count_of(db, chain(" OR ", 1024, even_ids)) == 500);
+
+  // A long chain gives the answer a short one would.
+  CHECK(count_of(db, chain(" OR ", 500, even_ids)) == 500);
+  CHECK(count_of(db, chain(" OR ", 500, [](std::size_t i) { return "id = " + std::to_string(1000 + i); })) == 0);
+  CHECK(count_of(db, chain(" OR ", 500, [](std::size_t i) { return "(v = 3 AND id = " + std::to_string(2 * i + 1) + ")"; })) == 100);
+  CHECK(count_of(db, chain(" AND ", 500, [](std::size_t i) { return "id != " + std::to_string(i); })) == 500);
+
+  // The index still serves one conjunct of a long AND chain.
+  auto pinned = execute(db, chain(" AND ", 500, [](std::size_t i) { return i ? "v != " + std::to_string(10 + i) : std::string("id = 7"); }));
+  REQUIRE(error_of(pinned) == "");
+  CHECK(pinned->rows_scanned == 1);
+  CHECK(pinned->rows[0][0] == value(std::uint64_t(1)));
+}
+
+TEST_CASE("SQL select lists are bounded", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 5000);
+  CHECK_THAT(error_of(execute(db, "SELECT " + repeat("id, ", 256) + "id FROM num")),
+             Catch::Matchers::Contains("selects more items than the limit of 256"));
+  CHECK(error_of(execute(db, "SELECT " + repeat("id, ", 255) + "id FROM num LIMIT 1")) == "");
+
+  sql::limits small;
+  small.max_result_values = 100;
+  CHECK(error_of(execute(db, "SELECT * FROM num", small)) ==
+        "the result would hold 5000 rows of 2 columns, more than the limit of 100 values; select fewer columns, or add a "
+        "WHERE or LIMIT");
+  auto fits = execute(db, "SELECT * FROM num LIMIT 50", small);
+  REQUIRE(error_of(fits) == "");
+  CHECK(fits->rows.size() == 50);
+}
+
+TEST_CASE("SQL joins build at most max_join_rows rows, whatever row_limit says", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 100);
+  sql::limits small;
+  small.max_join_rows = 1000;
+  std::string cross = "SELECT COUNT(*) AS n FROM num a JOIN num b";
+  CHECK(error_of(execute(db, cross, small)) ==
+        "the join with `b` builds more than 1000 rows, the limit for one query; narrow it with ON or WHERE");
+  CHECK(count_of(db, cross) == 10000);
+
+  // row_limit applies when it is the tighter bound.
+  db.config.row_limit = 500;
+  CHECK_THAT(error_of(execute(db, cross, small)), Catch::Matchers::Contains("more than row_limit (500) rows"));
+  db.config.row_limit = 5000;
+  CHECK_THAT(error_of(execute(db, cross, small)), Catch::Matchers::Contains("more than 1000 rows, the limit"));
+}
+
+TEST_CASE("SQL joins stop at one million rows by default", "[runtime][sql][.]") {
+  database db;
+  fill_numbers(db, 101);
+  sql::limits unhurried;
+  unhurried.time_budget = std::chrono::milliseconds::zero();
+  CHECK(error_of(execute(db, "SELECT COUNT(*) AS n FROM num a JOIN num b JOIN num c", unhurried)) ==
+        "the join with `c` builds more than 1000000 rows, the limit for one query; narrow it with ON or WHERE");
+}
+
+TEST_CASE("SQL statements stop at their time budget", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 5000);
+  sql::limits tight;
+  tight.time_budget = std::chrono::milliseconds(1);
+  // 25 million joined rows to look at, 500 of them counted.
+  std::string heavy = "SELECT COUNT(*) AS n FROM num a JOIN num b WHERE a.id = b.id AND b.v = 4";
+  auto stopped = execute(db, heavy, tight);
+  REQUIRE_FALSE(stopped);
+  CHECK(stopped.error().code == errc::invalid_argument);
+  CHECK(stopped.error().message ==
+        "the query ran past its time budget of 1 ms; narrow it, for instance with a WHERE on an indexed column");
+
+  // Single-table scans and DML are budgeted too; a stopped DELETE deletes nothing.
+  std::string where = " WHERE " + slow_condition();
+  CHECK_THAT(error_of(execute(db, "SELECT COUNT(*) AS n FROM num" + where, tight)),
+             Catch::Matchers::Contains("time budget of 1 ms"));
+  CHECK_THAT(error_of(execute(db, "DELETE FROM num" + where, tight)), Catch::Matchers::Contains("time budget of 1 ms"));
+  CHECK(count_of(db, "SELECT COUNT(*) AS n FROM num") == 5000);
+
+  sql::limits unhurried;
+  unhurried.time_budget = std::chrono::milliseconds::zero();
+  auto counted = execute(db, "SELECT COUNT(*) AS n FROM num" + where, unhurried);
+  REQUIRE(error_of(counted) == "");
+  CHECK(counted->rows[0][0] == value(std::uint64_t(500)));
+}
+
+TEST_CASE("subscription initial rows stop at their time budget", "[runtime][sql]") {
+  database db;
+  fill_numbers(db, 5000);
+  auto query = sql::subscription_query::compile(*db.ds, "SELECT * FROM num WHERE " + slow_condition(), db.who);
+  REQUIRE(query);
+
+  sql::limits tight;
+  tight.time_budget = std::chrono::milliseconds(1);
+  std::vector<std::string> rows{"kept"};
+  auto stopped = (*query)->initial_rows(rows, tight);
+  REQUIRE_FALSE(stopped);
+  CHECK_THAT(stopped.error().message, Catch::Matchers::Contains("time budget of 1 ms"));
+  CHECK(rows == std::vector<std::string>{"kept"});
+
+  rows.clear();
+  REQUIRE((*query)->initial_rows(rows));
+  CHECK(rows.size() == 500);
+
+  auto deep = sql::subscription_query::compile(*db.ds, "SELECT * FROM num WHERE " + repeat("(", 65) + "id = 1" +
+                                                            repeat(")", 65), db.who);
+  REQUIRE_FALSE(deep);
+  CHECK_THAT(deep.error().message, Catch::Matchers::Contains("deeper than the limit of 64"));
 }

@@ -14,6 +14,16 @@ std::string hidden_table(const std::string& name) {
   return "no such table: `" + name + "`. If the table exists, it may be marked private.";
 }
 
+budget::budget(std::chrono::milliseconds limit) : limit_(limit), deadline_(std::chrono::steady_clock::time_point::max()) {
+  if (limit.count() > 0) deadline_ = std::chrono::steady_clock::now() + limit;
+}
+
+void budget::check() const {
+  if (std::chrono::steady_clock::now() > deadline_)
+    error("the query ran past its time budget of " + std::to_string(limit_.count()) +
+          " ms; narrow it, for instance with a WHERE on an indexed column");
+}
+
 // ---- literals ----
 
 std::string describe(const literal& l) {

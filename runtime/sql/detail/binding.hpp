@@ -8,8 +8,10 @@
 #include "runtime/index_key.hpp"
 #include "runtime/sql/ast.hpp"
 #include "runtime/sql/engine.hpp"
+#include "runtime/sql/limits.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -30,6 +32,23 @@ std::string literal_bsatn(const literal& l, const algebraic_type& type, const st
 /// The index-key encoding of a BSATN value.
 std::string key_of_bsatn(const algebraic_type& type, std::string_view bsatn);
 
+
+/// A statement's time budget. Work calls `step()` once per row it touches;
+/// the clock is read only every `stride` steps, so a step costs next to nothing.
+class budget {
+public:
+  explicit budget(std::chrono::milliseconds limit);
+  void step() {
+    if (++steps_ % stride == 0) check();
+  }
+
+private:
+  static constexpr std::uint64_t stride = 1024;
+  void check() const;
+  std::chrono::milliseconds limit_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::uint64_t steps_ = 0;
+};
 
 struct bound_table {
   const table* t;
@@ -101,11 +120,13 @@ public:
           (tables.size() == 1 ? " in table `" + tables[0].t->schema().name + "`" : std::string()));
   }
 
+  /// Recurses as deep as the condition nests (limits::max_expression_depth).
   bound_expr bind(const expr& e) const {
     bound_expr b;
     b.type = e.type;
     b.op = e.op;
     if (e.type != expr::kind::compare) {
+      b.children.reserve(e.children.size());
       for (auto& c : e.children) b.children.push_back(bind(*c));
       return b;
     }
@@ -139,10 +160,17 @@ class evaluator {
 public:
   explicit evaluator(const std::vector<bound_table>& tables) : tables_(tables) {}
 
+  /// Recurses as deep as the condition nests (limits::max_expression_depth).
   bool test(const bound_expr& e, const tuple& row) {
     switch (e.type) {
-      case expr::kind::and_: return test(e.children[0], row) && test(e.children[1], row);
-      case expr::kind::or_: return test(e.children[0], row) || test(e.children[1], row);
+      case expr::kind::and_:
+        for (auto& c : e.children)
+          if (!test(c, row)) return false;
+        return true;
+      case expr::kind::or_:
+        for (auto& c : e.children)
+          if (test(c, row)) return true;
+        return false;
       case expr::kind::not_: return !test(e.children[0], row);
       case expr::kind::compare: break;
     }

@@ -1,0 +1,218 @@
+// The registry actor on a real actor system and a store in a temporary folder:
+// supervision of database actors, and module updates racing renames and deletes.
+
+#include "actors/log_actor.hpp"
+#include "actors/registry_actor.hpp"
+#include "runtime/blake3.hpp"
+#include "runtime/committer.hpp"
+#include "runtime/store.hpp"
+
+#include <caf/all.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+using namespace orrery;
+
+namespace {
+
+std::string read_bundle(const std::string& name) {
+  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/" + name + ".js");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string hash_of(const std::string& bundle) { return to_hex(blake3(bundle).data(), 32); }
+
+std::string record_key(std::uint64_t id) {
+  std::string key = "r/db/";
+  append_u64(key, id);
+  return key;
+}
+
+/// A reply or the error that came instead.
+template <class T>
+struct answer {
+  std::optional<T> value;
+  caf::error error;
+};
+
+/// A host without HTTP: store, committer, log and registry actors in a temp folder.
+struct host {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("orrery-registry-test-" + random_uuid());
+  std::unique_ptr<store> db;
+  std::unique_ptr<committer> durability;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+  log_actor logs;
+  registry_actor registry;
+  identity owner = identity::from_claims("test", "owner");
+
+  /// `before_start` may write into the store before the registry loads it.
+  explicit host(const std::function<void(store&)>& before_start = {}) {
+    std::string error;
+    db = store::open(dir.string(), error);
+    REQUIRE(db);
+    if (before_start) before_start(*db);
+    durability = std::make_unique<committer>(*db);
+    system = std::make_unique<caf::actor_system>(cfg);
+    logs = spawn_log_actor(*system, *db);
+    registry = spawn_registry_actor(*system, database_context{db.get(), durability.get(), logs});
+  }
+
+  ~host() {
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+    system.reset();  // waits for every actor
+    durability.reset();
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  publish_request publishing(const std::string& target, const std::string& bundle) const {
+    return publish_request{owner, target, bundle, false};
+  }
+};
+
+template <class T, class Handle, class... Args>
+answer<T> ask(caf::scoped_actor& self, const Handle& to, Args&&... args) {
+  answer<T> out;
+  self->request(to, std::chrono::seconds(60), std::forward<Args>(args)...)
+    .receive([&](T& value) { out.value = std::move(value); }, [&](caf::error& err) { out.error = std::move(err); });
+  return out;
+}
+
+std::pair<database_record, database_actor> open_database(caf::scoped_actor& self, host& h, const std::string& target) {
+  std::pair<database_record, database_actor> out;
+  self->request(h.registry, std::chrono::seconds(60), open_atom::value, target)
+    .receive([&](database_record& r, database_actor& a) { out = {std::move(r), std::move(a)}; },
+             [&](caf::error& err) { FAIL("open " << target << ": " << error_message(err)); });
+  return out;
+}
+
+bool log_mentions(caf::scoped_actor& self, host& h, std::uint64_t id, const std::string& text) {
+  auto lines = ask<std::vector<std::string>>(self, h.logs, tail_atom::value, id, std::uint32_t(0));
+  REQUIRE(lines.value);
+  for (auto& line : *lines.value)
+    if (line.find(text) != std::string::npos) return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("a database actor that dies is dropped, logged and started again by the next request", "[actors]") {
+  host h;
+  caf::scoped_actor self{*h.system};
+  auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("phoenix", read_bundle("chat")));
+  INFO(error_message(created.error));
+  REQUIRE(created.value);
+
+  auto opened = open_database(self, h, "phoenix");
+  const database_record record = opened.first;
+  const database_actor first = opened.second;
+  REQUIRE(ask<std::string>(self, first, describe_atom::value).value);
+
+  self->monitor(first);
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  self->receive([&](caf::down_msg& down) { CHECK(down.source == first.address()); });
+
+  // The registry hears of the death on its own; until then it may still hand out the old actor.
+  database_actor second;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    second = open_database(self, h, "phoenix").second;
+    if (second.address() != first.address()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(second.address() != first.address());
+  auto described = ask<std::string>(self, second, describe_atom::value);
+  INFO(error_message(described.error));
+  CHECK(described.value);
+  CHECK(log_mentions(self, h, record.id, "stopped unexpectedly"));
+
+  // The fresh actor stays the live one: asking again gives the same actor.
+  CHECK(open_database(self, h, "phoenix").second.address() == second.address());
+}
+
+TEST_CASE("a module update keeps a rename and a lock made while the module loaded", "[actors]") {
+  host h;
+  caf::scoped_actor self{*h.system};
+  std::string first = read_bundle("chat"), second = first + "\n// the second version\n";
+  REQUIRE(ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("before", first)).value);
+
+  // The rename reaches the registry while the database actor loads the new
+  // module (milliseconds of V8 work); the update is recorded after it.
+  auto update = self->request(h.registry, std::chrono::seconds(60), publish_atom::value, h.publishing("before", second));
+  auto renamed = ask<database_record>(self, h.registry, names_atom::value, h.owner, std::string("before"),
+                                      std::vector<std::string>{"after"}, true);
+  INFO(error_message(renamed.error));
+  REQUIRE(renamed.value);
+  update.receive([](publish_result&) {}, [&](caf::error& err) { FAIL("update: " << error_message(err)); });
+
+  auto now = ask<database_record>(self, h.registry, lookup_atom::value, std::string("after"));
+  REQUIRE(now.value);
+  CHECK(now.value->names == std::vector<std::string>{"after"});
+  CHECK(now.value->program_hash == hash_of(second));
+  CHECK_FALSE(ask<database_record>(self, h.registry, lookup_atom::value, std::string("before")).value);
+  CHECK(h.db->get("p/" + hash_of(second)));
+  CHECK_FALSE(h.db->get("p/" + hash_of(first)));
+
+  // Same with a lock taken during an update.
+  std::string third = first + "\n// the third version\n";
+  auto update_again = self->request(h.registry, std::chrono::seconds(60), publish_atom::value, h.publishing("after", third));
+  REQUIRE(ask<database_record>(self, h.registry, lock_atom::value, h.owner, std::string("after"), true).value);
+  update_again.receive([](publish_result&) {}, [&](caf::error& err) { FAIL("update: " << error_message(err)); });
+  auto locked = ask<database_record>(self, h.registry, lookup_atom::value, std::string("after"));
+  REQUIRE(locked.value);
+  CHECK(locked.value->locked);
+  CHECK(locked.value->program_hash == hash_of(third));
+}
+
+TEST_CASE("a database deleted while its new module loaded stays deleted", "[actors]") {
+  host h;
+  caf::scoped_actor self{*h.system};
+  std::string first = read_bundle("chat"), second = first + "\n// the second version\n";
+  auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("doomed", first));
+  REQUIRE(created.value);
+  std::uint64_t id = created.value->record.id;
+
+  auto update = self->request(h.registry, std::chrono::seconds(60), publish_atom::value, h.publishing("doomed", second));
+  auto removal = ask<database_record>(self, h.registry, delete_atom::value, h.owner, std::string("doomed"));
+  REQUIRE(removal.value);
+  caf::error update_error;
+  update.receive([](publish_result&) {}, [&](caf::error& err) { update_error = err; });
+  INFO(error_message(update_error));
+  if (update_error) CHECK(error_message(update_error).find("deleted") != std::string::npos);
+
+  CHECK_FALSE(ask<database_record>(self, h.registry, lookup_atom::value, std::string("doomed")).value);
+  CHECK(ask<std::vector<database_record>>(self, h.registry, list_atom::value, h.owner).value->empty());
+  CHECK_FALSE(h.db->get(record_key(id)));
+  CHECK_FALSE(h.db->get("p/" + hash_of(first)));
+  CHECK_FALSE(h.db->get("p/" + hash_of(second)));
+}
+
+TEST_CASE("unreadable registry records are skipped and reported, and their ids never reused", "[actors]") {
+  host h([](store& db) {
+    write_batch batch;
+    batch.put(record_key(5), "{ not json");
+    batch.put(record_key(6), R"({"id":6,"identity":"zz","owner":"zz","names":["broken"],"program":"",)"
+                             R"("locked":false,"created":0})");
+    REQUIRE(db.write(batch, true).ok());
+  });
+  caf::scoped_actor self{*h.system};
+  auto missing = ask<database_record>(self, h.registry, lookup_atom::value, std::string("broken"));
+  CHECK_FALSE(missing.value);
+  CHECK(missing.error);
+  CHECK(log_mentions(self, h, 5, "cannot be read"));
+  CHECK(log_mentions(self, h, 6, "cannot be read"));
+
+  auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("fresh", read_bundle("chat")));
+  INFO(error_message(created.error));
+  REQUIRE(created.value);
+  CHECK(created.value->record.id > 6);
+}

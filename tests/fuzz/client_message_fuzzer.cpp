@@ -1,0 +1,51 @@
+// WebSocket client messages: one frame from a client of the `spacetimedb` SDK
+// (v2 messages in BSATN; a v3 frame holds several back to back), decoded as
+// the connection actor decodes them, then taken one step further as the
+// database would: queries parsed, reducer arguments decoded.
+//
+// Properties: decoding fails cleanly or gives at least one message; a frame
+// that decodes keeps decoding the same way when it is the tail of a longer
+// frame.
+
+#include "tests/fuzz/fuzz.hpp"
+
+#include "actors/client_protocol.hpp"
+#include "runtime/bsatn.hpp"
+#include "runtime/sql/parser.hpp"
+
+using namespace orrery;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view frame = fuzz::as_text(data, size);
+  auto decoded = decode_client_frame(frame);
+  if (!decoded) return 0;
+  ORRERY_FUZZ_CHECK(!decoded->empty(), "a frame decoded to no message");
+
+  static const algebraic_type send_message = fuzz::send_message_params();
+  for (const client_request& r : *decoded) {
+    for (const std::string& q : r.queries) (void)sql::parse(q);
+    if (r.type == client_request::kind::call_reducer || r.type == client_request::kind::call_procedure) {
+      auto args = decode_value(send_message, r.args);
+      ORRERY_FUZZ_CHECK(args.ok() == !validate(send_message, r.args).has_value(),
+                        "decode_value and validate disagree on reducer arguments");
+    }
+  }
+
+  // The same messages after an unsubscribe in the same frame.
+  std::string longer;
+  bsatn_writer w(longer);
+  w.u8(1);
+  w.u32(0);
+  w.u32(0);
+  w.u8(0);
+  longer.append(frame);
+  auto both = decode_client_frame(longer);
+  ORRERY_FUZZ_CHECK(both.ok() && both->size() == decoded->size() + 1, "a frame decodes differently after another message");
+  for (std::size_t i = 0; i < decoded->size(); ++i) {
+    const client_request &a = (*decoded)[i], &b = (*both)[i + 1];
+    ORRERY_FUZZ_CHECK(a.type == b.type && a.request_id == b.request_id && a.query_set_id == b.query_set_id &&
+                        a.flags == b.flags && a.queries == b.queries && a.name == b.name && a.args == b.args,
+                      "a message decodes differently after another message");
+  }
+  return 0;
+}

@@ -1,0 +1,1 @@
+SELECT name, age FROM person WHERE city = 'London' AND age > 30 ORDER BY age DESC LIMIT 2

@@ -1,0 +1,1 @@
+SELECT p.name FROM person AS p WHERE p.id = 3 OR NOT (p.active = true)

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM person WHERE score >= 7.5

@@ -1,0 +1,1 @@
+SELECT "name" FROM "person" WHERE "city" = 'Paris' AND "age" = 25

@@ -1,0 +1,1 @@
+SELECT book.title, author.name FROM book JOIN author ON book.author_id = author.id ORDER BY book.title

@@ -1,0 +1,1 @@
+SELECT a.name, b.title FROM author a INNER JOIN book b ON a.id = b.author_id WHERE b.year < 1970

@@ -1,0 +1,1 @@
+SELECT b.* FROM book b JOIN person p ON b.author_id = p.age WHERE p.name = 'bob'

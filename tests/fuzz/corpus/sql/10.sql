@@ -1,0 +1,1 @@
+SELECT id, rank FROM book WHERE isbn = 9780547773742 AND price < 10.5 AND rank <> -1

@@ -1,0 +1,1 @@
+SELECT book.* FROM book JOIN author ON book.author_id = author.id WHERE author.name = 'Lem'

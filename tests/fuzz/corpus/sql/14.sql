@@ -1,0 +1,1 @@
+SELECT author.* FROM book JOIN author ON book.author_id = author.id

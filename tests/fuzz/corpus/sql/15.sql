@@ -1,0 +1,1 @@
+INSERT INTO person (name, age, city, score, active) VALUES ('fay', 30, 'Oslo', 1e3, false)

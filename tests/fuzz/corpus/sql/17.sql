@@ -1,0 +1,1 @@
+UPDATE person SET age = 37, city = 'Cambridge' WHERE name = 'ada'

@@ -1,0 +1,1 @@
+UPDATE book SET note = NULL WHERE id = 10

@@ -1,0 +1,1 @@
+DELETE FROM person WHERE age < 30 OR city = 'Rome'

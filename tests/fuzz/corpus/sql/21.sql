@@ -1,0 +1,1 @@
+SET row_limit = 2

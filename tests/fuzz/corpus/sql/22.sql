@@ -1,0 +1,1 @@
+SHOW row_limit
