@@ -1,6 +1,7 @@
 # `make run` installs what is missing, builds, and starts a host on 127.0.0.1:3000
 # with its data in ./data. `make test` installs, builds, and runs every test, then
-# runs them again on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+# runs them again on a build with AddressSanitizer and UndefinedBehaviorSanitizer,
+# then runs each fuzz target for FUZZ_SECONDS.
 # `make bench` prints the benchmark figures; `make fuzz` runs each fuzz target
 # for FUZZ_SECONDS.
 
@@ -22,9 +23,10 @@ build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# What the tests need; the benchmarks are not built with sanitizers.
 build-asan: deps
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORRERY_SANITIZE=ON
-	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize -DORRERY_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target orrery orrery_tests
 
 run: build
 	$(BUILD_DIR)/orrery start --listen-addr 127.0.0.1:3000 --data-dir data
@@ -32,6 +34,7 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
 	$(MAKE) test-asan
+	$(MAKE) fuzz
 
 test-asan: build-asan
 	cd $(ASAN_DIR) && $(SANITIZER_ENV) ctest --output-on-failure

@@ -56,6 +56,9 @@ result<std::vector<client_request>> decode_client_frame(std::string_view frame) 
   try {
     bsatn_reader in(frame);
     do {
+      if (out.size() == max_requests_per_frame)
+        return fail(errc::invalid_argument, "a frame holds more than " + std::to_string(max_requests_per_frame) +
+                                              " client messages, the limit");
       client_request r;
       std::uint8_t tag = in.u8();
       if (tag > 4) return fail(errc::invalid_argument, "unknown client message tag " + std::to_string(tag));
@@ -64,7 +67,11 @@ result<std::vector<client_request>> decode_client_frame(std::string_view frame) 
       switch (r.type) {
         case client_request::kind::subscribe: {
           r.query_set_id = in.u32();
-          for (std::uint32_t n = in.u32(); n > 0; --n) r.queries.emplace_back(in.string());
+          std::uint32_t n = in.u32();
+          if (n > max_queries_per_subscribe)
+            return fail(errc::invalid_argument, "a Subscribe names " + std::to_string(n) + " queries, more than the limit of " +
+                                                  std::to_string(max_queries_per_subscribe));
+          for (; n > 0; --n) r.queries.emplace_back(in.string());
           break;
         }
         case client_request::kind::unsubscribe:

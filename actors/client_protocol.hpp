@@ -26,7 +26,13 @@ struct client_request {
   std::string args;                       // BSATN
 };
 
-/// Decodes the client messages in one frame (v3 frames may hold several).
+/// Client messages one frame may hold (the SDK packs up to 256 KiB of them,
+/// at least 10 bytes each), and queries one Subscribe may name.
+constexpr std::size_t max_requests_per_frame = 32768;
+constexpr std::size_t max_queries_per_subscribe = 256;
+
+/// Decodes the client messages in one frame (v3 frames may hold several);
+/// a frame past either limit is refused whole.
 result<std::vector<client_request>> decode_client_frame(std::string_view frame);
 
 /// Rows of one table; each entry is one BSATN row.

@@ -130,8 +130,7 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
         auto& st = self->state;
         if (!why.empty()) st.log("Disconnected client " + st.session.connection.to_hex() + ": " + why, "Warn");
         st.closed = true;
-        if (st.connected) self->send(st.session.database, disconnect_atom::value, st.session.connection);
-        self->quit();
+        self->quit();  // the database monitors this actor and disconnects the client
       },
     };
   });

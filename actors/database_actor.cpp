@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <deque>
-#include <limits>
 #include <map>
 #include <set>
 
@@ -42,9 +41,8 @@ const char* level_name(log_level level) {
 
 call_result result_of(call_result_kind kind, std::string message = {}) { return {kind, std::move(message), now_micros()}; }
 
-// What one client may subscribe to: queries in one Subscribe message, and
-// queries across all its query sets.
-constexpr std::size_t max_queries_per_subscribe = 256;
+// Queries one client may subscribe to across all its query sets (one
+// Subscribe names at most max_queries_per_subscribe: client_protocol.hpp).
 constexpr std::size_t max_queries_per_client = 1024;
 // Reducers one call may set off by scheduling each other to run at once,
 // directly or in a chain: a reducer that schedules itself stops here.
@@ -68,10 +66,15 @@ struct database_state : module_environment {
   // the actor once per batch of commits, not once per commit.
   struct durability_tracker {
     std::atomic<std::uint64_t> durable_upto{0};
+    std::atomic<std::uint64_t> failed_upto{0};  // commits the store could not write
     std::atomic<bool> wake_pending{false};
   };
   std::shared_ptr<durability_tracker> tracker = std::make_shared<durability_tracker>();
-  std::deque<std::pair<std::uint64_t, std::function<void()>>> waiting;  // run once durable, in order
+  // Run once their commit is durable (failure null) or could not be written.
+  using durable_waiter = std::function<void(const std::string* failure)>;
+  std::deque<std::pair<std::uint64_t, durable_waiter>> waiting;
+  // Set once a write to disk failed: the database answers reads and refuses writes.
+  std::optional<std::string> read_only;
   std::uint64_t next_ticket = 1;
   std::map<std::pair<table_id, std::string>, std::uint64_t> schedules;  // row -> current generation
   std::uint64_t next_generation = 1;
@@ -137,6 +140,8 @@ struct database_state : module_environment {
 
   result<done> open_datastore() {
     if (ds) return done{};
+    // A database started again after a crash reads what its last run submitted.
+    if (context.durability) context.durability->flush();
     auto opened = datastore::open(context.db, context.durability, record.id);
     if (!opened) return opened.error();
     ds = std::move(*opened);
@@ -177,6 +182,11 @@ struct database_state : module_environment {
       reply.deliver(answer);
       return;
     }
+    if (auto refused = refuse_writes()) {
+      tx.rollback();
+      reply.deliver(sql_reply{503, *refused});
+      return;
+    }
     if (sql_settings.row_limit != limit_before && context.db) {
       write_batch batch;
       std::string value;
@@ -186,7 +196,10 @@ struct database_state : module_environment {
     }
     system_log("SQL by " + caller.to_hex() + ": " + query + " (" + std::to_string(ran->rows_inserted) + " inserted, " +
                std::to_string(ran->rows_updated) + " updated, " + std::to_string(ran->rows_deleted) + " deleted)");
-    commit(tx, [reply, answer]() mutable { reply.deliver(answer); });
+    commit(tx, [reply, answer]() mutable { reply.deliver(answer); }, {}, {},
+           [reply](const std::string& why) mutable {
+             reply.deliver(sql_reply{500, "the statement's changes could not be written to disk: " + why});
+           });
   }
 
   module_limits limits() const {
@@ -327,27 +340,71 @@ struct database_state : module_environment {
     return out;
   }
 
+  /// Why writes are refused, once a write to disk failed.
+  std::optional<std::string> refuse_writes() {
+    if (!read_only && context.durability)
+      if (auto failure = context.durability->failure()) enter_read_only(*failure);
+    if (!read_only) return std::nullopt;
+    return "the database is read-only since a write to disk failed (" + *read_only + ")";
+  }
+
+  void enter_read_only(const std::string& why) {
+    if (read_only) return;
+    read_only = why;
+    system_log("The database is read-only: writing to disk failed (" + why +
+                 "). Calls that change data are refused; restart the host once the disk has room.",
+               "Error");
+  }
+
+  /// Fails everything still waiting for a commit: the database is going away.
+  void fail_waiting(const std::string& why) {
+    auto pending = std::move(waiting);
+    waiting.clear();
+    for (auto& [ticket, then] : pending)
+      if (then) then(&why);
+  }
+
+  /// Answers what waited for commits the store has now written, or failed to.
+  void answer_waiting() {
+    std::uint64_t durable = tracker->durable_upto.load(std::memory_order_acquire);
+    std::uint64_t failed = tracker->failed_upto.load(std::memory_order_acquire);
+    while (!waiting.empty() && waiting.front().first <= std::max(durable, failed)) {
+      auto then = std::move(waiting.front().second);
+      bool written = waiting.front().first <= durable;
+      waiting.pop_front();
+      if (!written) enter_read_only(context.durability->failure().value_or("unknown error"));
+      if (then) then(written ? nullptr : &*read_only);
+    }
+  }
+
   /// Commits `tx`. Once the commit is on disk, subscribers get its changes,
   /// the calling client (if any) gets its own through `reply_to_caller`, and
-  /// `when_durable` runs.
+  /// `when_durable` runs; if the store cannot write it, `when_failed` runs
+  /// instead (unless the caller already heard, having asked for unconfirmed reads).
   using caller_reply = std::function<void(std::vector<query_set_changes>)>;
+  using failure_reply = std::function<void(const std::string& why)>;
   commit_result commit(transaction& tx, std::function<void()> when_durable, const std::string& caller = {},
-                       caller_reply reply_to_caller = {}) {
-    bool tracked = when_durable || reply_to_caller || !clients.empty();
+                       caller_reply reply_to_caller = {}, failure_reply when_failed = {}) {
+    bool tracked = when_durable || reply_to_caller || when_failed || !clients.empty();
     std::function<void()> on_durable;
     std::uint64_t ticket = 0;
     if (tracked) {
       ticket = next_ticket++;
       auto handle = caf::actor_cast<database_actor>(self);
-      on_durable = [handle, tracker = tracker, ticket] {
-        tracker->durable_upto.store(ticket, std::memory_order_release);
+      on_durable = [handle, tracker = tracker, ticket, durability = context.durability] {
+        bool failed = durability && durability->failure();
+        (failed ? tracker->failed_upto : tracker->durable_upto).store(ticket, std::memory_order_release);
         if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
       };
     }
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
-    if (tracked && queries.empty() && !reply_to_caller) {
-      waiting.emplace_back(ticket, std::move(when_durable));  // nothing subscribed: nothing to fan out
+    if (tracked && queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
+      waiting.emplace_back(ticket, [when_durable = std::move(when_durable),
+                                    when_failed = std::move(when_failed)](const std::string* failure) {
+        if (!failure && when_durable) when_durable();
+        if (failure && when_failed) when_failed(*failure);
+      });
     } else if (tracked) {
       auto changes = fan_out(committed);
       // Clients that asked for unconfirmed reads hear at once.
@@ -369,8 +426,14 @@ struct database_state : module_environment {
           reply_to_caller = {};
         }
       }
+      if (!caller.empty() && !reply_to_caller) when_failed = {};  // the caller has its answer
       waiting.emplace_back(ticket, [this, changes = std::move(changes), caller, reply_to_caller = std::move(reply_to_caller),
-                                    when_durable = std::move(when_durable)]() mutable {
+                                    when_durable = std::move(when_durable),
+                                    when_failed = std::move(when_failed)](const std::string* failure) mutable {
+        if (failure) {  // nobody hears of changes that were not written
+          if (when_failed) when_failed(*failure);
+          return;
+        }
         for (auto& [connection, sets] : changes) {
           if (connection == caller) continue;
           auto it = clients.find(connection);
@@ -386,8 +449,16 @@ struct database_state : module_environment {
   /// Commits `tx` and answers `reply` with `outcome` once the commit is durable.
   void commit(transaction& tx, call_result outcome, caf::typed_response_promise<call_result>* reply) {
     std::function<void()> answer;
-    if (reply) answer = [reply = *reply, outcome = std::move(outcome)]() mutable { reply.deliver(outcome); };
-    commit(tx, std::move(answer));
+    failure_reply failed;
+    if (reply) {
+      answer = [reply = *reply, outcome]() mutable { reply.deliver(outcome); };
+      failed = [reply = *reply](const std::string& why) mutable { reply.deliver(not_written(why)); };
+    }
+    commit(tx, std::move(answer), {}, {}, std::move(failed));
+  }
+
+  static call_result not_written(const std::string& why) {
+    return result_of(call_result_kind::internal_error, "the call's changes could not be written to disk: " + why);
   }
 
   /// Runs reducer `id` in its own transaction. The reply (if any) is sent
@@ -406,6 +477,12 @@ struct database_state : module_environment {
       if (to_client) to_client(failed, {});
       return failed;
     }
+    if (auto refused = refuse_writes()) {
+      call_result failed = result_of(call_result_kind::internal_error, *refused);
+      if (reply) reply->deliver(failed);
+      if (to_client) to_client(failed, {});
+      return failed;
+    }
     const reducer_def& reducer = def.reducers[id];
     std::size_t scheduled_before = immediate.size();
     auto tx = ds->begin();
@@ -415,7 +492,9 @@ struct database_state : module_environment {
       call_result ok = result_of(call_result_kind::ok);
       ok.timestamp_micros = timestamp;
       if (to_client)
-        commit(tx, {}, connection.to_hex(), [to_client, ok](std::vector<query_set_changes> own) { to_client(ok, std::move(own)); });
+        commit(tx, {}, connection.to_hex(),
+               [to_client, ok](std::vector<query_set_changes> own) { to_client(ok, std::move(own)); },
+               [to_client](const std::string& why) { to_client(not_written(why), {}); });
       else
         commit(tx, ok, reply);
       run_immediate();
@@ -521,18 +600,9 @@ struct database_state : module_environment {
     }
     if (!req.wrap_in_connection) return run(*id, req.caller, connection, now_micros(), args, &reply);
     call_result outcome = run(*id, req.caller, connection, now_micros(), args, nullptr);
-    auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect);
+    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect))
+      run(*on_disconnect, req.caller, connection, now_micros(), "", nullptr);
     // The reply waits for the last commit: commits become durable in order.
-    if (on_disconnect && wake()) {
-      auto tx = ds->begin();
-      call_outcome done = module->call_reducer(*on_disconnect, req.caller, connection, now_micros(), "", tx);
-      if (done.status == call_status::ok) {
-        commit(tx, outcome, &reply);
-        return outcome;
-      }
-      tx.rollback();
-      log(log_level::error, "client_disconnected failed: " + done.message);
-    }
     if (outcome.kind == call_result_kind::ok) {
       auto tx = ds->begin();
       commit(tx, outcome, &reply);  // an empty commit: durable after everything before it
@@ -548,8 +618,12 @@ struct database_state : module_environment {
                             bool confirmed, client_sink sink) {
     if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
     std::string key = connection.to_hex();
-    if (auto taken = clients.find(key); taken != clients.end() && taken->second.id != id)
-      return make_error(host_errc::not_owner, "connection id " + key + " is already connected under another identity");
+    if (auto taken = clients.find(key); taken != clients.end())
+      return make_error(host_errc::not_owner,
+                        "connection id " + key + " is already connected" +
+                          (taken->second.id == id ? "" : " under another identity"));
+    // A client whose connection actor ends, however it ends, is disconnected.
+    self->monitor(sink);
     clients[key] = client{sink, id, connection, jwt, confirmed, {}};
     if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
       call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
@@ -587,16 +661,15 @@ struct database_state : module_environment {
     if (it == clients.end()) return;
     for (auto& [set_id, texts] : it->second.query_sets) drop_query_set(it->first, set_id, texts);
     identity id = it->second.id;
-    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect); on_disconnect && wake()) {
-      auto tx = ds->begin();
-      call_outcome done = module->call_reducer(*on_disconnect, id, connection, now_micros(), "", tx);
-      if (done.status == call_status::ok) commit(tx, {});
-      else {
-        tx.rollback();
-        log(log_level::error, "client_disconnected failed: " + done.message);
-      }
-    }
+    if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect))
+      run(*on_disconnect, id, connection, now_micros(), "", nullptr);
     clients.erase(connection.to_hex());
+  }
+
+  /// The client whose connection actor ended, if it was still connected.
+  void sink_down(const caf::actor_addr& sink) {
+    for (auto& [key, c] : clients)
+      if (c.sink.address() == sink) return disconnect(c.connection);
   }
 
   /// The plan for `text` as `c` may run it: the one already shared under its
@@ -613,9 +686,6 @@ struct database_state : module_environment {
     auto refuse = [&](const std::string& why) { reply(encode_subscription_error(r.request_id, r.query_set_id, why)); };
     if (c.query_sets.count(r.query_set_id))
       return refuse("query set " + std::to_string(r.query_set_id) + " is already subscribed");
-    if (r.queries.size() > max_queries_per_subscribe)
-      return refuse("a subscription holds at most " + std::to_string(max_queries_per_subscribe) + " queries; this one has " +
-                    std::to_string(r.queries.size()));
     std::vector<std::string> texts;
     std::set<std::string> seen;
     for (auto& q : r.queries)
@@ -777,19 +847,10 @@ struct database_state : module_environment {
     return done{};
   }
 
-  /// Runs what waited for commits up to ticket `upto`, now durable.
-  void answer_durable(std::uint64_t upto) {
-    while (!waiting.empty() && waiting.front().first <= upto) {
-      auto then = std::move(waiting.front().second);
-      waiting.pop_front();
-      if (then) then();
-    }
-  }
-
-  /// Runs `then` once everything committed so far is durable.
-  void when_durable(std::function<void()> then) {
+  /// Runs `then` once everything committed so far is durable, else `failed`.
+  void when_durable(std::function<void()> then, failure_reply failed) {
     auto tx = ds->begin();
-    commit(tx, std::move(then));  // an empty commit: durable after everything before it
+    commit(tx, std::move(then), {}, {}, std::move(failed));  // an empty commit: durable after everything before it
   }
 
   result<done> update(const std::string& code, bool clear) {
@@ -808,7 +869,15 @@ struct database_state : module_environment {
     def = std::move(decoded);
     bundle = code;
     bind_names();
-    return clear ? initialize() : result<done>(done{});
+    if (!clear) {
+      if (!schedules_armed) arm_all_schedules();  // the update woke the database
+      return done{};
+    }
+    // The data is gone and the new module is in place, so it is published
+    // either way; an init that failed here after its rehearsal passed is logged.
+    if (auto initialized = initialize(); !initialized)
+      system_log("Republished with cleared data, but " + initialized.error().message, "Error");
+    return done{};
   }
 
   void fire_schedule(table_id table, const std::string& row, std::uint64_t generation) {
@@ -845,6 +914,13 @@ struct database_state : module_environment {
 
 using self_ptr = database_actor::stateful_pointer<database_state>;
 
+/// Fails a publish whose init could not be written.
+database_state::failure_reply fail_reply(caf::typed_response_promise<bool> reply) {
+  return [reply](const std::string& why) mutable {
+    reply.deliver(make_error(host_errc::storage_failure, "the module's init could not be written to disk: " + why));
+  };
+}
+
 } // namespace
 
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
@@ -852,15 +928,19 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
   return system.spawn<caf::detached>([context, record, bundle](self_ptr self) -> database_actor::behavior_type {
     // An exception that escapes a handler ends the actor; its text reaches the
     // registry, which logs it and starts the database again on the next request.
-    self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
+    // Whoever waits on a commit hears of the failure rather than timing out.
+    self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
+      std::string why = "unhandled exception of unknown type";
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        return make_error(host_errc::storage_failure, std::string("unhandled exception: ") + x.what());
+        why = std::string("unhandled exception: ") + x.what();
       } catch (...) {
-        return make_error(host_errc::storage_failure, "unhandled exception of unknown type");
       }
+      self->state.fail_waiting(why);
+      return make_error(host_errc::storage_failure, why);
     });
+    self->set_down_handler([self](caf::down_msg& down) { self->state.sink_down(down.source); });
     auto& st = self->state;
     st.self = self;
     st.context = context;
@@ -872,14 +952,14 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         auto reply = self->make_response_promise<bool>();
         auto created = self->state.create();
         if (!created) reply.deliver(make_error(host_errc::invalid_argument, created.error().message));
-        else self->state.when_durable([reply]() mutable { reply.deliver(true); });
+        else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;
       },
       [=](update_atom, const std::string& code, bool clear) {
         auto reply = self->make_response_promise<bool>();
         auto updated = self->state.update(code, clear);
         if (!updated) reply.deliver(make_error(host_errc::invalid_argument, updated.error().message));
-        else self->state.when_durable([reply]() mutable { reply.deliver(true); });
+        else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;
       },
       [=](call_atom, const reducer_call& req) {
@@ -889,7 +969,6 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
       },
       [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
           client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, confirmed, sink); },
-      [=](disconnect_atom, const connection_id& connection) { self->state.disconnect(connection); },
       [=](client_atom, const connection_id& connection, const client_request& request) {
         self->state.on_client(connection, request);
         return true;
@@ -906,14 +985,14 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
       [=](stop_atom) {
         auto& st = self->state;
         if (st.context.durability) st.context.durability->flush();
-        st.answer_durable(std::numeric_limits<std::uint64_t>::max());  // everything is on disk now
+        st.answer_waiting();  // every commit is written, or failed, by now
         self->quit();
         return true;
       },
       [=](durable_atom, std::uint64_t) {
         auto& st = self->state;
         st.tracker->wake_pending.store(false);
-        st.answer_durable(st.tracker->durable_upto.load(std::memory_order_acquire));
+        st.answer_waiting();
       },
       [=](schedule_atom, std::uint32_t table, const std::string& row, std::uint64_t generation) {
         self->state.fire_schedule(table, row, generation);

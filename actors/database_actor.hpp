@@ -21,11 +21,11 @@ class committer;
 using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>>;
 
 using database_actor = caf::typed_actor<
-  // A WebSocket client connects (client_connected runs; false rejects it). The
-  // flag asks for confirmed reads: updates only once durable.
+  // A WebSocket client connects (client_connected runs; an error rejects it).
+  // The flag asks for confirmed reads: updates only once durable. The database
+  // monitors the sink: when it ends, client_disconnected runs and the client's
+  // subscriptions end.
   caf::replies_to<connect_atom, identity, connection_id, std::string, bool, client_sink>::with<bool>,
-  // The client went away (client_disconnected runs; its subscriptions end).
-  caf::reacts_to<disconnect_atom, connection_id>,
   // A message from a connected client; replies go to its sink. The answer
   // (true) says it was handled, so the client's socket may read on.
   caf::replies_to<client_atom, connection_id, client_request>::with<bool>,

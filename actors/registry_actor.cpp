@@ -300,9 +300,10 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
     return make_error(host_errc::invalid_argument, "`" + req.target + "` is being published right now; try again");
 
   std::string hash = to_hex(blake3(req.bundle).data(), 32);
-  auto rp = self->make_response_promise<publish_result>();
-
+  // The promise takes over the reply: every early return above and below it
+  // must come before it is made.
   if (existing) {
+    auto rp = self->make_response_promise<publish_result>();
     // Only the id is kept across the wait: a rename, lock or delete may land
     // before the database actor answers, and the record is re-read then.
     const std::uint64_t id = existing->id;
@@ -344,6 +345,7 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
   }
   std::string reserved = req.target;
   if (!reserved.empty()) st.pending.insert(reserved);
+  auto rp = self->make_response_promise<publish_result>();
   auto actor = spawn_database_actor(self->system(), st.context, record, req.bundle);
   self->request(actor, std::chrono::minutes(2), create_atom::value)
     .then(

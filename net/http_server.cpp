@@ -124,7 +124,9 @@ public:
   }
 
   void close() override {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->close_after_queue({}); });
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->close_after_queue(websocket::close_reason(websocket::close_code::normal));
+    });
   }
 
   void consumed(std::size_t bytes) override {

@@ -30,6 +30,11 @@ void committer::flush() {
   drained_.wait(lock, [&] { return completed_ >= target; });
 }
 
+std::optional<std::string> committer::failure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failure_;
+}
+
 committer::stats committer::counters() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
@@ -44,13 +49,17 @@ void committer::run() {
       if (queue_.empty()) return;  // stopping, nothing left
       group.swap(queue_);
     }
-    std::vector<const write_batch*> parts;
-    for (auto& entry : group) parts.push_back(&entry.first);
-    write_batch combined = write_batch::concat(parts);
-    if (auto s = db_.write(combined, true); !s.ok()) {
-      // Nothing later may be reported durable when this was not.
-      std::cerr << "fatal: durable write failed: " << s.error << std::endl;
-      std::abort();
+    // Nothing later may be written, let alone reported durable, once a write failed.
+    if (!failure()) {
+      std::vector<const write_batch*> parts;
+      for (auto& entry : group) parts.push_back(&entry.first);
+      write_batch combined = write_batch::concat(parts);
+      if (auto s = db_.write(combined, true); !s.ok()) {
+        std::cerr << "orrery: writing to the data store failed; databases are read-only from now on: " << s.error
+                  << std::endl;
+        std::lock_guard<std::mutex> lock(mutex_);
+        failure_ = s.error;
+      }
     }
     for (auto& [batch, cb] : group)
       if (cb) cb();

@@ -1,6 +1,8 @@
 #include "runtime/store.hpp"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
 namespace orrery {
@@ -50,22 +52,28 @@ write_batch write_batch::concat(const std::vector<const write_batch*>& parts) {
 }
 bool write_batch::empty() const { return batch_->Count() == 0; }
 
-store::store(rocksdb::DB* db) : db_(db) {}
+store::store(rocksdb::DB* db, std::unique_ptr<rocksdb::Env> env) : env_(std::move(env)), db_(db) {}
 store::~store() {
   if (db_) db_->Close().PermitUncheckedError();
 }
 
-std::unique_ptr<store> store::open(const std::string& dir, std::string& error) {
+std::unique_ptr<store> store::open(const std::string& dir, std::string& error,
+                                   std::shared_ptr<rocksdb::FileSystem> files) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(2);
+  std::unique_ptr<rocksdb::Env> env;
+  if (files) {
+    env = rocksdb::NewCompositeEnv(files);
+    options.env = env.get();
+  }
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, dir, &db);
   if (!s.ok()) {
     error = "cannot open the data store in " + dir + ": " + s.ToString();
     return nullptr;
   }
-  return std::unique_ptr<store>(new store(db));
+  return std::unique_ptr<store>(new store(db, std::move(env)));
 }
 
 std::optional<std::string> store::get(std::string_view key) const {

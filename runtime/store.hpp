@@ -13,6 +13,8 @@
 
 namespace rocksdb {
 class DB;
+class Env;
+class FileSystem;
 class WriteBatch;
 } // namespace rocksdb
 
@@ -46,8 +48,10 @@ private:
 
 class store {
 public:
-  /// Opens (creating if needed) the store in `dir`; nullptr with `error` set on failure.
-  static std::unique_ptr<store> open(const std::string& dir, std::string& error);
+  /// Opens (creating if needed) the store in `dir`; nullptr with `error` set on
+  /// failure. Tests pass a file system that injects faults; it must outlive the store.
+  static std::unique_ptr<store> open(const std::string& dir, std::string& error,
+                                     std::shared_ptr<rocksdb::FileSystem> files = nullptr);
   ~store();
 
   std::optional<std::string> get(std::string_view key) const;
@@ -61,7 +65,8 @@ public:
   void scan_reverse(std::string_view prefix, const visitor& visit) const;
 
 private:
-  explicit store(rocksdb::DB* db);
+  store(rocksdb::DB* db, std::unique_ptr<rocksdb::Env> env);
+  std::unique_ptr<rocksdb::Env> env_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
 };
 

@@ -43,7 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build=${FUZZ_BUILD_DIR:-build-fuzz}
-cmake -S . -B "$build" -DORRERY_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+cmake -S . -B "$build" -DORRERY_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Sanitize || exit 1
 cmake --build "$build" -j "${JOBS:-$(nproc)}" --target $(printf 'orrery_fuzz_%s ' "${targets[@]}") || exit 1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
