@@ -12,7 +12,9 @@ FUZZ_SECONDS ?= 60
 
 # V8 keeps its own heap and exits with memory still mapped: leaks are not
 # reported; every other finding fails the run.
-SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp \
+                ORRERY_SANITIZED=1
 
 .PHONY: deps build build-asan run test test-asan bench fuzz clean
 

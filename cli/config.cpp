@@ -1,6 +1,7 @@
 #include "cli/config.hpp"
 
 #include "cli/commands.hpp"
+#include "runtime/durable_file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -49,10 +50,9 @@ void config::save() const {
                             {"identity", s.identity}});
   fs::path p = path();
   fs::create_directories(p.parent_path());
-  std::ofstream out(p);
-  out << json{{"default_server", default_server}, {"servers", servers_json}}.dump(2) << "\n";
-  if (!out) throw cli_error("cannot write " + p.string());
-  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+  // It holds tokens: readable by its owner only, and never left half-written.
+  std::string text = json{{"default_server", default_server}, {"servers", servers_json}}.dump(2) + "\n";
+  if (auto s = write_file_durably(p.string(), text, 0600); !s.ok()) throw cli_error(s.error);
 }
 
 std::string normalize_url(std::string url) {

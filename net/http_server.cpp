@@ -8,6 +8,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <iostream>
 #include <optional>
@@ -486,7 +487,8 @@ struct http_server::impl {
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory) {
         // Out of file descriptors: retrying at once would spin. Wait for connections to close.
         accept_pause.expires_after(std::chrono::milliseconds(100));
         accept_pause.async_wait([this](beast::error_code wait) {

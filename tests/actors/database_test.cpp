@@ -7,6 +7,7 @@
 #include "runtime/committer.hpp"
 #include "runtime/store.hpp"
 #include "tests/support/faulty_file_system.hpp"
+#include "tests/support/bundles.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -18,15 +19,9 @@
 #include <thread>
 
 using namespace orrery;
+using orrery::testing::read_bundle;
 
 namespace {
-
-std::string read_bundle(const std::string& name) {
-  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/" + name + ".js");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// Lines a log follower received, read from the test's thread.
 class log_lines {

@@ -1,7 +1,7 @@
 // Starts real `orrery start` processes on free loopback ports and runs the
 // real `orrery` CLI against them.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,4 +54,32 @@ export function cli(configDir, args, { input, env } = {}) {
 
 export function removeDir(dir) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** TypeScript bindings made by `orrery generate` (args: `-p PROJECT`, `-j BUNDLE` or
+ *  a published database), bundled for Node and imported. */
+export async function sdkBindings(name, args) {
+  const out = path.join(root, 'build', 'sdk-test', name);
+  mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync(orreryBin, ['generate', '--lang', 'typescript', '--out-dir', out, ...args], { cwd: root });
+  execFileSync(path.join(root, 'node_modules/.bin/esbuild'), [path.join(out, 'index.ts'), '--bundle', '--format=esm',
+    '--platform=node', '--external:spacetimedb', '--log-level=warning', `--outfile=${out}.mjs`]);
+  return import(`${out}.mjs`);
+}
+
+/** Resolves with `check()`'s first truthy value, polled every 10 ms. */
+export function waitUntil(check, what, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const value = check();
+      if (value) {
+        clearInterval(poll);
+        resolve(value);
+      } else if (Date.now() - started > ms) {
+        clearInterval(poll);
+        reject(new Error(`timed out waiting for ${what}`));
+      }
+    }, 10);
+  });
 }

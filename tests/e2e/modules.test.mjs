@@ -125,6 +125,9 @@ test('schedules fire on time and stop when their row is deleted', async () => {
   await waitForLog('everything', /tick single/);
   await waitForLog('everything', /(tick repeat[\s\S]*){3}/);
   ok(run('call', 'everything', 'stop_ticks'));
+  // Only its schedule calls a scheduled reducer.
+  const direct = run('call', 'everything', 'on_tick', '[0, {"Interval": {"__time_duration_micros__": 1}}, "forged"]');
+  assert.match(direct.stderr, /HTTP 400\): `on_tick` is not callable by clients/);
   const count = (logs('everything').match(/tick repeat/g) ?? []).length;
   await sleep(600);
   assert.equal((logs('everything').match(/tick repeat/g) ?? []).length, count);

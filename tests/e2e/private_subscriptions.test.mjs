@@ -1,15 +1,15 @@
 // Subscriptions filtered by `:sender`: two clients subscribing with the same
 // query text each see only their own rows, in the initial rows and in every
-// later update. Real `spacetimedb` 2.10.1 SDK against a real `orrery start`.
+// later update; a connection id in use belongs to its client. Real `spacetimedb`
+// 2.10.1 SDK against a real `orrery start`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, orreryBin, removeDir, startHost, tempDir } from './harness.mjs';
+import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 // The SDK logs each connection to stdout, which the test runner also reads.
@@ -21,17 +21,8 @@ const project = path.join(root, 'tests/modules/owned-items');
 // The bundle the build made, else one `orrery build -p` made, else the CLI builds the project.
 const built = [path.join(bundles, 'owned-items.js'), path.join(project, 'dist/bundle.js')].find((f) => existsSync(f));
 const moduleArgs = built ? ['-j', built] : ['-p', project];
-const work = path.join(root, 'build', 'sdk-test');
 const MINE = 'SELECT * FROM item WHERE owner = :sender';
 let dataDir, host, me, items;
-
-async function bindings(name, args) {
-  const out = path.join(work, name);
-  execFileSync(orreryBin, ['generate', '--lang', 'typescript', '--out-dir', out, ...args], { cwd: root });
-  execFileSync(path.join(root, 'node_modules/.bin/esbuild'), [path.join(out, 'index.ts'), '--bundle', '--format=esm',
-    '--platform=node', '--external:spacetimedb', '--log-level=warning', `--outfile=${out}.mjs`]);
-  return import(`${out}.mjs`);
-}
 
 function ok(r) {
   assert.equal(r.status, 0, `CLI failed: ${r.stderr}${r.stdout}`);
@@ -39,12 +30,11 @@ function ok(r) {
 }
 
 before(async () => {
-  mkdirSync(work, { recursive: true });
   dataDir = tempDir('private-subs');
   me = tempDir('private-subs-me');
   host = await startHost(dataDir);
   ok(cli(me, ['publish', 'owned', ...moduleArgs, '-s', host.url]));
-  items = await bindings('owned-items-private', moduleArgs);
+  items = await sdkBindings('owned-items-private', moduleArgs);
 });
 
 after(async () => {
@@ -52,22 +42,6 @@ after(async () => {
   removeDir(dataDir);
   removeDir(me);
 });
-
-function waitFor(check, what, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      const value = check();
-      if (value) {
-        clearInterval(poll);
-        resolve(value);
-      } else if (Date.now() - started > ms) {
-        clearInterval(poll);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 10);
-  });
-}
 
 /** A connected client that records every row the host ever inserted into its
  *  cache; it disconnects when test `t` ends, passed or not. */
@@ -129,11 +103,11 @@ test('two clients with the same :sender query each see only their own items', as
   // A commits first; B's own commit follows, and updates reach each client in
   // commit order, so once B holds b2 anything of a3 meant for B has arrived.
   await a.conn.reducers.add({ name: 'a3' });
-  await waitFor(() => names(a).includes('a3'), 'A to see a3');
+  await waitUntil(() => names(a).includes('a3'), 'A to see a3');
   await b.conn.reducers.add({ name: 'b2' });
-  await waitFor(() => names(b).includes('b2'), 'B to see b2');
+  await waitUntil(() => names(b).includes('b2'), 'B to see b2');
   await a.conn.reducers.add({ name: 'a4' });
-  await waitFor(() => names(a).includes('a4'), 'A to see a4');
+  await waitUntil(() => names(a).includes('a4'), 'A to see a4');
 
   assert.deepEqual(names(a), ['a1', 'a2', 'a3', 'a4']);
   assert.deepEqual(names(b), ['b1', 'b2']);
@@ -155,11 +129,11 @@ test('a client without items sees none of another client\'s items, before or aft
   const before = names(a).length;
 
   await a.conn.reducers.add({ name: 'late-a' });
-  await waitFor(() => names(a).includes('late-a'), 'A to see late-a');
+  await waitUntil(() => names(a).includes('late-a'), 'A to see late-a');
   assert.equal(names(a).length, before + 1);
   // C's own commit comes after A's: once C holds it, late-a had its chance.
   await c.conn.reducers.add({ name: 'c1' });
-  await waitFor(() => names(c).includes('c1'), 'C to see c1');
+  await waitUntil(() => names(c).includes('c1'), 'C to see c1');
   assert.deepEqual(names(c), ['c1']);
   assertOnlyOwn(a, 'A');
   assertOnlyOwn(c, 'C');
@@ -183,11 +157,41 @@ test('subscribing in the other order gives the same separation', async (t) => {
   assert.deepEqual(names(e), ['e1']);
   assert.deepEqual(names(d), ['d1']);
   await e.conn.reducers.add({ name: 'e2' });
-  await waitFor(() => names(e).includes('e2'), 'E to see e2');
+  await waitUntil(() => names(e).includes('e2'), 'E to see e2');
   await d.conn.reducers.add({ name: 'd2' });
-  await waitFor(() => names(d).includes('d2'), 'D to see d2');
+  await waitUntil(() => names(d).includes('d2'), 'D to see d2');
   assert.deepEqual(names(e), ['e1', 'e2']);
   assert.deepEqual(names(d), ['d1', 'd2']);
   assertOnlyOwn(d, 'D');
   assertOnlyOwn(e, 'E');
+});
+
+/** A raw WebSocket to the subscribe endpoint; resolves with the first thing that happens. */
+function firstEvent(query) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${host.url.replace('http', 'ws')}/v1/database/owned/subscribe?compression=None&${query}`,
+                             ['v2.bsatn.spacetimedb']);
+    ws.binaryType = 'arraybuffer';
+    ws.addEventListener('message', () => resolve({ ws, event: 'message' }), { once: true });
+    ws.addEventListener('close', (e) => resolve({ ws, event: 'close', code: e.code }), { once: true });
+  });
+}
+
+test('a connection id in use is refused to another identity, and may be used again once free', async () => {
+  const id = 'c0ffee00c0ffee00c0ffee00c0ffee01';
+  const first = await firstEvent(`connection_id=${id}`);
+  assert.equal(first.event, 'message', 'the first client is greeted');
+  // No token: the host mints a new identity for this one.
+  const second = await firstEvent(`connection_id=${id}`);
+  assert.equal(second.event, 'close', 'a second identity on the same connection id is closed unanswered');
+  first.ws.close();
+  await waitUntil(() => first.ws.readyState === WebSocket.CLOSED, 'the first client to close');
+  let third;
+  for (let attempt = 0; attempt < 50; attempt++) {  // the host hears of the close a moment later
+    third = await firstEvent(`connection_id=${id}`);
+    if (third.event === 'message') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(third.event, 'message', 'the connection id is free again');
+  third.ws.close();
 });

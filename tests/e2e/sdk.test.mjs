@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'undici';
-import { cli, orreryBin, removeDir, startHost, tempDir } from './harness.mjs';
+import { cli, orreryBin, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 
@@ -18,14 +18,6 @@ const work = path.join(root, 'build', 'sdk-test');
 let dataDir, host, me, chat, library;
 
 // Generates bindings with the real CLI and bundles them for Node, keeping the SDK external.
-async function bindings(name, args) {
-  const out = path.join(work, name);
-  execFileSync(orreryBin, ['generate', '--lang', 'typescript', '--out-dir', out, ...args], { cwd: root });
-  execFileSync(path.join(root, 'node_modules/.bin/esbuild'), [path.join(out, 'index.ts'), '--bundle', '--format=esm',
-    '--platform=node', '--external:spacetimedb', '--log-level=warning', `--outfile=${out}.mjs`]);
-  return import(`${out}.mjs`);
-}
-
 function ok(r) {
   assert.equal(r.status, 0, `CLI failed: ${r.stderr}${r.stdout}`);
   return r.stdout;
@@ -38,8 +30,8 @@ before(async () => {
   host = await startHost(dataDir);
   ok(cli(me, ['publish', 'chat', '-p', 'examples/chat', '-s', host.url]));
   ok(cli(me, ['publish', 'library', '-j', path.join(bundles, 'library.js'), '-s', host.url]));
-  chat = await bindings('chat', ['-p', 'examples/chat']);
-  library = await bindings('library', ['-j', path.join(bundles, 'library.js')]);
+  chat = await sdkBindings('chat', ['-p', 'examples/chat']);
+  library = await sdkBindings('library', ['-j', path.join(bundles, 'library.js')]);
 });
 
 after(async () => {
@@ -47,22 +39,6 @@ after(async () => {
   removeDir(dataDir);
   removeDir(me);
 });
-
-function waitFor(check, what, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      const value = check();
-      if (value) {
-        clearInterval(poll);
-        resolve(value);
-      } else if (Date.now() - started > ms) {
-        clearInterval(poll);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 10);
-  });
-}
 
 function connect(module, database, { token, compression = 'gzip', confirmed } = {}) {
   return new Promise((resolve, reject) => {
@@ -90,11 +66,11 @@ test('two chat clients see each other\'s messages live', async () => {
   bob.conn.db.message.onInsert((_ctx, row) => seenByBob.push(row.text));
   await alice.conn.reducers.setName({ name: 'Alice' });
   await alice.conn.reducers.sendMessage({ text: 'hello bob' });
-  await waitFor(() => seenByBob.includes('hello bob'), 'bob to see alice\'s message');
+  await waitUntil(() => seenByBob.includes('hello bob'), 'bob to see alice\'s message');
   const seenByAlice = [];
   alice.conn.db.message.onInsert((_ctx, row) => seenByAlice.push(row.text));
   await bob.conn.reducers.sendMessage({ text: 'hi alice' });
-  await waitFor(() => seenByAlice.includes('hi alice'), 'alice to see bob\'s message');
+  await waitUntil(() => seenByAlice.includes('hi alice'), 'alice to see bob\'s message');
   const me = [...alice.conn.db.user.iter()].find((u) => u.identity.isEqual(alice.identity));
   assert.equal(me?.name, 'Alice');
   assert.equal(me?.online, true);
@@ -121,7 +97,7 @@ test('unsubscribing removes the rows from the client cache', async () => {
   const handle = await subscribe(client.conn, ['SELECT * FROM message']);
   assert.ok([...client.conn.db.message.iter()].length >= 2);
   await new Promise((resolve) => handle.unsubscribeThen(() => resolve()));
-  await waitFor(() => [...client.conn.db.message.iter()].length === 0, 'the cache to empty');
+  await waitUntil(() => [...client.conn.db.message.iter()].length === 0, 'the cache to empty');
   client.conn.disconnect();
 });
 
@@ -135,11 +111,11 @@ test('a join subscription updates when either side changes', async () => {
   const titles = () => [...reader.conn.db.book.iter()].map((b) => b.title).sort().join(',');
   assert.equal(titles(), '');
   await owner.conn.reducers.addBook({ id: 11, authorId: 2, title: 'Solaris' });   // the book side
-  await waitFor(() => titles() === 'Solaris', 'the new book of Lem');
+  await waitUntil(() => titles() === 'Solaris', 'the new book of Lem');
   await owner.conn.reducers.renameAuthor({ id: 1, name: 'Lem' });                  // the author side
-  await waitFor(() => titles() === 'Earthsea,Solaris', 'books of the renamed author');
+  await waitUntil(() => titles() === 'Earthsea,Solaris', 'books of the renamed author');
   await owner.conn.reducers.renameAuthor({ id: 2, name: 'Stanisław' });
-  await waitFor(() => titles() === 'Earthsea', 'Solaris to leave');
+  await waitUntil(() => titles() === 'Earthsea', 'Solaris to leave');
   owner.conn.disconnect();
   reader.conn.disconnect();
 });
@@ -173,7 +149,7 @@ test('republishing with cleared data ends the subscriptions on its tables', asyn
   const client = await connect(library, 'library');
   await subscribe(client.conn, ['SELECT * FROM author']);
   ok(cli(me, ['publish', 'library', '-j', path.join(bundles, 'library.js'), '--delete-data', '-y', '-s', host.url]));
-  await waitFor(() => !client.conn.isActive, 'the SDK to drop the connection whose subscription broke');
+  await waitUntil(() => !client.conn.isActive, 'the SDK to drop the connection whose subscription broke');
   // The database serves new clients with its fresh, empty tables.
   const fresh = await connect(library, 'library');
   await subscribe(fresh.conn, ['SELECT * FROM author']);
@@ -190,7 +166,7 @@ test('clients that ask for unconfirmed reads get their updates too', async () =>
   careful.conn.db.message.onInsert((_ctx, row) => seen.push(row.text));
   await fast.conn.reducers.sendMessage({ text: 'quick' });
   assert.ok([...fast.conn.db.message.iter()].some((m) => m.text === 'quick'));
-  await waitFor(() => seen.includes('quick'), 'the confirmed client to see it');
+  await waitUntil(() => seen.includes('quick'), 'the confirmed client to see it');
   fast.conn.disconnect();
   careful.conn.disconnect();
 });

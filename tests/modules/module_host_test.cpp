@@ -3,6 +3,7 @@
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
 #include "runtime/bsatn.hpp"
+#include "tests/support/bundles.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,15 +11,9 @@
 #include <sstream>
 
 using namespace orrery;
+using orrery::testing::read_bundle;
 
 namespace {
-
-std::string read_bundle(const std::string& name) {
-  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/" + name + ".js");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct test_env : module_environment {
   std::vector<std::pair<log_level, std::string>> lines;
