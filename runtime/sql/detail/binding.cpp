@@ -78,7 +78,7 @@ std::string literal_bsatn(const literal& l, const algebraic_type& type, const st
   }
   json_value j;
   switch (l.type) {
-    case literal::kind::null: mismatch("NULL (only Option columns hold NULL)");
+    case literal::kind::null: return mismatch("NULL (only Option columns hold NULL)");
     case literal::kind::sender:
       if (special != special_type::identity) mismatch("the caller's Identity");
       j.type = json_value::kind::string;
