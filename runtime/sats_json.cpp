@@ -20,6 +20,7 @@ void append_hex_u128(std::string& out, u128 x) {
 void append_float(std::string& out, double x, int digits) {
   if (std::isnan(x)) out += "\"NaN\"";
   else if (std::isinf(x)) out += x > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  else if (x == 0 && std::signbit(x)) out += "-0.0";  // "-0" would read back as the integer 0
   else {
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.*g", digits, x);

@@ -424,3 +424,15 @@ TEST_CASE("schedules must name a ScheduleAt column and a declared reducer", "[mo
   m.schedules[0].table = "nowhere";
   CHECK_THAT(module_error(m), Catch::Contains("names table `nowhere`"));
 }
+
+TEST_CASE("negative zero keeps its sign through SATS-JSON", "[runtime]") {
+  for (auto type : {T::primitive(type_kind::f64), T::primitive(type_kind::f32)}) {
+    value zero = type.kind == type_kind::f64 ? value(-0.0) : value(-0.0f);
+    std::string json = to_sats_json(zero, type);
+    CHECK(json == "-0.0");
+    auto back = from_sats_json(type, json);
+    REQUIRE(back.ok());
+    bool negative = type.kind == type_kind::f64 ? std::signbit(std::get<double>(back->v)) : std::signbit(std::get<float>(back->v));
+    CHECK(negative);
+  }
+}
