@@ -52,6 +52,7 @@ struct connection_state {
   client_link link;
   bool connected = false;
   bool closed = false;
+  std::size_t unacknowledged = 0;  // bytes forwarded since the last acknowledgement request
   std::vector<std::string> early_frames;  // sent before the database accepted the client
 
   void log(const std::string& message, const char* level = "Info") {
@@ -64,8 +65,12 @@ struct connection_state {
 
 using self_ptr = connection_actor::stateful_pointer<connection_state>;
 
+// Received bytes are acknowledged to the socket in steps of this size, by a
+// request the database answers once it has handled everything before it.
+constexpr std::size_t acknowledge_every = 64 * 1024;
+
 // Hands a frame's requests to the database; the socket reads on once the
-// database has handled all of them.
+// database has handled them.
 void forward(self_ptr self, const std::string& bytes) {
   auto& st = self->state;
   auto decoded = decode_client_frame(bytes);
@@ -75,14 +80,13 @@ void forward(self_ptr self, const std::string& bytes) {
     st.link.close();
     return;
   }
-  if (decoded->empty()) return st.link.consumed(bytes.size());
-  auto remaining = std::make_shared<std::size_t>(decoded->size());
-  auto handled = [self, remaining, size = bytes.size()] {
-    if (--*remaining == 0) self->state.link.consumed(size);
-  };
-  for (auto& request : *decoded)
-    self->request(st.session.database, caf::infinite, client_atom::value, st.session.connection, request)
-      .then([handled](bool) { handled(); }, [handled](caf::error&) { handled(); });
+  for (auto& request : *decoded) self->send(st.session.database, client_atom::value, st.session.connection, request);
+  st.unacknowledged += bytes.size();
+  if (st.unacknowledged < acknowledge_every) return;
+  auto handled = [self, bytes = st.unacknowledged] { self->state.link.consumed(bytes); };
+  st.unacknowledged = 0;
+  self->request(st.session.database, caf::infinite, client_atom::value, st.session.connection)
+    .then([handled](bool) { handled(); }, [handled](caf::error&) { handled(); });
 }
 
 } // namespace

@@ -971,8 +971,8 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
           client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, confirmed, sink); },
       [=](client_atom, const connection_id& connection, const client_request& request) {
         self->state.on_client(connection, request);
-        return true;
       },
+      [=](client_atom, const connection_id&) { return true; },
       [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
         auto reply = self->make_response_promise<sql_reply>();
         self->state.sql(caller, owner, query, reply);

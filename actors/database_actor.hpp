@@ -26,9 +26,11 @@ using database_actor = caf::typed_actor<
   // monitors the sink: when it ends, client_disconnected runs and the client's
   // subscriptions end.
   caf::replies_to<connect_atom, identity, connection_id, std::string, bool, client_sink>::with<bool>,
-  // A message from a connected client; replies go to its sink. The answer
-  // (true) says it was handled, so the client's socket may read on.
-  caf::replies_to<client_atom, connection_id, client_request>::with<bool>,
+  // A message from a connected client; replies go to its sink.
+  caf::reacts_to<client_atom, connection_id, client_request>,
+  // Answered (true) once everything the client sent before it was handled:
+  // the client's socket reads on from there.
+  caf::replies_to<client_atom, connection_id>::with<bool>,
   // A new database: load the module, create its tables, run `init`.
   caf::replies_to<create_atom>::with<bool>,
   // A new module for this database (`clear` drops its data first).
