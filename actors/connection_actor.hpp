@@ -2,7 +2,8 @@
 // The connection actor: one per WebSocket client. Decodes the client's
 // frames and forwards them to its database actor; frames, compresses and
 // sends what the database replies. The socket bounds what a client may queue
-// either way; the actor tells it when a frame's requests have been handled.
+// either way; the actor tells it, every 64 KiB, when what it received has been
+// handled by the database.
 
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
@@ -22,7 +23,7 @@ using connection_actor = caf::typed_actor<caf::reacts_to<server_atom, std::strin
 struct client_link {
   std::function<void(std::string)> send;
   std::function<void()> close;
-  std::function<void(std::size_t)> consumed;  // a received frame of this size was handled
+  std::function<void(std::size_t)> consumed;  // this many received bytes were handled
 };
 
 enum class frame_compression : std::uint8_t { none = 0, brotli = 1, gzip = 2 };
