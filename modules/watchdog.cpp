@@ -24,7 +24,9 @@ public:
     std::lock_guard<std::mutex> lock(mutex_);
     std::uint64_t ticket = next_++;
     watches_[ticket] = w;
-    wake_.notify_one();
+    // Calls arm and disarm back to back; the thread is woken only when a
+    // deadline comes before the one it sleeps until, so not on every call.
+    if (w.deadline < sleeping_until_) wake_.notify_one();
     return ticket;
   }
 
@@ -49,6 +51,7 @@ private:
           ++it;
         }
       }
+      sleeping_until_ = next_deadline;
       wake_.wait_until(lock, next_deadline);
     }
   }
@@ -57,6 +60,7 @@ private:
   std::condition_variable wake_;
   std::map<std::uint64_t, watch> watches_;
   std::uint64_t next_ = 1;
+  std::chrono::steady_clock::time_point sleeping_until_ = std::chrono::steady_clock::time_point::min();
   std::thread thread_;
 };
 
