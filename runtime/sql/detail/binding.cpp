@@ -3,9 +3,6 @@
 #include "runtime/json_value.hpp"
 #include "runtime/sats_json.hpp"
 
-#include <cstdio>
-#include <ctime>
-
 namespace orrery::sql::detail {
 
 void error(const std::string& message) { throw sql_error(message); }
@@ -38,31 +35,72 @@ std::string describe(const literal& l) {
   return "?";
 }
 
-// "2024-05-01T12:30:00.25Z" or with a +hh:mm offset, to microseconds since the epoch.
-bool parse_rfc3339(const std::string& s, std::int64_t& micros) {
-  int y, mo, d, h, mi;
-  double sec;
-  char sep;
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%d-%d-%d%c%d:%d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec, &consumed) < 7) return false;
-  if (sep != 'T' && sep != 't' && sep != ' ') return false;
-  std::string zone = s.substr(std::size_t(consumed));
-  int offset = 0;
-  if (zone == "Z" || zone == "z" || zone.empty()) offset = 0;
-  else {
-    int oh, om;
-    if (std::sscanf(zone.c_str() + 1, "%d:%d", &oh, &om) != 2 || (zone[0] != '+' && zone[0] != '-')) return false;
-    offset = (oh * 60 + om) * (zone[0] == '-' ? -1 : 1);
+namespace {
+
+/// `count` decimal digits at `at`, advancing it; false if there are fewer.
+bool digits(const std::string& s, std::size_t& at, int count, int& value) {
+  value = 0;
+  for (int i = 0; i < count; ++i, ++at) {
+    if (at >= s.size() || s[at] < '0' || s[at] > '9') return false;
+    value = value * 10 + (s[at] - '0');
   }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = int(sec);
-  std::int64_t seconds = std::int64_t(timegm(&tm)) - std::int64_t(offset) * 60;
-  micros = seconds * 1000000 + std::int64_t((sec - int(sec)) * 1e6 + 0.5);
+  return true;
+}
+
+bool expect(const std::string& s, std::size_t& at, char c) { return at < s.size() && s[at++] == c; }
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = unsigned(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + std::int64_t(doe) - 719468;
+}
+
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+} // namespace
+
+// "2024-05-01T12:30:00.25Z", with a +hh:mm or -hh:mm offset, or no zone (UTC),
+// to microseconds since the epoch. Every field is checked against its range:
+// years 0000-9999, real days of the month, a leap second at most.
+bool parse_rfc3339(const std::string& s, std::int64_t& micros) {
+  std::size_t at = 0;
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, at, 4, y) || !expect(s, at, '-') || !digits(s, at, 2, mo) || !expect(s, at, '-') ||
+      !digits(s, at, 2, d))
+    return false;
+  if (at >= s.size() || (s[at] != 'T' && s[at] != 't' && s[at] != ' ')) return false;
+  ++at;
+  if (!digits(s, at, 2, h) || !expect(s, at, ':') || !digits(s, at, 2, mi) || !expect(s, at, ':') ||
+      !digits(s, at, 2, sec))
+    return false;
+  static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] + (mo == 2 && leap(y)) || h > 23 || mi > 59 || sec > 60)
+    return false;
+  std::int64_t nanos = 0;  // up to nine fraction digits
+  if (at < s.size() && s[at] == '.') {
+    int count = 0;
+    for (++at; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at, ++count)
+      if (count < 9) nanos = nanos * 10 + (s[at] - '0');
+    if (count == 0 || count > 9) return false;
+    for (; count < 9; ++count) nanos *= 10;
+  }
+  int offset_minutes = 0;
+  std::string zone = s.substr(at);
+  if (!zone.empty() && zone != "Z" && zone != "z") {
+    std::size_t z = 1;
+    int oh, om;
+    if ((zone[0] != '+' && zone[0] != '-') || !digits(zone, z, 2, oh) || !expect(zone, z, ':') ||
+        !digits(zone, z, 2, om) || z != zone.size() || oh > 23 || om > 59)
+      return false;
+    offset_minutes = (oh * 60 + om) * (zone[0] == '-' ? -1 : 1);
+  }
+  std::int64_t seconds = days_from_civil(y, unsigned(mo), unsigned(d)) * 86400 + h * 3600 + mi * 60 + sec -
+                         std::int64_t(offset_minutes) * 60;
+  micros = seconds * 1000000 + (nanos + 500) / 1000;
   return true;
 }
 
