@@ -417,17 +417,20 @@ void module_instance::impl::end_call() {
 
 module_instance::impl::~impl() {
   if (!isolate) return;
-  iterators.clear();
-  error_constructors.clear();
-  sys_modules.clear();
-  sys_module_2_0.Reset();
-  sender_error_class.Reset();
-  error_constructor_of.Reset();
-  call_reducer.Reset();
-  hooks.Reset();
-  hooks_symbol.Reset();
-  module.Reset();
-  context.Reset();
+  {
+    v8::Locker locked(isolate);
+    iterators.clear();
+    error_constructors.clear();
+    sys_modules.clear();
+    sys_module_2_0.Reset();
+    sender_error_class.Reset();
+    error_constructor_of.Reset();
+    call_reducer.Reset();
+    hooks.Reset();
+    hooks_symbol.Reset();
+    module.Reset();
+    context.Reset();
+  }
   isolate->Dispose();
 }
 
@@ -458,14 +461,15 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
   params.oom_error_callback = on_out_of_memory;
   s.isolate = v8::Isolate::New(params);
   v8::Isolate* isolate = s.isolate;
-  isolate->SetData(0, &s);
-  isolate->SetFatalErrorHandler(on_fatal_error);
-  isolate->SetOOMErrorHandler(on_out_of_memory);
-  isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
-  isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold the database's thread
-
   std::string error;
   {
+    v8::Locker locked(isolate);
+    isolate->SetData(0, &s);
+    isolate->SetFatalErrorHandler(on_fatal_error);
+    isolate->SetOOMErrorHandler(on_out_of_memory);
+    isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
+    isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold a worker thread
+
     v8::Isolate::Scope entered(isolate);
     v8::HandleScope handles(isolate);
     v8::Local<v8::ObjectTemplate> global = v8::ObjectTemplate::New(isolate);
@@ -563,6 +567,7 @@ call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sen
   impl& s = *impl_;
   if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded"};
   v8::Isolate* isolate = s.isolate;
+  v8::Locker locked(isolate);
   v8::Isolate::Scope entered(isolate);
   v8::HandleScope handles(isolate);
   v8::Local<v8::Context> ctx = s.context.Get(isolate);

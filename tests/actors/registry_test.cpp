@@ -1,6 +1,7 @@
 // The registry actor on a real actor system and a store in a temporary folder:
 // supervision of database actors, and module updates racing renames and deletes.
 
+#include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "runtime/blake3.hpp"
@@ -56,6 +57,7 @@ struct host {
     REQUIRE(db);
     if (before_start) before_start(*db);
     durability = std::make_unique<committer>(*db);
+    apply_actor_system_settings(cfg);
     system = std::make_unique<caf::actor_system>(cfg);
     logs = spawn_log_actor(*system, *db);
     registry = spawn_registry_actor(*system, database_context{db.get(), durability.get(), logs});
