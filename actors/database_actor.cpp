@@ -326,6 +326,8 @@ struct database_state : module_environment {
         << (next_due ? ", and so does its next schedule" : "");
     system_log(why.str());
     keep_sleeping_schedules();
+    module.reset();  // freed before the registry hears, so that it can give the memory back
+    ds.reset();
     self->send(context.sleeps, sleep_atom::value, record.id, next_due);
     self->quit();
   }

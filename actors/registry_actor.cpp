@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <malloc.h>
 #include <map>
 #include <set>
 
@@ -102,6 +103,8 @@ struct registry_state {
   log_actor logs;
   std::map<std::uint64_t, database_actor> live;  // awake databases
   std::map<std::uint64_t, std::int64_t> due;      // sleeping databases' next schedule (µs since the epoch)
+  std::chrono::steady_clock::time_point last_trim;
+  bool trim_pending = false;
   std::set<std::string> pending;                 // names and identities being created
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, database_record> records;
@@ -161,6 +164,20 @@ struct registry_state {
     }
     if (auto s = db->write(batch, false); !s.ok())
       system_log(id, "Recording when the sleeping database's next schedule is due failed: " + s.error, "Error");
+    give_back_memory(self);
+  }
+
+  /// Hands the memory sleeping databases freed back to the system (malloc
+  /// keeps freed pages in its arenas otherwise), at most once a second.
+  void give_back_memory(caf::local_actor* self) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_trim >= std::chrono::seconds(1)) {
+      last_trim = now;
+      malloc_trim(0);
+    } else if (!trim_pending) {
+      trim_pending = true;
+      caf::delayed_anon_send(caf::actor_cast<registry_actor>(self), std::chrono::seconds(1), idle_atom::value);
+    }
   }
 
   /// A sleeping database's schedule is due: its actor starts and arms its schedules.
@@ -209,6 +226,11 @@ struct registry_state {
       err = make_error(host_errc::not_owner, "identity " + caller.to_hex() +
                                                  " does not own database `" + target + "`");
     return err ? nullptr : r;
+  }
+
+  /// Modules are stored once per content hash: databases of one module share it.
+  void store_program(write_batch& batch, const std::string& hash, const std::string& bundle) const {
+    if (!db->get(program_key(hash))) batch.put(program_key(hash), bundle);
   }
 
   bool program_used_elsewhere(const std::string& hash, std::uint64_t except) const {
@@ -299,7 +321,7 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
   const std::string previous = updated.program_hash;
   updated.program_hash = hash;
   write_batch batch;
-  batch.put(program_key(hash), bundle);
+  st.store_program(batch, hash, bundle);
   if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(program_key(previous));
   batch.put(record_key(id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
@@ -321,7 +343,7 @@ caf::error persist_create(self_ptr self, const database_record& record, const st
     return make_error(host_errc::invalid_argument,
                       "a database with identity " + record.database_identity.to_hex() + " already exists");
   write_batch batch;
-  batch.put(program_key(record.program_hash), bundle);
+  st.store_program(batch, record.program_hash, bundle);
   batch.put(record_key(record.id), to_json(record).dump());
   if (auto err = st.commit(batch)) return err;
   st.index(record);
@@ -577,6 +599,10 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
         self->state.fell_asleep(id, caf::actor_cast<caf::actor_addr>(self->current_sender()), next_due, self);
       },
       [=](wake_atom, std::uint64_t id, std::int64_t when) { self->state.wake_for_schedule(id, when, self); },
+      [=](idle_atom) {
+        self->state.trim_pending = false;
+        self->state.give_back_memory(self);
+      },
     };
   });
 }

@@ -38,10 +38,11 @@ using registry_actor = caf::typed_actor<
     database_record>,
   // Locks (true) or unlocks (false) a database against deletion.
   caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>,
-  // A database fell asleep (see sleep_listener); internal: a sleeping
-  // database's next schedule is due.
+  // A database fell asleep (see sleep_listener). Internal: a sleeping
+  // database's next schedule is due; time to give freed memory back.
   caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>,
-  caf::reacts_to<wake_atom, std::uint64_t, std::int64_t>>;
+  caf::reacts_to<wake_atom, std::uint64_t, std::int64_t>,
+  caf::reacts_to<idle_atom>>;
 
 /// Loads every record from the context's store, which must outlive the actor.
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);

@@ -29,16 +29,17 @@ namespace {
 constexpr std::size_t mb = std::size_t(1) << 20;
 constexpr std::size_t max_host_text = mb;  // host messages embed only clipped module text
 
+std::unique_ptr<v8::Platform> v8_platform;  // for the process, set up once
+
 void ensure_v8() {
   static std::once_flag once;
-  static std::unique_ptr<v8::Platform> platform;
   std::call_once(once, [] {
     // WebAssembly memories are allocated outside the ArrayBuffer budget.
     v8::V8::SetFlagsFromString("--no-expose-wasm");
     // Extra V8 flags for diagnosis, e.g. ORRERY_V8_FLAGS=--perf-basic-prof.
     if (const char* flags = std::getenv("ORRERY_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
-    platform = v8::platform::NewDefaultPlatform();
-    v8::V8::InitializePlatform(platform.get());
+    v8_platform = v8::platform::NewDefaultPlatform();
+    v8::V8::InitializePlatform(v8_platform.get());
     v8::V8::Initialize();
   });
 }
@@ -431,6 +432,8 @@ module_instance::impl::~impl() {
     module.Reset();
     context.Reset();
   }
+  // The platform keeps a task queue per isolate until told it is gone.
+  v8::platform::NotifyIsolateShutdown(v8_platform.get(), isolate);
   isolate->Dispose();
 }
 
