@@ -58,6 +58,7 @@ struct database_state : module_environment {
   database_record record;
   std::string bundle;
   std::unique_ptr<datastore> ds;
+  bool after_crash = false;  // see spawn_database_actor
   std::unique_ptr<module_instance> module;
   module_def def;
   name_bindings names;
@@ -149,8 +150,10 @@ struct database_state : module_environment {
 
   result<done> open_datastore() {
     if (ds) return done{};
-    // A database started again after a crash reads what its last run submitted.
-    if (context.durability) context.durability->flush();
+    // A database started again after a crash reads what its last run
+    // submitted. One that slept had nothing in flight (idle()): no wait.
+    if (after_crash && context.durability) context.durability->flush();
+    after_crash = false;
     auto opened = datastore::open(context.db, context.durability, record.id);
     if (!opened) return opened.error();
     ds = std::move(*opened);
@@ -483,27 +486,24 @@ struct database_state : module_environment {
   using failure_reply = std::function<void(const std::string& why)>;
   commit_result commit(transaction& tx, std::function<void()> when_durable, const std::string& caller = {},
                        caller_reply reply_to_caller = {}, failure_reply when_failed = {}) {
-    bool tracked = when_durable || reply_to_caller || when_failed || !clients.empty();
-    std::function<void()> on_durable;
-    std::uint64_t ticket = 0;
-    if (tracked) {
-      ticket = next_ticket++;
-      auto handle = caf::actor_cast<database_actor>(self);
-      on_durable = [handle, tracker = tracker, ticket, durability = context.durability] {
-        bool failed = durability && durability->failure();
-        (failed ? tracker->failed_upto : tracker->durable_upto).store(ticket, std::memory_order_release);
-        if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
-      };
-    }
+    // Every commit waits in `waiting` until durable, so a database with
+    // nothing waiting has nothing in flight and may sleep (idle()).
+    std::uint64_t ticket = next_ticket++;
+    auto handle = caf::actor_cast<database_actor>(self);
+    auto on_durable = [handle, tracker = tracker, ticket, durability = context.durability] {
+      bool failed = durability && durability->failure();
+      (failed ? tracker->failed_upto : tracker->durable_upto).store(ticket, std::memory_order_release);
+      if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
+    };
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
-    if (tracked && queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
+    if (queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
       waiting.emplace_back(ticket, [when_durable = std::move(when_durable),
                                     when_failed = std::move(when_failed)](const std::string* failure) {
         if (!failure && when_durable) when_durable();
         if (failure && when_failed) when_failed(*failure);
       });
-    } else if (tracked) {
+    } else {
       auto changes = fan_out(committed);
       // Clients that asked for unconfirmed reads hear at once.
       for (auto it = changes.begin(); it != changes.end();) {
@@ -1023,8 +1023,8 @@ database_state::failure_reply fail_reply(caf::typed_response_promise<bool> reply
 } // namespace
 
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle) {
-  return system.spawn([context, record, bundle](self_ptr self) -> database_actor::behavior_type {
+                                    database_record record, std::string bundle, bool after_crash) {
+  return system.spawn([context, record, bundle, after_crash](self_ptr self) -> database_actor::behavior_type {
     // An exception that escapes a handler ends the actor; its text reaches the
     // registry, which logs it and starts the database again on the next request.
     // Whoever waits on a commit hears of the failure rather than timing out.
@@ -1045,6 +1045,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     st.context = context;
     st.record = record;
     st.bundle = bundle;
+    st.after_crash = after_crash;
     return {
       // Both answer once init's commit is durable.
       [=](create_atom) {

@@ -73,8 +73,10 @@ struct database_context {
   sleep_listener sleeps;
 };
 
-/// Spawns the actor for `record` running `bundle`; its state loads on the first message.
+/// Spawns the actor for `record` running `bundle`; its state loads on the
+/// first message. `after_crash`: the database's previous actor died with
+/// commits perhaps still queued, which the new one waits for before it reads.
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle);
+                                    database_record record, std::string bundle, bool after_crash = false);
 
 } // namespace orrery

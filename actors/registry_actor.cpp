@@ -104,6 +104,7 @@ struct registry_state {
   std::map<std::uint64_t, database_actor> live;  // awake databases
   std::map<std::uint64_t, std::int64_t> due;      // sleeping databases' next schedule (µs since the epoch)
   std::chrono::steady_clock::time_point last_trim;
+  std::set<std::uint64_t> crashed;  // died with commits perhaps in flight
   bool trim_pending = false;
   std::set<std::string> pending;                 // names and identities being created
   std::uint64_t next_id = 1;
@@ -257,7 +258,7 @@ struct registry_state {
     if (it != live.end()) return it->second;
     due.erase(r.id);  // awake, it arms its own schedules
     std::string bundle = db->get(program_key(r.program_hash)).value_or("");
-    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle));
+    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle), crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
     return actor;
   }
@@ -271,6 +272,7 @@ struct registry_state {
     if (it == live.end()) return;
     std::uint64_t id = it->first;
     live.erase(it);
+    crashed.insert(id);
     system_log(id,
                "Database stopped unexpectedly (" + exit_reason_text(msg.reason, self) +
                  "); requests in flight failed, and it starts again with its next request",
