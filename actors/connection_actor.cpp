@@ -89,6 +89,45 @@ void forward(self_ptr self, const std::string& bytes) {
     .then([handled](bool) { handled(); }, [handled](caf::error&) { handled(); });
 }
 
+void reject(self_ptr self, const caf::error& err) {
+  self->state.log("Rejected client " + self->state.session.connection.to_hex() + ": " + error_message(err), "Warn");
+  self->state.link.close();
+  self->quit();
+}
+
+// Connects the client to `database`. One that fell asleep as the request
+// reached it bounces it: the registry wakes it and the client connects to
+// its new actor. Once connected, the client goes when the database goes.
+void connect(self_ptr self, database_actor database, int attempts) {
+  auto& st = self->state;
+  auto sink = caf::actor_cast<client_sink>(self);
+  st.session.database = database;
+  self->request(database, std::chrono::seconds(30), connect_atom::value, st.session.caller, st.session.connection,
+                st.session.jwt_claims, st.session.confirmed_reads, sink)
+    .then(
+      [self, database](bool) {
+        auto& st = self->state;
+        self->monitor(database);
+        if (st.closed) return;
+        st.connected = true;
+        st.link.send(frame(encode_initial_connection(st.session.caller, st.session.connection, st.session.token),
+                           st.session.compression));
+        for (auto& early : st.early_frames) forward(self, early);
+        st.early_frames.clear();
+      },
+      [self, attempts](caf::error& err) {
+        auto& st = self->state;
+        if (err == caf::sec::request_receiver_down && attempts > 1 && !st.closed) {
+          self->request(st.session.registry, std::chrono::seconds(30), open_atom::value,
+                        st.session.database_identity.to_hex())
+            .then([self, attempts](const database_record&, const database_actor& woken) { connect(self, woken, attempts - 1); },
+                  [self](caf::error& err) { reject(self, err); });
+          return;
+        }
+        reject(self, err);
+      });
+}
+
 } // namespace
 
 connection_actor spawn_connection_actor(caf::actor_system& system, client_session session, client_link link) {
@@ -96,29 +135,11 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
     auto& st = self->state;
     st.session = session;
     st.link = link;
-    self->monitor(session.database);
     self->set_down_handler([self](const caf::down_msg&) {
       self->state.link.close();
       self->quit();
     });
-    auto sink = caf::actor_cast<client_sink>(self);
-    self->request(session.database, std::chrono::seconds(30), connect_atom::value, session.caller, session.connection,
-                  session.jwt_claims, session.confirmed_reads, sink)
-      .then(
-        [self](bool) {
-          auto& st = self->state;
-          if (st.closed) return;
-          st.connected = true;
-          st.link.send(frame(encode_initial_connection(st.session.caller, st.session.connection, st.session.token),
-                             st.session.compression));
-          for (auto& early : st.early_frames) forward(self, early);
-          st.early_frames.clear();
-        },
-        [self](caf::error& err) {
-          self->state.log("Rejected client " + self->state.session.connection.to_hex() + ": " + error_message(err), "Warn");
-          self->state.link.close();
-          self->quit();
-        });
+    connect(self, session.database, 3);
     return {
       [self](server_atom, const std::string& message) {
         auto& st = self->state;

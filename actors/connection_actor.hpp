@@ -7,6 +7,7 @@
 
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
+#include "actors/registry_actor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_actor.hpp>
@@ -31,6 +32,9 @@ enum class frame_compression : std::uint8_t { none = 0, brotli = 1, gzip = 2 };
 struct client_session {
   database_actor database;
   std::uint64_t database_id = 0;
+  // Opens the database again when it fell asleep as the client connected.
+  registry_actor registry;
+  identity database_identity;
   identity caller;
   connection_id connection;
   std::string token;       // sent back in InitialConnection

@@ -17,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace orrery {
 namespace {
@@ -57,6 +58,7 @@ struct database_state : module_environment {
   database_record record;
   std::string bundle;
   std::unique_ptr<datastore> ds;
+  bool after_crash = false;  // see spawn_database_actor
   std::unique_ptr<module_instance> module;
   module_def def;
   name_bindings names;
@@ -76,7 +78,11 @@ struct database_state : module_environment {
   // Set once a write to disk failed: the database answers reads and refuses writes.
   std::optional<std::string> read_only;
   std::uint64_t next_ticket = 1;
-  std::map<std::pair<table_id, std::string>, std::uint64_t> schedules;  // row -> current generation
+  struct armed_schedule {
+    std::uint64_t generation;  // a timer of an older generation was cancelled or re-armed
+    std::int64_t due_micros;
+  };
+  std::map<std::pair<table_id, std::string>, armed_schedule> schedules;  // by row
   std::uint64_t next_generation = 1;
   bool schedules_armed = false;
   // Reducers scheduled "at once" form chains from the call that began them;
@@ -91,6 +97,10 @@ struct database_state : module_environment {
   std::deque<std::pair<std::string, std::string>> immediate;  // reducers the current call scheduled at once
   sql::settings sql_settings;
   sql::limits sql_limits;
+  // An awake database with no clients and nothing in flight for the idle
+  // timeout falls asleep (fall_asleep).
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
+  bool idle_check_armed = false;
 
   // WebSocket clients and their subscriptions. Identical queries are compiled
   // and evaluated once per commit, whoever subscribed to them.
@@ -140,8 +150,10 @@ struct database_state : module_environment {
 
   result<done> open_datastore() {
     if (ds) return done{};
-    // A database started again after a crash reads what its last run submitted.
-    if (context.durability) context.durability->flush();
+    // A database started again after a crash reads what its last run
+    // submitted. One that slept had nothing in flight (idle()): no wait.
+    if (after_crash && context.durability) context.durability->flush();
+    after_crash = false;
     auto opened = datastore::open(context.db, context.durability, record.id);
     if (!opened) return opened.error();
     ds = std::move(*opened);
@@ -265,6 +277,7 @@ struct database_state : module_environment {
   /// Opens the datastore and module if not yet done (a sleeping database wakes here).
   result<done> wake() {
     if (module && !module->broken()) return done{};
+    if (!ds) system_log("Awake");
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
     auto loaded = load_instance(bundle, decoded);
@@ -278,9 +291,55 @@ struct database_state : module_environment {
     return done{};
   }
 
+  // ---- sleep ----
+
+  /// Notes a message that keeps the database awake; an idle check follows.
+  void touch() {
+    last_active = std::chrono::steady_clock::now();
+    arm_idle_check(context.idle_timeout);
+  }
+
+  void arm_idle_check(std::chrono::steady_clock::duration after) {
+    if (idle_check_armed || context.idle_timeout.count() == 0) return;
+    idle_check_armed = true;
+    self->delayed_send(self, after, idle_atom::value);
+  }
+
+  bool idle() const { return clients.empty() && waiting.empty() && chains.empty() && immediate.empty(); }
+
+  void check_idle() {
+    idle_check_armed = false;
+    auto quiet = std::chrono::steady_clock::now() - last_active;
+    if (quiet < context.idle_timeout) return arm_idle_check(context.idle_timeout - quiet);
+    if (!idle()) return arm_idle_check(context.idle_timeout);
+    fall_asleep();
+  }
+
+  /// Ends the actor, and with it the isolate and the tables in memory. Its
+  /// last commits may still be queued: the next actor of this database flushes
+  /// the committer before it reads (open_datastore). The registry keeps the
+  /// next schedule's due time and wakes the database for it.
+  void fall_asleep() {
+    std::int64_t next_due = 0;
+    for (auto& [row, armed] : schedules)
+      if (next_due == 0 || armed.due_micros < next_due) next_due = std::max<std::int64_t>(1, armed.due_micros);
+    auto seconds = std::chrono::duration<double>(context.idle_timeout).count();
+    std::ostringstream why;
+    why << "Asleep after " << seconds << " s without clients or calls; the next request wakes it"
+        << (next_due ? ", and so does its next schedule" : "");
+    system_log(why.str());
+    keep_sleeping_schedules();
+    module.reset();  // freed before the registry hears, so that it can give the memory back
+    ds.reset();
+    self->send(context.sleeps, sleep_atom::value, record.id, next_due);
+    self->quit();
+  }
+
   // ---- schedules ----
 
-  void arm(const table& t, std::string_view row) {
+  /// Arms `row`'s timer; a repeating schedule resumed after sleep keeps the
+  /// due time it had (`resumed_due`), rather than starting a new interval.
+  void arm(const table& t, std::string_view row, std::int64_t resumed_due = 0) {
     const table_schema& schema = t.schema();
     if (!schema.schedule) return;
     std::vector<std::uint32_t> offsets;
@@ -290,21 +349,63 @@ struct database_state : module_environment {
       bsatn_reader in(row.substr(offsets[schema.schedule->at_column]));
       std::uint8_t tag = in.u8();
       std::int64_t micros = in.fixed<std::int64_t>();
-      delay_micros = tag == 0 ? std::max(micros, min_interval_micros) : micros - now_micros();
+      bool repeats = tag == 0;
+      delay_micros = repeats ? std::max(micros, min_interval_micros) : micros - now_micros();
+      if (repeats && resumed_due) delay_micros = resumed_due - now_micros();
     } catch (const bsatn_error&) {
       return;
     }
     std::uint64_t generation = next_generation++;
     auto key = std::make_pair(schema.id, std::string(row));
-    schedules[key] = generation;
-    self->delayed_send(self, std::chrono::microseconds(std::max<std::int64_t>(0, delay_micros)),
-                       schedule_atom::value, schema.id, key.second, generation);
+    delay_micros = std::max<std::int64_t>(0, delay_micros);
+    schedules[key] = {generation, now_micros() + delay_micros};
+    self->delayed_send(self, std::chrono::microseconds(delay_micros), schedule_atom::value, schema.id, key.second,
+                       generation);
   }
 
   void arm_all_schedules() {
     schedules_armed = true;
+    auto resumed = take_sleeping_schedules();
     for (const table* t : ds->tables())
-      if (t->schema().schedule) t->scan([&](row_id r) { arm(*t, t->row(r)); });
+      if (t->schema().schedule)
+        t->scan([&](row_id r) {
+          auto due = resumed.find({t->schema().id, std::string(t->row(r))});
+          arm(*t, t->row(r), due == resumed.end() ? 0 : due->second);
+        });
+  }
+
+  /// Keeps the due times of the armed schedules while the database sleeps:
+  /// table id, row length, row, due (µs since the epoch) for each.
+  void keep_sleeping_schedules() {
+    if (!context.db || schedules.empty()) return;
+    std::string kept;
+    for (auto& [key, armed] : schedules) {
+      append_u64(kept, key.first);
+      append_u64(kept, key.second.size());
+      kept += key.second;
+      append_u64(kept, std::uint64_t(armed.due_micros));
+    }
+    write_batch batch;
+    batch.put(setting_key("sleeping_schedules"), kept);
+    (void)context.db->write(batch, false);  // lost in a crash, intervals start over from the wake
+  }
+
+  std::map<std::pair<table_id, std::string>, std::int64_t> take_sleeping_schedules() {
+    std::map<std::pair<table_id, std::string>, std::int64_t> out;
+    auto kept = context.db ? context.db->get(setting_key("sleeping_schedules")) : std::nullopt;
+    if (!kept) return out;
+    std::string_view in = *kept;
+    while (in.size() >= 16) {
+      auto table = table_id(read_u64(in.substr(0, 8)));
+      std::uint64_t length = read_u64(in.substr(8, 8));
+      if (in.size() - 16 < length + 8) break;
+      out[{table, std::string(in.substr(16, length))}] = std::int64_t(read_u64(in.substr(16 + length, 8)));
+      in.remove_prefix(16 + length + 8);
+    }
+    write_batch batch;
+    batch.erase(setting_key("sleeping_schedules"));
+    (void)context.db->write(batch, false);
+    return out;
   }
 
   void apply_schedule_changes(const commit_result& committed) {
@@ -385,27 +486,24 @@ struct database_state : module_environment {
   using failure_reply = std::function<void(const std::string& why)>;
   commit_result commit(transaction& tx, std::function<void()> when_durable, const std::string& caller = {},
                        caller_reply reply_to_caller = {}, failure_reply when_failed = {}) {
-    bool tracked = when_durable || reply_to_caller || when_failed || !clients.empty();
-    std::function<void()> on_durable;
-    std::uint64_t ticket = 0;
-    if (tracked) {
-      ticket = next_ticket++;
-      auto handle = caf::actor_cast<database_actor>(self);
-      on_durable = [handle, tracker = tracker, ticket, durability = context.durability] {
-        bool failed = durability && durability->failure();
-        (failed ? tracker->failed_upto : tracker->durable_upto).store(ticket, std::memory_order_release);
-        if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
-      };
-    }
+    // Every commit waits in `waiting` until durable, so a database with
+    // nothing waiting has nothing in flight and may sleep (idle()).
+    std::uint64_t ticket = next_ticket++;
+    auto handle = caf::actor_cast<database_actor>(self);
+    auto on_durable = [handle, tracker = tracker, ticket, durability = context.durability] {
+      bool failed = durability && durability->failure();
+      (failed ? tracker->failed_upto : tracker->durable_upto).store(ticket, std::memory_order_release);
+      if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
+    };
     commit_result committed = tx.commit(std::move(on_durable));
     apply_schedule_changes(committed);
-    if (tracked && queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
+    if (queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
       waiting.emplace_back(ticket, [when_durable = std::move(when_durable),
                                     when_failed = std::move(when_failed)](const std::string* failure) {
         if (!failure && when_durable) when_durable();
         if (failure && when_failed) when_failed(*failure);
       });
-    } else if (tracked) {
+    } else {
       auto changes = fan_out(committed);
       // Clients that asked for unconfirmed reads hear at once.
       for (auto it = changes.begin(); it != changes.end();) {
@@ -882,7 +980,7 @@ struct database_state : module_environment {
 
   void fire_schedule(table_id table, const std::string& row, std::uint64_t generation) {
     auto it = schedules.find({table, row});
-    if (it == schedules.end() || it->second != generation) return;  // cancelled or re-armed
+    if (it == schedules.end() || it->second.generation != generation) return;  // cancelled or re-armed
     if (!wake()) return;
     const struct table* t = ds->find_table(table);
     if (!t || !t->schema().schedule) return;
@@ -906,7 +1004,8 @@ struct database_state : module_environment {
       auto tx = ds->begin();
       consume(tx);
       commit(tx, {});
-    } else if (!one_shot && schedules.count({table, row}) && schedules[{table, row}] == generation) {
+    } else if (auto again = schedules.find({table, row}); !one_shot && again != schedules.end() &&
+                                                          again->second.generation == generation) {
       arm(*t, row);  // intervals repeat while their row exists
     }
   }
@@ -924,8 +1023,8 @@ database_state::failure_reply fail_reply(caf::typed_response_promise<bool> reply
 } // namespace
 
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle) {
-  return system.spawn<caf::detached>([context, record, bundle](self_ptr self) -> database_actor::behavior_type {
+                                    database_record record, std::string bundle, bool after_crash) {
+  return system.spawn([context, record, bundle, after_crash](self_ptr self) -> database_actor::behavior_type {
     // An exception that escapes a handler ends the actor; its text reaches the
     // registry, which logs it and starts the database again on the next request.
     // Whoever waits on a commit hears of the failure rather than timing out.
@@ -946,9 +1045,11 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     st.context = context;
     st.record = record;
     st.bundle = bundle;
+    st.after_crash = after_crash;
     return {
       // Both answer once init's commit is durable.
       [=](create_atom) {
+        self->state.touch();
         auto reply = self->make_response_promise<bool>();
         auto created = self->state.create();
         if (!created) reply.deliver(make_error(host_errc::invalid_argument, created.error().message));
@@ -956,6 +1057,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         return reply;
       },
       [=](update_atom, const std::string& code, bool clear) {
+        self->state.touch();
         auto reply = self->make_response_promise<bool>();
         auto updated = self->state.update(code, clear);
         if (!updated) reply.deliver(make_error(host_errc::invalid_argument, updated.error().message));
@@ -963,22 +1065,29 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         return reply;
       },
       [=](call_atom, const reducer_call& req) {
+        self->state.touch();
         auto reply = self->make_response_promise<call_result>();
         self->state.call(req, reply);
         return reply;
       },
       [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
-          client_sink sink) -> caf::result<bool> { return self->state.connect(id, connection, jwt, confirmed, sink); },
+          client_sink sink) -> caf::result<bool> {
+        self->state.touch();
+        return self->state.connect(id, connection, jwt, confirmed, sink);
+      },
       [=](client_atom, const connection_id& connection, const client_request& request) {
+        self->state.touch();
         self->state.on_client(connection, request);
       },
       [=](client_atom, const connection_id&) { return true; },
       [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
+        self->state.touch();
         auto reply = self->make_response_promise<sql_reply>();
         self->state.sql(caller, owner, query, reply);
         return reply;
       },
       [=](describe_atom) -> caf::result<std::string> {
+        self->state.touch();
         if (auto woke = self->state.wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
         return module_def_json(self->state.def);
       },
@@ -995,11 +1104,19 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         st.answer_waiting();
       },
       [=](schedule_atom, std::uint32_t table, const std::string& row, std::uint64_t generation) {
+        self->state.touch();
         self->state.fire_schedule(table, row, generation);
       },
       [=](schedule_atom, const std::string& reducer, const std::string& args, std::uint64_t chain) {
+        self->state.touch();
         self->state.run_scheduled_now(reducer, args, chain);
       },
+      [=](wake_atom) {
+        auto& st = self->state;
+        st.touch();
+        if (auto woke = st.wake(); !woke) st.system_log("Waking for a schedule failed: " + woke.error().message, "Error");
+      },
+      [=](idle_atom) { self->state.check_idle(); },
     };
   });
 }

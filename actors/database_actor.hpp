@@ -1,6 +1,6 @@
 #pragma once
-// The database actor: one per live database, on a thread of its own (module
-// calls may run long). Owns the database's datastore, the V8 isolate running
+// The database actor: one per live database, run by the host's worker threads
+// (actor_system_settings.hpp). Owns the database's datastore, the V8 isolate running
 // its module, and its schedule timers. Everything a database does happens
 // here, one message at a time: each reducer call is one transaction.
 
@@ -48,7 +48,17 @@ using database_actor = caf::typed_actor<
   caf::reacts_to<schedule_atom, std::uint32_t, std::string, std::uint64_t>,
   // Internal: a reducer a call scheduled to run at once (name, BSATN
   // arguments, the chain of calls it belongs to).
-  caf::reacts_to<schedule_atom, std::string, std::string, std::uint64_t>>;
+  caf::reacts_to<schedule_atom, std::string, std::string, std::uint64_t>,
+  // Loads the module and arms its schedules (the registry's timer for a
+  // sleeping database's next schedule).
+  caf::reacts_to<wake_atom>,
+  // Internal: checks whether the database has been idle for the idle timeout.
+  caf::reacts_to<idle_atom>>;
+
+/// Told by a database that falls asleep: its id and when its next schedule is
+/// due (microseconds since the epoch; 0: it has none). The actor has ended by
+/// the time its requests bounce, so whoever held it asks the registry again.
+using sleep_listener = caf::typed_actor<caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>>;
 
 struct database_context {
   store* db = nullptr;
@@ -56,10 +66,17 @@ struct database_context {
   log_actor logs;
   std::chrono::milliseconds reducer_budget{5000};
   std::size_t heap_limit_bytes = std::size_t(256) << 20;
+  /// A database with no clients and no calls for this long drops its module
+  /// and tables and ends its actor; 0 keeps every database awake.
+  std::chrono::milliseconds idle_timeout{0};
+  /// Hears when a database falls asleep (the registry).
+  sleep_listener sleeps;
 };
 
-/// Spawns the actor for `record` running `bundle`; its state loads on the first message.
+/// Spawns the actor for `record` running `bundle`; its state loads on the
+/// first message. `after_crash`: the database's previous actor died with
+/// commits perhaps still queued, which the new one waits for before it reads.
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle);
+                                    database_record record, std::string bundle, bool after_crash = false);
 
 } // namespace orrery

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <malloc.h>
 #include <map>
 #include <set>
 
@@ -27,6 +28,13 @@ std::string record_key(std::uint64_t id) {
 }
 
 std::string program_key(const std::string& hash) { return "p/" + hash; }
+
+/// When sleeping database `id`'s next schedule is due.
+std::string due_key(std::uint64_t id) {
+  std::string key = "r/due/";
+  append_u64(key, id);
+  return key;
+}
 
 std::int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -94,6 +102,10 @@ struct registry_state {
   database_context context;
   log_actor logs;
   std::map<std::uint64_t, database_actor> live;  // awake databases
+  std::map<std::uint64_t, std::int64_t> due;      // sleeping databases' next schedule (µs since the epoch)
+  std::chrono::steady_clock::time_point last_trim;
+  std::set<std::uint64_t> crashed;  // died with commits perhaps in flight
+  bool trim_pending = false;
   std::set<std::string> pending;                 // names and identities being created
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, database_record> records;
@@ -122,6 +134,61 @@ struct registry_state {
       next_id = std::max(next_id, r->id + 1);  // ids are never reused
       return true;
     });
+    db->scan("r/due/", [&](std::string_view key, std::string_view value) {
+      if (key.size() == 6 + 8 && value.size() == 8) due[read_u64(key.substr(6))] = std::int64_t(read_u64(value));
+      return true;
+    });
+  }
+
+  /// Wakes database `id` when `when` comes, unless it wakes or sleeps again first.
+  void wake_at(std::uint64_t id, std::int64_t when, caf::local_actor* self) {
+    due[id] = when;
+    auto delay = std::chrono::microseconds(std::max<std::int64_t>(0, when - now_micros()));
+    caf::delayed_anon_send(caf::actor_cast<registry_actor>(self), delay, wake_atom::value, id, when);
+  }
+
+  /// Database `id`'s actor `sleeper` has ended; `next_due` (0: none) is its next schedule.
+  void fell_asleep(std::uint64_t id, const caf::actor_addr& sleeper, std::int64_t next_due, caf::local_actor* self) {
+    auto it = live.find(id);
+    if (it == live.end() || it->second.address() != sleeper) return;
+    self->demonitor(it->second.address());
+    live.erase(it);
+    write_batch batch;
+    if (next_due) {
+      std::string value;
+      append_u64(value, std::uint64_t(next_due));
+      batch.put(due_key(id), value);
+      wake_at(id, next_due, self);
+    } else {
+      batch.erase(due_key(id));
+      due.erase(id);
+    }
+    if (auto s = db->write(batch, false); !s.ok())
+      system_log(id, "Recording when the sleeping database's next schedule is due failed: " + s.error, "Error");
+    give_back_memory(self);
+  }
+
+  /// Hands the memory sleeping databases freed back to the system (malloc
+  /// keeps freed pages in its arenas otherwise), at most once a second.
+  void give_back_memory(caf::local_actor* self) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_trim >= std::chrono::seconds(1)) {
+      last_trim = now;
+      malloc_trim(0);
+    } else if (!trim_pending) {
+      trim_pending = true;
+      caf::delayed_anon_send(caf::actor_cast<registry_actor>(self), std::chrono::seconds(1), idle_atom::value);
+    }
+  }
+
+  /// A sleeping database's schedule is due: its actor starts and arms its schedules.
+  void wake_for_schedule(std::uint64_t id, std::int64_t when, caf::local_actor* self) {
+    auto it = due.find(id);
+    if (it == due.end() || it->second != when) return;  // it woke or slept again meanwhile
+    due.erase(it);
+    auto r = records.find(id);
+    if (r == records.end() || live.count(id)) return;
+    caf::anon_send(actor_for(r->second, self), wake_atom::value);
   }
 
   void index(const database_record& r) {
@@ -162,6 +229,11 @@ struct registry_state {
     return err ? nullptr : r;
   }
 
+  /// Modules are stored once per content hash: databases of one module share it.
+  void store_program(write_batch& batch, const std::string& hash, const std::string& bundle) const {
+    if (!db->get(program_key(hash))) batch.put(program_key(hash), bundle);
+  }
+
   bool program_used_elsewhere(const std::string& hash, std::uint64_t except) const {
     for (auto& [id, r] : records)
       if (id != except && r.program_hash == hash) return true;
@@ -184,8 +256,9 @@ struct registry_state {
   database_actor actor_for(const database_record& r, caf::local_actor* self) {
     auto it = live.find(r.id);
     if (it != live.end()) return it->second;
+    due.erase(r.id);  // awake, it arms its own schedules
     std::string bundle = db->get(program_key(r.program_hash)).value_or("");
-    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle));
+    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle), crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
     return actor;
   }
@@ -199,6 +272,7 @@ struct registry_state {
     if (it == live.end()) return;
     std::uint64_t id = it->first;
     live.erase(it);
+    crashed.insert(id);
     system_log(id,
                "Database stopped unexpectedly (" + exit_reason_text(msg.reason, self) +
                  "); requests in flight failed, and it starts again with its next request",
@@ -249,7 +323,7 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
   const std::string previous = updated.program_hash;
   updated.program_hash = hash;
   write_batch batch;
-  batch.put(program_key(hash), bundle);
+  st.store_program(batch, hash, bundle);
   if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(program_key(previous));
   batch.put(record_key(id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
@@ -271,13 +345,41 @@ caf::error persist_create(self_ptr self, const database_record& record, const st
     return make_error(host_errc::invalid_argument,
                       "a database with identity " + record.database_identity.to_hex() + " already exists");
   write_batch batch;
-  batch.put(program_key(record.program_hash), bundle);
+  st.store_program(batch, record.program_hash, bundle);
   batch.put(record_key(record.id), to_json(record).dump());
   if (auto err = st.commit(batch)) return err;
   st.index(record);
   st.system_log(record.id, "Created database " + record.display_name() + " (" + record.database_identity.to_hex() +
                              "), module " + record.program_hash.substr(0, 16) + (clear ? ", data cleared" : ""));
   return caf::none;
+}
+
+/// Gives database `id` its new module. Only the id is kept across the wait: a
+/// rename, lock or delete may land before the database actor answers, and the
+/// record is re-read then. A database that fell asleep as the update reached
+/// it bounces it, and the next attempt wakes it.
+void send_update(self_ptr self, std::uint64_t id, const publish_request& req, const std::string& hash,
+                 caf::typed_response_promise<publish_result> rp, int attempts) {
+  auto record = self->state.records.find(id);
+  if (record == self->state.records.end()) {
+    rp.deliver(make_error(host_errc::no_such_database, "the database was deleted while its new module was sent"));
+    return;
+  }
+  database_actor actor = self->state.actor_for(record->second, self);
+  self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, req.clear)
+    .then(
+      [=](bool) mutable {
+        database_record updated;
+        caf::error err = guarded("recording the new module", [&]() -> caf::error {
+          return persist_update(self, id, hash, req.bundle, req.clear, updated);
+        });
+        if (err) rp.deliver(err);
+        else rp.deliver(publish_result{updated, false});
+      },
+      [=](caf::error& err) mutable {
+        if (err == caf::sec::request_receiver_down && attempts > 1) return send_update(self, id, req, hash, rp, attempts - 1);
+        rp.deliver(err);
+      });
 }
 
 caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
@@ -304,21 +406,7 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
   // must come before it is made.
   if (existing) {
     auto rp = self->make_response_promise<publish_result>();
-    // Only the id is kept across the wait: a rename, lock or delete may land
-    // before the database actor answers, and the record is re-read then.
-    const std::uint64_t id = existing->id;
-    database_actor actor = st.actor_for(*existing, self);
-    self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, req.clear)
-      .then(
-        [=](bool) mutable {
-          database_record updated;
-          caf::error err = guarded("recording the new module", [&]() -> caf::error {
-            return persist_update(self, id, hash, req.bundle, req.clear, updated);
-          });
-          if (err) rp.deliver(err);
-          else rp.deliver(publish_result{updated, false});
-        },
-        [=](caf::error& err) mutable { rp.deliver(err); });
+    send_update(self, existing->id, req, hash, rp, 3);
     return rp;
   }
 
@@ -384,6 +472,8 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
                                              "` is locked; unlock it before deleting it");
   write_batch batch;
   batch.erase(record_key(record.id));
+  batch.erase(due_key(record.id));
+  st.due.erase(record.id);
   if (!st.program_used_elsewhere(record.program_hash, record.id))
     batch.erase(program_key(record.program_hash));
   if (auto err = st.commit(batch)) return err;
@@ -461,8 +551,10 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
   return system.spawn([context](self_ptr self) -> registry_actor::behavior_type {
     self->state.db = context.db;
     self->state.context = context;
+    self->state.context.sleeps = caf::actor_cast<sleep_listener>(self);
     self->state.logs = context.logs;
     self->state.load();
+    for (auto [id, when] : std::map<std::uint64_t, std::int64_t>(self->state.due)) self->state.wake_at(id, when, self);
     // Databases stop with the registry.
     self->set_exit_handler([self](const caf::exit_msg& msg) {
       for (auto& [id, actor] : self->state.live) self->send_exit(actor, msg.reason);
@@ -504,6 +596,14 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
       },
       [=](lock_atom, const identity& caller, const std::string& target, bool locked) -> caf::result<database_record> {
         return guarded("locking a database", [&] { return set_lock(self, caller, target, locked); });
+      },
+      [=](sleep_atom, std::uint64_t id, std::int64_t next_due) {
+        self->state.fell_asleep(id, caf::actor_cast<caf::actor_addr>(self->current_sender()), next_due, self);
+      },
+      [=](wake_atom, std::uint64_t id, std::int64_t when) { self->state.wake_for_schedule(id, when, self); },
+      [=](idle_atom) {
+        self->state.trim_pending = false;
+        self->state.give_back_memory(self);
       },
     };
   });

@@ -7,6 +7,8 @@
 // database's log, and the next request for the database starts a fresh one.
 // Record changes that wait on a database actor (a module update) re-read the
 // record when they land, so a rename, lock or delete made meanwhile stands.
+// A database that falls asleep leaves the live set; the registry keeps (under
+// "r/due/") when its next schedule is due and wakes it then, after a restart too.
 // A database is addressed by a name or by its 64-hex identity everywhere.
 
 #include "actors/database_actor.hpp"
@@ -35,7 +37,12 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<names_atom, identity, std::string, std::vector<std::string>, bool>::with<
     database_record>,
   // Locks (true) or unlocks (false) a database against deletion.
-  caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>>;
+  caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>,
+  // A database fell asleep (see sleep_listener). Internal: a sleeping
+  // database's next schedule is due; time to give freed memory back.
+  caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>,
+  caf::reacts_to<wake_atom, std::uint64_t, std::int64_t>,
+  caf::reacts_to<idle_atom>>;
 
 /// Loads every record from the context's store, which must outlive the actor.
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);

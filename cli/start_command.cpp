@@ -1,6 +1,7 @@
 // `orrery start`: the host process. Opens the store and the token key, starts
 // the actors and the HTTP server, and shuts all down cleanly on SIGINT/SIGTERM.
 
+#include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "cli/commands.hpp"
@@ -10,7 +11,6 @@
 #include "runtime/store.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include <csignal>
@@ -29,6 +29,7 @@ struct start_options {
   std::chrono::milliseconds reducer_budget{5000};
   std::size_t heap_limit_mb = 256;
   std::size_t max_connections = http_limits{}.connections;
+  double idle_timeout_seconds = 60;
   bool in_memory = false;
 };
 
@@ -89,9 +90,11 @@ void run_host(const start_options& o) {
   std::unique_ptr<http_server> server;
   {
     caf::actor_system_config cfg;
+    apply_actor_system_settings(cfg);
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
-    database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20};
+    database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
+                             std::chrono::milliseconds(std::int64_t(o.idle_timeout_seconds * 1000)), {}};
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);
@@ -134,6 +137,10 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("--max-connections", o->max_connections, "Open HTTP and WebSocket connections served at once")
     ->capture_default_str();
   cmd->add_option("--module-heap-limit-mb", o->heap_limit_mb, "V8 heap of each database's module")
+    ->capture_default_str();
+  cmd->add_option("--idle-timeout", o->idle_timeout_seconds,
+                  "Seconds a database without clients or calls stays in memory before it sleeps (0: never)")
+    ->check(CLI::NonNegativeNumber)
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

@@ -29,16 +29,17 @@ namespace {
 constexpr std::size_t mb = std::size_t(1) << 20;
 constexpr std::size_t max_host_text = mb;  // host messages embed only clipped module text
 
+std::unique_ptr<v8::Platform> v8_platform;  // for the process, set up once
+
 void ensure_v8() {
   static std::once_flag once;
-  static std::unique_ptr<v8::Platform> platform;
   std::call_once(once, [] {
     // WebAssembly memories are allocated outside the ArrayBuffer budget.
     v8::V8::SetFlagsFromString("--no-expose-wasm");
     // Extra V8 flags for diagnosis, e.g. ORRERY_V8_FLAGS=--perf-basic-prof.
     if (const char* flags = std::getenv("ORRERY_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
-    platform = v8::platform::NewDefaultPlatform();
-    v8::V8::InitializePlatform(platform.get());
+    v8_platform = v8::platform::NewDefaultPlatform();
+    v8::V8::InitializePlatform(v8_platform.get());
     v8::V8::Initialize();
   });
 }
@@ -417,17 +418,22 @@ void module_instance::impl::end_call() {
 
 module_instance::impl::~impl() {
   if (!isolate) return;
-  iterators.clear();
-  error_constructors.clear();
-  sys_modules.clear();
-  sys_module_2_0.Reset();
-  sender_error_class.Reset();
-  error_constructor_of.Reset();
-  call_reducer.Reset();
-  hooks.Reset();
-  hooks_symbol.Reset();
-  module.Reset();
-  context.Reset();
+  {
+    v8::Locker locked(isolate);
+    iterators.clear();
+    error_constructors.clear();
+    sys_modules.clear();
+    sys_module_2_0.Reset();
+    sender_error_class.Reset();
+    error_constructor_of.Reset();
+    call_reducer.Reset();
+    hooks.Reset();
+    hooks_symbol.Reset();
+    module.Reset();
+    context.Reset();
+  }
+  // The platform keeps a task queue per isolate until told it is gone.
+  v8::platform::NotifyIsolateShutdown(v8_platform.get(), isolate);
   isolate->Dispose();
 }
 
@@ -458,14 +464,15 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
   params.oom_error_callback = on_out_of_memory;
   s.isolate = v8::Isolate::New(params);
   v8::Isolate* isolate = s.isolate;
-  isolate->SetData(0, &s);
-  isolate->SetFatalErrorHandler(on_fatal_error);
-  isolate->SetOOMErrorHandler(on_out_of_memory);
-  isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
-  isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold the database's thread
-
   std::string error;
   {
+    v8::Locker locked(isolate);
+    isolate->SetData(0, &s);
+    isolate->SetFatalErrorHandler(on_fatal_error);
+    isolate->SetOOMErrorHandler(on_out_of_memory);
+    isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
+    isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold a worker thread
+
     v8::Isolate::Scope entered(isolate);
     v8::HandleScope handles(isolate);
     v8::Local<v8::ObjectTemplate> global = v8::ObjectTemplate::New(isolate);
@@ -563,6 +570,7 @@ call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sen
   impl& s = *impl_;
   if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded"};
   v8::Isolate* isolate = s.isolate;
+  v8::Locker locked(isolate);
   v8::Isolate::Scope entered(isolate);
   v8::HandleScope handles(isolate);
   v8::Local<v8::Context> ctx = s.context.Get(isolate);

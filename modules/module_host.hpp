@@ -1,7 +1,9 @@
 #pragma once
 // A module running in its own V8 isolate: loads a bundle, describes the
 // module, and calls its reducers inside a datastore transaction. Owned by one
-// database actor and used from that actor's thread only. No V8 types here.
+// database actor, which runs on whichever worker thread the scheduler gives it:
+// each load, call and teardown takes the isolate's lock, so one thread at a
+// time uses it. No V8 types here.
 
 #include "runtime/datastore.hpp"
 #include "runtime/identity.hpp"

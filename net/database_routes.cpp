@@ -59,13 +59,9 @@ void call_reducer(host_services& host, call_ptr call) {
   auto caller = authenticate(host, *call, true);
   if (!caller) return;
   reducer_call req{caller->id, connection_id{}, call->param("reducer"), call->request.body, true, true};
-  ask(host, call, host.registry,
-      [&host, call, req](const database_record&, const database_actor& db) {
-        ask(host, call, db,
-            [call](const call_result& result) { call->reply(status_of(result.kind), result.message); },
-            call_atom::value, req);
-      },
-      open_atom::value, call->param("x"));
+  ask_database(
+    host, call, call->param("x"), [req](const database_record&) { return std::make_tuple(call_atom::value, req); },
+    [call](const call_result& result) { call->reply(status_of(result.kind), result.message); });
 }
 
 void names_reply(call_ptr call, const database_record& r) {
@@ -112,28 +108,24 @@ void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database/:x/sql", [&host](call_ptr call) {
     auto caller = authenticate(host, *call, true);
     if (!caller) return;
-    ask(host, call, host.registry,
-        [&host, call, who = caller->id](const database_record& r, const database_actor& db) {
-          ask(host, call, db,
-              [call](const sql_reply& answer) {
-                call->reply(answer.status == 200 ? http_response::json(200, answer.body)
-                                                 : http_response::text(answer.status, answer.body));
-              },
-              sql_atom::value, who, r.owner == who, call->request.body);
-        },
-        open_atom::value, call->param("x"));
+    ask_database(
+      host, call, call->param("x"),
+      [call, who = caller->id](const database_record& r) {
+        return std::make_tuple(sql_atom::value, who, r.owner == who, call->request.body);
+      },
+      [call](const sql_reply& answer) {
+        call->reply(answer.status == 200 ? http_response::json(200, answer.body)
+                                         : http_response::text(answer.status, answer.body));
+      });
   });
 
   routes.add("GET", "/v1/database/:x/schema", [&host](call_ptr call) {
     auto version = call->request.query_value("version");
     if (!version || (*version != "9" && *version != "10"))
       return call->reply(400, "give the module definition version: ?version=9 or ?version=10");
-    ask(host, call, host.registry,
-        [&host, call](const database_record&, const database_actor& db) {
-          ask(host, call, db, [call](const std::string& json) { call->reply(http_response::json(200, json)); },
-              describe_atom::value);
-        },
-        open_atom::value, call->param("x"));
+    ask_database(
+      host, call, call->param("x"), [](const database_record&) { return std::make_tuple(describe_atom::value); },
+      [call](const std::string& json) { call->reply(http_response::json(200, json)); });
   });
 
   routes.add("GET", "/v1/database/:x/identity", [&host](call_ptr call) {

@@ -52,6 +52,34 @@ void ask(host_services& host, const call_ptr& call, const Handle& dest, OnReply 
   });
 }
 
+/// Opens database `target` (the registry wakes it when it sleeps) and sends it
+/// the request `make_request(record)` returns, as a tuple; `on_reply` runs with
+/// the reply, errors are answered with `reply_error`. A database that falls
+/// asleep as the request reaches it bounces it; it is then sent again, and
+/// the registry wakes the database for it.
+template <class MakeRequest, class OnReply>
+void ask_database(host_services& host, const call_ptr& call, const std::string& target, MakeRequest make_request,
+                  OnReply on_reply, int attempts = 3) {
+  host.system.spawn([&host, call, target, make_request, on_reply, attempts](caf::event_based_actor* self) {
+    self->request(host.registry, actor_request_timeout, open_atom::value, target)
+      .then(
+        [=, &host](const database_record& record, const database_actor& db) {
+          auto request = make_request(record);
+          std::apply(
+            [&](auto&... a) {
+              self->request(db, actor_request_timeout, a...)
+                .then(on_reply, [=, &host](caf::error& err) {
+                  if (err == caf::sec::request_receiver_down && attempts > 1)
+                    return ask_database(host, call, target, make_request, on_reply, attempts - 1);
+                  reply_error(*call, err);
+                });
+            },
+            request);
+        },
+        [call](caf::error& err) { reply_error(*call, err); });
+  });
+}
+
 void add_identity_routes(router& routes, host_services& host);
 void add_database_routes(router& routes, host_services& host);
 void add_subscribe_route(router& routes, host_services& host);

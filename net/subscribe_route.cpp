@@ -65,8 +65,9 @@ void add_subscribe_route(router& routes, host_services& host) {
     ask(host, call, host.registry,
         [&host, call, upgrade, protocol, compression, confirmed, connection, caller = *caller, reply_token](
           const database_record& record, const database_actor& db) {
-          client_session session{db, record.id, caller.id, connection, reply_token, caller.claims_json, compression,
-                                 confirmed, host.logs};
+          client_session session{db,          record.id,   host.registry, record.database_identity,
+                                 caller.id,   connection,  reply_token,   caller.claims_json,
+                                 compression, confirmed,   host.logs};
           upgrade->accept(protocol, [&host, session](std::shared_ptr<websocket_channel> channel) {
             client_link link{[channel](std::string m) { channel->send(std::move(m)); }, [channel] { channel->close(); },
                              [channel](std::size_t bytes) { channel->consumed(bytes); }};

@@ -2,6 +2,7 @@
 // the call that needed the write fails, the database turns read-only with a
 // logged reason, and it keeps answering reads.
 
+#include "actors/actor_system_settings.hpp"
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
 #include "runtime/committer.hpp"
@@ -61,6 +62,7 @@ TEST_CASE("a full disk fails the call that needed it and leaves the database rea
   committer durability(*db);
   {
     caf::actor_system_config cfg;
+    apply_actor_system_settings(cfg);
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
     database_record record;

@@ -1,6 +1,7 @@
 // The registry actor on a real actor system and a store in a temporary folder:
 // supervision of database actors, and module updates racing renames and deletes.
 
+#include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "runtime/blake3.hpp"
@@ -49,16 +50,21 @@ struct host {
   registry_actor registry;
   identity owner = identity::from_claims("test", "owner");
 
-  /// `before_start` may write into the store before the registry loads it.
-  explicit host(const std::function<void(store&)>& before_start = {}) {
+  /// `before_start` may write into the store before the registry loads it;
+  /// databases idle for `idle_timeout` fall asleep (0: never).
+  explicit host(const std::function<void(store&)>& before_start = {},
+                std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(0)) {
     std::string error;
     db = store::open(dir.string(), error);
     REQUIRE(db);
     if (before_start) before_start(*db);
     durability = std::make_unique<committer>(*db);
+    apply_actor_system_settings(cfg);
     system = std::make_unique<caf::actor_system>(cfg);
     logs = spawn_log_actor(*system, *db);
-    registry = spawn_registry_actor(*system, database_context{db.get(), durability.get(), logs});
+    database_context context{db.get(), durability.get(), logs};
+    context.idle_timeout = idle_timeout;
+    registry = spawn_registry_actor(*system, context);
   }
 
   ~host() {
@@ -210,4 +216,33 @@ TEST_CASE("unreadable registry records are skipped and reported, and their ids n
   INFO(error_message(created.error));
   REQUIRE(created.value);
   CHECK(created.value->record.id > 6);
+}
+
+TEST_CASE("an idle database falls asleep, and the next request wakes it with its data", "[actors]") {
+  host h({}, std::chrono::milliseconds(100));
+  caf::scoped_actor self{*h.system};
+  auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("dozer", read_bundle("bank")));
+  INFO(error_message(created.error));
+  REQUIRE(created.value);
+  auto [record, first] = open_database(self, h, "dozer");
+  reducer_call seed{h.owner, connection_id{}, "seed", "[10, 5]", true, true};
+  auto seeded = ask<call_result>(self, first, call_atom::value, seed);
+  REQUIRE(seeded.value);
+  REQUIRE(seeded.value->kind == call_result_kind::ok);
+
+  // A database that sleeps ends its actor, normally.
+  self->monitor(first);
+  bool slept = false;
+  self->receive([&](caf::down_msg& down) { slept = down.source == first.address() && !down.reason; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  REQUIRE(slept);
+  CHECK(log_mentions(self, h, record.id, "Asleep after 0.1 s"));
+
+  auto second = open_database(self, h, "dozer").second;
+  CHECK(second.address() != first.address());
+  auto counted = ask<sql_reply>(self, second, sql_atom::value, h.owner, true, std::string("SELECT COUNT(*) AS n FROM account"));
+  REQUIRE(counted.value);
+  CHECK(counted.value->status == 200);
+  CHECK(counted.value->body.find("[10]") != std::string::npos);
+  CHECK(log_mentions(self, h, record.id, "Awake"));
 }

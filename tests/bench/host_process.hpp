@@ -20,20 +20,27 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 struct host_process {
   pid_t pid = -1;
   std::string port;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("orrery-bench-" + orrery::random_uuid());
 
-  host_process() {
+  /// `options` go after `orrery start --listen-addr … --data-dir …`.
+  explicit host_process(std::vector<std::string> options = {}) {
+    std::vector<std::string> args{ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.string()};
+    args.insert(args.end(), options.begin(), options.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     int out[2];
     if (pipe(out) != 0) std::exit(1);
     pid = fork();
     if (pid == 0) {
       dup2(out[1], 1);
       close(out[0]);
-      execl(ORRERY_BIN, ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.c_str(), nullptr);
+      execv(ORRERY_BIN, argv.data());
       _exit(127);
     }
     close(out[1]);
@@ -46,6 +53,15 @@ struct host_process {
     }
     auto at = text.find("127.0.0.1:");
     port = text.substr(at + 10, text.find(' ', at) - at - 10);
+  }
+
+  /// The host's resident memory in bytes (VmRSS).
+  std::size_t resident_bytes() const {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    return 0;
   }
 
   ~host_process() {
@@ -85,16 +101,26 @@ struct connection {
   }
 };
 
-/// Mints an identity and publishes the bank test module as `bank`; the
-/// owner's token, or empty (with the reason printed) when that failed.
-inline std::string publish_bank(connection& host) {
+/// A fresh identity's token from the host, or empty.
+inline std::string mint_token(connection& host) {
   auto minted = host.send("POST", "/v1/identity", "", "");
   auto at = minted.second.find("\"token\":\"");
   if (minted.first != 200 || at == std::string::npos) return {};
-  std::string token = minted.second.substr(at + 9, minted.second.find('"', at + 9) - at - 9);
-  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/bank.js");
-  std::string bundle((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto published = host.send("PUT", "/v1/database/bank", bundle, token);
+  return minted.second.substr(at + 9, minted.second.find('"', at + 9) - at - 9);
+}
+
+/// A module bundle the build made (tests/modules, examples).
+inline std::string read_bundle(const std::string& name) {
+  std::ifstream in(std::string(ORRERY_BUNDLE_DIR) + "/" + name + ".js");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// Mints an identity and publishes the bank test module as `bank`; the
+/// owner's token, or empty (with the reason printed) when that failed.
+inline std::string publish_bank(connection& host) {
+  std::string token = mint_token(host);
+  if (token.empty()) return {};
+  auto published = host.send("PUT", "/v1/database/bank", read_bundle("bank"), token);
   if (published.first != 200) {
     std::fprintf(stderr, "publish failed: %s\n", published.second.c_str());
     return {};

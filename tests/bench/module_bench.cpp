@@ -3,6 +3,7 @@
 // (no network), over 100,000 accounts with durable group commit.
 // Usage: orrery_bench_modules [calls]   (default 200,000)
 
+#include "actors/actor_system_settings.hpp"
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
 #include "modules/module_host.hpp"
@@ -76,9 +77,7 @@ int main(int argc, char** argv) {
   committer durability(*db);
   {
     caf::actor_system_config cfg;
-    // The database actor has a thread of its own; one more runs the driver,
-    // so the two cores go to the database and to the driver plus the committer.
-    cfg.set("scheduler.max-threads", 1);
+    apply_actor_system_settings(cfg);  // as a host runs: the database and the driver share the workers
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
     database_context context{db.get(), &durability, logs, std::chrono::milliseconds(5000)};

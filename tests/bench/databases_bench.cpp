@@ -1,0 +1,145 @@
+// Many small databases on one real `orrery start` (the chat example, 4 client
+// threads on loopback):
+//  - creations per second (each publish uploads the module);
+//  - resident memory per sleeping database: host RSS once N databases sleep,
+//    minus before any, divided by N;
+//  - waking: the first call to a sleeping database that holds 1,000 rows, p50/p99;
+//  - resident memory per awake idle database (a host whose databases never sleep);
+//  - 1,000 awake databases called in turn: calls/s, beside one database alone.
+// Usage: orrery_bench_databases [databases]   (default 10,000)
+
+#include "tests/bench/host_process.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr int threads = 4;
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
+}
+
+/// Runs `work(connection, i)` for i in [0, n) on `threads` connections; false if any failed.
+template <class Work>
+bool on_connections(const host_process& host, int n, Work work) {
+  std::atomic<int> next{0};
+  std::atomic<bool> ok{true};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      connection c(host.port);
+      for (int i = next++; i < n && ok; i = next++)
+        if (!work(c, i)) ok = false;
+    });
+  for (auto& t : pool) t.join();
+  return ok;
+}
+
+bool expect_ok(const std::pair<int, std::string>& r, const char* what) {
+  if (r.first == 200) return true;
+  std::fprintf(stderr, "%s failed: HTTP %d %s\n", what, r.first, r.second.c_str());
+  return false;
+}
+
+/// Publishes `bundle` as prefix-0 … prefix-(n-1); creations per second, or 0.
+double create(const host_process& host, const std::string& token, const std::string& bundle, const std::string& prefix,
+              int n) {
+  auto start = clock_type::now();
+  bool ok = on_connections(host, n, [&](connection& c, int i) {
+    return expect_ok(c.send("PUT", "/v1/database/" + prefix + "-" + std::to_string(i), bundle, token), "publish");
+  });
+  return ok ? n / seconds_since(start) : 0;
+}
+
+/// Calls `send_message` once on each of prefix-0 … prefix-(n-1), `rounds` times over; calls per second, or 0.
+double call_each(const host_process& host, const std::string& token, const std::string& prefix, int n, int rounds) {
+  auto start = clock_type::now();
+  bool ok = on_connections(host, n * rounds, [&](connection& c, int i) {
+    std::string db = prefix + "-" + std::to_string(i % n);
+    return expect_ok(c.send("POST", "/v1/database/" + db + "/call/send_message", "[\"hi\"]", token), "call");
+  });
+  return ok ? n * rounds / seconds_since(start) : 0;
+}
+
+void sleeping(int databases) {
+  const int idle_seconds = 1;
+  host_process host({"--idle-timeout", std::to_string(idle_seconds)});
+  connection setup(host.port);
+  std::string token = mint_token(setup);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::size_t before = host.resident_bytes();
+
+  double per_second = create(host, token, read_bundle("chat"), "chat", databases);
+  std::printf("creations: %.0f per second (target >= 200 from a stored module; each uploads the module here), "
+              "%d databases\n", per_second, databases);
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::seconds(2 * idle_seconds + 1));  // every one asleep
+  std::size_t asleep = host.resident_bytes();
+  std::printf("resident memory per sleeping database: %.0f bytes (target <= 1024; host %.0f MB before, %.0f MB with "
+              "%d asleep)\n", double(asleep - std::min(asleep, before)) / databases, before / 1e6, asleep / 1e6,
+              databases);
+  std::fflush(stdout);
+
+  // Waking: databases of 1,000 accounts each, left to fall asleep, then called.
+  const int wakers = 20, rounds = 5;
+  if (create(host, token, read_bundle("bank"), "bank", wakers) == 0) return;
+  on_connections(host, wakers, [&](connection& c, int i) {
+    return expect_ok(c.send("POST", "/v1/database/bank-" + std::to_string(i) + "/call/seed", "[1000, 100]", token),
+                     "seed");
+  });
+  std::vector<double> wake_ms;
+  for (int round = 0; round < rounds; ++round) {
+    std::this_thread::sleep_for(std::chrono::seconds(2 * idle_seconds + 1));
+    connection c(host.port);
+    for (int i = 0; i < wakers; ++i) {
+      auto start = clock_type::now();
+      if (!expect_ok(c.send("POST", "/v1/database/bank-" + std::to_string(i) + "/call/transfer", "[1, 2, 1]", token),
+                     "transfer"))
+        return;
+      wake_ms.push_back(seconds_since(start) * 1000);
+    }
+  }
+  std::printf("wake, first call answered, database with 1,000 rows: p50 %.1f ms, p99 %.1f ms (target p50 < 5, "
+              "p99 < 20), %zu wakes\n", percentile(wake_ms, 0.5), percentile(wake_ms, 0.99), wake_ms.size());
+  std::fflush(stdout);
+}
+
+void awake(int databases) {
+  host_process host({"--idle-timeout", "0"});
+  connection setup(host.port);
+  std::string token = mint_token(setup);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::size_t before = host.resident_bytes();
+  if (create(host, token, read_bundle("chat"), "chat", databases) == 0) return;
+  std::size_t after = host.resident_bytes();
+  std::printf("resident memory per awake idle database: %.2f MB (target <= 1.5), %d databases\n",
+              double(after - std::min(after, before)) / databases / 1e6, databases);
+  std::fflush(stdout);
+
+  double spread = call_each(host, token, "chat", databases, 5);
+  double alone = call_each(host, token, "chat", 1, 5 * databases);
+  std::printf("%d awake databases called in turn: %.0f calls per second; one database alone: %.0f (%.0f%%; target "
+              ">= 80%%)\n", databases, spread, alone, alone > 0 ? 100 * spread / alone : 0.0);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int databases = argc > 1 ? std::stoi(argv[1]) : 10000;
+  sleeping(databases);
+  awake(std::min(databases, 1000));
+  return 0;
+}
