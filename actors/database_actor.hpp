@@ -70,7 +70,7 @@ struct database_context {
   /// and tables and ends its actor; 0 keeps every database awake.
   std::chrono::milliseconds idle_timeout{0};
   /// Hears when a database falls asleep (the registry).
-  sleep_listener sleeps;
+  sleep_listener sleeps{};
 };
 
 /// Spawns the actor for `record` running `bundle`; its state loads on the

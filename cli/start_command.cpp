@@ -94,7 +94,7 @@ void run_host(const start_options& o) {
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
-                             std::chrono::milliseconds(std::int64_t(o.idle_timeout_seconds * 1000)), {}};
+                             std::chrono::milliseconds(std::int64_t(o.idle_timeout_seconds * 1000))};
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);
