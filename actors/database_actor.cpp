@@ -315,12 +315,13 @@ struct database_state : module_environment {
     fall_asleep();
   }
 
-  /// Ends the actor, and with it the isolate and the tables in memory. Its
-  /// last commits may still be queued: the next actor of this database flushes
-  /// the committer before it reads (open_datastore). The registry keeps the
-  /// next schedule's due time and wakes the database for it.
+  /// Ends the actor, and with it the isolate and the tables in memory, once
+  /// everything it wrote is on disk (table changes outside calls included), so
+  /// that its next actor reads without waiting. The registry keeps the next
+  /// schedule's due time and wakes the database for it; an actor that never
+  /// armed the schedules (its module did not load) leaves the due time as it was.
   void fall_asleep() {
-    std::int64_t next_due = 0;
+    std::int64_t next_due = schedules_armed ? 0 : unchanged_due;
     for (auto& [row, armed] : schedules)
       if (next_due == 0 || armed.due_micros < next_due) next_due = std::max<std::int64_t>(1, armed.due_micros);
     auto seconds = std::chrono::duration<double>(context.idle_timeout).count();
@@ -328,9 +329,10 @@ struct database_state : module_environment {
     why << "Asleep after " << seconds << " s without clients or calls; the next request wakes it"
         << (next_due ? ", and so does its next schedule" : "");
     system_log(why.str());
-    keep_sleeping_schedules();
+    if (schedules_armed) keep_sleeping_schedules();
     module.reset();  // freed before the registry hears, so that it can give the memory back
     ds.reset();
+    if (context.durability) context.durability->flush();
     self->send(context.sleeps, sleep_atom::value, record.id, next_due);
     self->quit();
   }
@@ -983,14 +985,12 @@ struct database_state : module_environment {
     if (it == schedules.end() || it->second.generation != generation) return;  // cancelled or re-armed
     if (!wake()) return;
     const struct table* t = ds->find_table(table);
-    if (!t || !t->schema().schedule) return;
-    auto present = t->find_conflict(row);
-    if (!present || present->index) {
+    auto present = t && t->schema().schedule ? t->find_conflict(row) : std::nullopt;
+    auto id = present ? def.reducer_id(t->schema().schedule->reducer) : std::nullopt;
+    if (!present || present->index || !id) {  // the row, its table or its reducer is gone
       schedules.erase(it);
       return;
     }
-    auto id = def.reducer_id(t->schema().schedule->reducer);
-    if (!id) return;
     bool one_shot = false;
     std::vector<std::uint32_t> offsets;
     t->column_offsets(row, offsets);
@@ -1046,6 +1046,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     st.record = record;
     st.bundle = bundle;
     st.after_crash = after_crash;
+    st.touch();  // an actor nobody sends anything still falls asleep
     return {
       // Both answer once init's commit is durable.
       [=](create_atom) {

@@ -56,9 +56,11 @@ using database_actor = caf::typed_actor<
   caf::reacts_to<idle_atom>>;
 
 /// Told by a database that falls asleep: its id and when its next schedule is
-/// due (microseconds since the epoch; 0: it has none). The actor has ended by
-/// the time its requests bounce, so whoever held it asks the registry again.
+/// due (microseconds since the epoch; 0: it has none; unchanged_due: as the
+/// registry last heard). The actor has ended by the time its requests bounce,
+/// so whoever held it asks the registry again.
 using sleep_listener = caf::typed_actor<caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>>;
+constexpr std::int64_t unchanged_due = -1;
 
 struct database_context {
   store* db = nullptr;

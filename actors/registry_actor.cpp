@@ -102,7 +102,9 @@ struct registry_state {
   database_context context;
   log_actor logs;
   std::map<std::uint64_t, database_actor> live;  // awake databases
-  std::map<std::uint64_t, std::int64_t> due;      // sleeping databases' next schedule (µs since the epoch)
+  // When each database that sleeps, or slept last, has its next schedule (µs
+  // since the epoch), and the wake timer pending for it.
+  std::map<std::uint64_t, std::int64_t> due, timers;
   std::chrono::steady_clock::time_point last_trim;
   std::set<std::uint64_t> crashed;  // died with commits perhaps in flight
   bool trim_pending = false;
@@ -140,19 +142,28 @@ struct registry_state {
     });
   }
 
-  /// Wakes database `id` when `when` comes, unless it wakes or sleeps again first.
+  /// Wakes database `id` when `when` comes, unless it sleeps again with
+  /// another due time first. One timer per database and due time.
   void wake_at(std::uint64_t id, std::int64_t when, caf::local_actor* self) {
     due[id] = when;
+    if (auto pending = timers.find(id); pending != timers.end() && pending->second == when) return;
+    timers[id] = when;
     auto delay = std::chrono::microseconds(std::max<std::int64_t>(0, when - now_micros()));
     caf::delayed_anon_send(caf::actor_cast<registry_actor>(self), delay, wake_atom::value, id, when);
   }
 
-  /// Database `id`'s actor `sleeper` has ended; `next_due` (0: none) is its next schedule.
+  /// Database `id`'s actor `sleeper` has ended; `next_due` is its next
+  /// schedule (0: none; unchanged_due: as last heard).
   void fell_asleep(std::uint64_t id, const caf::actor_addr& sleeper, std::int64_t next_due, caf::local_actor* self) {
     auto it = live.find(id);
     if (it == live.end() || it->second.address() != sleeper) return;
     self->demonitor(it->second.address());
     live.erase(it);
+    give_back_memory(self);
+    if (next_due == unchanged_due) {
+      if (auto last = due.find(id); last != due.end()) wake_at(id, last->second, self);
+      return;
+    }
     write_batch batch;
     if (next_due) {
       std::string value;
@@ -165,7 +176,6 @@ struct registry_state {
     }
     if (auto s = db->write(batch, false); !s.ok())
       system_log(id, "Recording when the sleeping database's next schedule is due failed: " + s.error, "Error");
-    give_back_memory(self);
   }
 
   /// Hands the memory sleeping databases freed back to the system (malloc
@@ -181,13 +191,14 @@ struct registry_state {
     }
   }
 
-  /// A sleeping database's schedule is due: its actor starts and arms its schedules.
+  /// A sleeping database's schedule is due: its actor starts, or the awake
+  /// one is told, and arms its schedules if it has not yet.
   void wake_for_schedule(std::uint64_t id, std::int64_t when, caf::local_actor* self) {
+    if (auto timer = timers.find(id); timer != timers.end() && timer->second == when) timers.erase(timer);
     auto it = due.find(id);
-    if (it == due.end() || it->second != when) return;  // it woke or slept again meanwhile
-    due.erase(it);
+    if (it == due.end() || it->second != when) return;  // it slept again with another due time
     auto r = records.find(id);
-    if (r == records.end() || live.count(id)) return;
+    if (r == records.end()) return;
     caf::anon_send(actor_for(r->second, self), wake_atom::value);
   }
 
@@ -256,7 +267,6 @@ struct registry_state {
   database_actor actor_for(const database_record& r, caf::local_actor* self) {
     auto it = live.find(r.id);
     if (it != live.end()) return it->second;
-    due.erase(r.id);  // awake, it arms its own schedules
     std::string bundle = db->get(program_key(r.program_hash)).value_or("");
     auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle), crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
@@ -474,6 +484,7 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
   batch.erase(record_key(record.id));
   batch.erase(due_key(record.id));
   st.due.erase(record.id);
+  st.timers.erase(record.id);
   if (!st.program_used_elsewhere(record.program_hash, record.id))
     batch.erase(program_key(record.program_hash));
   if (auto err = st.commit(batch)) return err;

@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -94,7 +95,7 @@ void run_host(const start_options& o) {
     caf::actor_system system{cfg};
     auto logs = spawn_log_actor(system, *db);
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
-                             std::chrono::milliseconds(std::int64_t(o.idle_timeout_seconds * 1000))};
+                             std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);
@@ -121,7 +122,8 @@ void run_host(const start_options& o) {
     std::cout << "Shutting down" << std::endl;
     server->stop();
     stop_actors();
-  }  // the actor system waits for every actor here, before commits finish and the store closes
+    system.await_all_actors_done();  // before the services they use go
+  }  // the actor system ends here, before commits finish and the store closes
 }
 
 } // namespace
@@ -140,7 +142,7 @@ void add_start_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--idle-timeout", o->idle_timeout_seconds,
                   "Seconds a database without clients or calls stays in memory before it sleeps (0: never)")
-    ->check(CLI::NonNegativeNumber)
+    ->check(CLI::Range(0.0, 31536000.0))  // up to a year
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

@@ -58,17 +58,18 @@ void ask(host_services& host, const call_ptr& call, const Handle& dest, OnReply 
 /// asleep as the request reaches it bounces it; it is then sent again, and
 /// the registry wakes the database for it.
 template <class MakeRequest, class OnReply>
-void ask_database(host_services& host, const call_ptr& call, const std::string& target, MakeRequest make_request,
+void ask_database(const host_services& host, const call_ptr& call, const std::string& target, MakeRequest make_request,
                   OnReply on_reply, int attempts = 3) {
-  host.system.spawn([&host, call, target, make_request, on_reply, attempts](caf::event_based_actor* self) {
+  // `host` is copied: a retry may come as the host shuts down.
+  host.system.spawn([host, call, target, make_request, on_reply, attempts](caf::event_based_actor* self) {
     self->request(host.registry, actor_request_timeout, open_atom::value, target)
       .then(
-        [=, &host](const database_record& record, const database_actor& db) {
+        [=](const database_record& record, const database_actor& db) {
           auto request = make_request(record);
           std::apply(
             [&](auto&... a) {
               self->request(db, actor_request_timeout, a...)
-                .then(on_reply, [=, &host](caf::error& err) {
+                .then(on_reply, [=](caf::error& err) {
                   if (err == caf::sec::request_receiver_down && attempts > 1)
                     return ask_database(host, call, target, make_request, on_reply, attempts - 1);
                   reply_error(*call, err);

@@ -245,4 +245,15 @@ TEST_CASE("an idle database falls asleep, and the next request wakes it with its
   CHECK(counted.value->status == 200);
   CHECK(counted.value->body.find("[10]") != std::string::npos);
   CHECK(log_mentions(self, h, record.id, "Awake"));
+
+  // An actor that is opened and never sent anything falls asleep all the same.
+  self->monitor(second);
+  self->receive([&](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] { FAIL("it never slept"); });
+  auto third = open_database(self, h, "dozer").second;
+  CHECK(third.address() != second.address());
+  self->monitor(third);
+  bool idle_slept = false;
+  self->receive([&](caf::down_msg& down) { idle_slept = down.source == third.address() && !down.reason; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  CHECK(idle_slept);
 }
