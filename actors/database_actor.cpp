@@ -327,7 +327,7 @@ struct database_state : module_environment {
     auto seconds = std::chrono::duration<double>(context.idle_timeout).count();
     std::ostringstream why;
     why << "Asleep after " << seconds << " s without clients or calls; the next request wakes it"
-        << (next_due ? ", and so does its next schedule" : "");
+        << (next_due > 0 ? ", and so does its next schedule" : "");
     system_log(why.str());
     if (schedules_armed) keep_sleeping_schedules();
     module.reset();  // freed before the registry hears, so that it can give the memory back
