@@ -48,6 +48,8 @@ void bsatn_values() {
   bsatn_seed("u128", T::primitive(type_kind::u128), max_u128());
   bsatn_seed("i256", T::primitive(type_kind::i256), i256{0, i128(u128(1) << 127)});
   bsatn_seed("f64", T::primitive(type_kind::f64), -2.25e300);
+  // SATS-JSON once wrote -0.0 as `-0`, which read back as the integer 0.
+  bsatn_seed("negative_zero", T::array_of(T::primitive(type_kind::f64)), array_value{-0.0, 0.0, -2.25e300});
   bsatn_seed("string", T::primitive(type_kind::string), std::string("h\xc3\xa9llo \xf0\x9f\x8c\x8d"));
   bsatn_seed("bytes", T::array_of(T::primitive(type_kind::u8)), bytes_value{0, 1, 0xfe, 0xff});
   bsatn_seed("array", T::array_of(T::primitive(type_kind::i32)), array_value{std::int32_t(1), std::int32_t(-2)});
@@ -191,6 +193,8 @@ void sql_statements() {
     "DELETE FROM book",
     "SET row_limit = 2",
     "SHOW row_limit",
+    // Timestamps with out-of-range fields (a day this long once overflowed).
+    "SELECT id FROM book WHERE added > '2000-01-0555555555551T00:00:00Z' OR added < '2024-02-30T24:00:00.1234567891+24:00'",
   };
   int i = 0;
   for (const char* s : statements) {

@@ -1,1 +1,0 @@
-SELECT id FROM book WHERE added > '2000-01-0555555555551T00:00:00Z' AND note = 'classic'' AND cover = INTOff'
