@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, removeDir, sdkBindings, startHost, tempDir } from './harness.mjs';
+import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 // The SDK logs each connection to stdout, which the test runner also reads.
@@ -74,23 +74,6 @@ after(async () => {
   removeDir(dataDir);
   removeDir(me);
 });
-
-function waitFor(check, what, ms = 10000, every = 20) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(async () => {
-      let value;
-      try { value = await check(); } catch { value = false; }
-      if (value) {
-        clearInterval(poll);
-        resolve(value);
-      } else if (Date.now() - started > ms) {
-        clearInterval(poll);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, every);
-  });
-}
 
 function within(promise, ms, what) {
   let timer;
@@ -209,7 +192,7 @@ test('waves of clients come and go while a writer commits; the host serves on an
       assertHostUp(`wave ${wave}`);
       assert.equal(await ping(), 200, `ping after wave ${wave}`);
       // Every client of the wave has been seen out: only the writer is online.
-      await waitFor(async () => await onlineUsers() === 1, `the clients of wave ${wave} to be disconnected`, 15000, 100);
+      await waitUntil(async () => await onlineUsers() === 1, `the clients of wave ${wave} to be disconnected`, 15000, 100);
       assert.equal(writerError, null, `the writer's call failed: ${writerError}`);
       figures.push({ wave, ms: Date.now() - started, rssMb: Math.round(rssMb()), written: written.length });
     }
@@ -222,14 +205,14 @@ test('waves of clients come and go while a writer commits; the host serves on an
   assert.ok(written.length > 0, 'the writer committed while the waves came and went');
 
   writer.conn.disconnect();
-  await waitFor(async () => await onlineUsers() === 0, 'the writer to be disconnected', 10000, 100);
+  await waitUntil(async () => await onlineUsers() === 0, 'the writer to be disconnected', 10000, 100);
   assertHostUp('the waves');
 
   // Settle: memory the connections held goes back; wait for it, within a bound.
   const limit = baseline + MEMORY_SLACK_MB;
   let settled = rssMb();
   try {
-    if (!sanitized) await waitFor(() => (settled = rssMb()) <= limit, 'resident memory to return near its baseline', 20000, 250);
+    if (!sanitized) await waitUntil(() => (settled = rssMb()) <= limit, 'resident memory to return near its baseline', 20000, 250);
   } catch { /* reported below with the figures */ }
   const summary = `host VmRSS: baseline ${baseline.toFixed(1)} MB, peak ${peak.toFixed(1)} MB, ` +
     `after settling ${settled.toFixed(1)} MB (bound ${limit.toFixed(1)} MB); ` +

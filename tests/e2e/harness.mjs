@@ -67,19 +67,15 @@ export async function sdkBindings(name, args) {
   return import(`${out}.mjs`);
 }
 
-/** Resolves with `check()`'s first truthy value, polled every 10 ms. */
-export function waitUntil(check, what, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      const value = check();
-      if (value) {
-        clearInterval(poll);
-        resolve(value);
-      } else if (Date.now() - started > ms) {
-        clearInterval(poll);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 10);
-  });
+/** Resolves with `check()`'s first truthy value (it may be async; a throw
+ *  counts as not yet), polled every `every` ms; rejects after `ms`. */
+export async function waitUntil(check, what, ms = 5000, every = 10) {
+  const started = Date.now();
+  for (;;) {
+    let value;
+    try { value = await check(); } catch { value = false; }
+    if (value) return value;
+    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
 }

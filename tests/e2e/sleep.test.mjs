@@ -38,14 +38,12 @@ const logs = (db) => ok(run('logs', db));
 const count = (text, pattern) => (text.match(pattern) ?? []).length;
 const asleepLines = (db) => count(logs(db), /Asleep after 0\.3 s/g);
 
-async function waitForLog(db, pattern, ms = 5000) {
-  const started = Date.now();
-  for (;;) {
+/** The database's log once it matches `pattern`. */
+function waitForLog(db, pattern, ms = 5000) {
+  return waitUntil(() => {
     const text = logs(db);
-    if (pattern.test(text)) return text;
-    if (Date.now() - started > ms) assert.fail(`no ${pattern} in the logs of ${db}:\n${text}`);
-    await sleep(50);
-  }
+    return pattern.test(text) && text;
+  }, `${pattern} in the logs of ${db}`, ms, 50);
 }
 
 async function call(db, reducer, args = []) {
