@@ -1,6 +1,7 @@
 #pragma once
-// A module running in its own V8 isolate: loads a bundle, describes the
-// module, and calls its reducers inside a datastore transaction. Owned by one
+// A module running in its own V8 isolate: prepares a bundle once (evaluates
+// and describes it, and snapshots the result), starts instances from that
+// snapshot, and calls their reducers inside a datastore transaction. Owned by one
 // database actor, which runs on whichever worker thread the scheduler gives it:
 // each load, call and teardown takes the isolate's lock, so one thread at a
 // time uses it. No V8 types here.
@@ -71,13 +72,31 @@ struct name_bindings {
   std::unordered_map<std::string, index_id> indexes;
 };
 
+/// A module made ready to start: its definition and a V8 startup snapshot of
+/// its evaluated bundle (library, top level and hooks). Instances start from
+/// it without running module code. Made once per module version of the
+/// host's V8 (`snapshot_version`), read-only after, shared by its databases.
+struct module_image {
+  std::string definition;  // RawModuleDef (BSATN), as `__describe_module__` returned it
+  std::string snapshot;
+};
+
+/// The V8 version and flags a snapshot is tied to: an image made by another
+/// host build is made again from its bundle.
+std::string snapshot_version();
+
 class module_instance {
 public:
   /// Evaluates `bundle` in a fresh isolate and describes it, within the
-  /// limits; fails with the module's own error text, or says which limit the
-  /// module reached and while doing what.
-  static result<std::unique_ptr<module_instance>> load(const std::string& bundle,
-                                                        module_environment& env,
+  /// limits, then snapshots it; fails with the module's own error text, or
+  /// says which limit the module reached and while doing what.
+  static result<std::shared_ptr<const module_image>> prepare(const std::string& bundle, module_environment& env,
+                                                             module_limits limits = {});
+  /// An instance from `image`, in milliseconds: no module code runs.
+  static result<std::unique_ptr<module_instance>> start(std::shared_ptr<const module_image> image,
+                                                        module_environment& env, module_limits limits = {});
+  /// prepare, then start.
+  static result<std::unique_ptr<module_instance>> load(const std::string& bundle, module_environment& env,
                                                         module_limits limits = {});
   ~module_instance();
 

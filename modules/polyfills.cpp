@@ -112,3 +112,59 @@ const char* const polyfill_source = R"JS(
 )JS";
 
 } // namespace orrery
+
+namespace orrery {
+
+// An isolate that takes a snapshot lacks the builtins V8 installs only into
+// contexts it will not snapshot (V8 10.2: Object.hasOwn, `at`, `findLast`,
+// `findLastIndex`, Error.stackTraceLimit). They stand in while the module's
+// top level runs and are removed before the snapshot is taken, so a context
+// read from it gets V8's own. Returns the function that removes them.
+const char* const snapshot_polyfill_source = R"JS(
+(function () {
+  'use strict';
+  const added = [];
+  function add(target, name, value) {
+    if (Object.prototype.hasOwnProperty.call(target, name)) return;
+    Object.defineProperty(target, name, { value, writable: true, configurable: true, enumerable: false });
+    added.push([target, name]);
+  }
+  function index(o, i) {
+    const length = o.length >>> 0;
+    const n = Math.trunc(Number(i)) || 0;
+    return n < 0 ? length + n : n;
+  }
+  function at(i) {
+    const o = Object(this);
+    const k = index(o, i);
+    return k < 0 || k >= (o.length >>> 0) ? undefined : o[k];
+  }
+  function findLastIndex(predicate, thisArg) {
+    const o = Object(this);
+    if (typeof predicate !== 'function') throw new TypeError('predicate is not a function');
+    for (let k = (o.length >>> 0) - 1; k >= 0; --k)
+      if (predicate.call(thisArg, o[k], k, o)) return k;
+    return -1;
+  }
+  function findLast(predicate, thisArg) {
+    const k = findLastIndex.call(this, predicate, thisArg);
+    return k < 0 ? undefined : Object(this)[k];
+  }
+  const typedArray = Object.getPrototypeOf(Uint8Array).prototype;
+  for (const proto of [Array.prototype, typedArray]) {
+    add(proto, 'at', at);
+    add(proto, 'findLast', findLast);
+    add(proto, 'findLastIndex', findLastIndex);
+  }
+  add(String.prototype, 'at', function (i) {
+    const s = String(this);
+    const k = index(s, i);
+    return k < 0 || k >= s.length ? undefined : s[k];
+  });
+  add(Object, 'hasOwn', (o, key) => Object.prototype.hasOwnProperty.call(Object(o), key));
+  add(Error, 'stackTraceLimit', 10);
+  return () => { for (const [target, name] of added) delete target[name]; };
+})()
+)JS";
+
+} // namespace orrery

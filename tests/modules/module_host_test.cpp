@@ -33,6 +33,7 @@ struct running_module {
 
   explicit running_module(const std::string& bundle, module_limits limits = {}) {
     auto loaded = module_instance::load(bundle, env, limits);
+    INFO((loaded.ok() ? std::string() : loaded.error().message));
     REQUIRE(loaded.ok());
     instance = std::move(*loaded);
     auto decoded = decode_module_def(instance->definition());
