@@ -1,6 +1,6 @@
 #include "actors/client_protocol.hpp"
 
-#include "runtime/bsatn.hpp"
+#include "runtime/types/bsatn.hpp"
 
 namespace orrery {
 namespace {

@@ -3,8 +3,8 @@
 // client SDK reads and writes them: decoding client messages and encoding
 // server messages. Pure functions; any thread.
 
-#include "runtime/identity.hpp"
 #include "runtime/result.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -2,14 +2,15 @@
 
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
-#include "runtime/bsatn.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/datastore.hpp"
-#include "runtime/sats_json.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
 #include "runtime/sql/subscription.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/storage/keys.hpp"
+#include "runtime/storage/store.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <caf/all.hpp>
 
@@ -157,15 +158,9 @@ struct database_state : module_environment {
     auto opened = datastore::open(context.db, context.durability, record.id);
     if (!opened) return opened.error();
     ds = std::move(*opened);
-    if (auto limit = context.db ? context.db->get(setting_key("row_limit")) : std::nullopt; limit && limit->size() == 8)
-      sql_settings.row_limit = read_u64(*limit);
+    auto limit = context.db ? context.db->get(keys::row_limit(record.id)) : std::nullopt;
+    if (limit && limit->size() == 8) sql_settings.row_limit = read_u64(*limit);
     return done{};
-  }
-
-  std::string setting_key(const std::string& name) const {
-    std::string key = "d/";
-    append_u64(key, record.id);
-    return key + "/v/" + name;
   }
 
   void sql(const identity& caller, bool owner, const std::string& query, caf::typed_response_promise<sql_reply>& reply) {
@@ -203,7 +198,7 @@ struct database_state : module_environment {
       write_batch batch;
       std::string value;
       append_u64(value, sql_settings.row_limit);
-      batch.put(setting_key("row_limit"), value);
+      batch.put(keys::row_limit(record.id), value);
       (void)context.db->write(batch, true);
     }
     system_log("SQL by " + caller.to_hex() + ": " + query + " (" + std::to_string(ran->rows_inserted) + " inserted, " +
@@ -388,13 +383,13 @@ struct database_state : module_environment {
       append_u64(kept, std::uint64_t(armed.due_micros));
     }
     write_batch batch;
-    batch.put(setting_key("sleeping_schedules"), kept);
+    batch.put(keys::sleeping_schedules(record.id), kept);
     (void)context.db->write(batch, false);  // lost in a crash, intervals start over from the wake
   }
 
   std::map<std::pair<table_id, std::string>, std::int64_t> take_sleeping_schedules() {
     std::map<std::pair<table_id, std::string>, std::int64_t> out;
-    auto kept = context.db ? context.db->get(setting_key("sleeping_schedules")) : std::nullopt;
+    auto kept = context.db ? context.db->get(keys::sleeping_schedules(record.id)) : std::nullopt;
     if (!kept) return out;
     std::string_view in = *kept;
     while (in.size() >= 16) {
@@ -405,7 +400,7 @@ struct database_state : module_environment {
       in.remove_prefix(16 + length + 8);
     }
     write_batch batch;
-    batch.erase(setting_key("sleeping_schedules"));
+    batch.erase(keys::sleeping_schedules(record.id));
     (void)context.db->write(batch, false);
     return out;
   }

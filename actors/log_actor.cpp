@@ -1,6 +1,7 @@
 #include "actors/log_actor.hpp"
 
-#include "runtime/store.hpp"
+#include "runtime/storage/keys.hpp"
+#include "runtime/storage/store.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -10,12 +11,6 @@
 
 namespace orrery {
 namespace {
-
-std::string log_prefix(std::uint64_t db) {
-  std::string key = "l/";
-  append_u64(key, db);
-  return key;
-}
 
 struct database_log {
   bool loaded = false;
@@ -33,7 +28,7 @@ struct log_state {
   database_log& log_of(std::uint64_t id) {
     database_log& log = logs[id];
     if (!log.loaded) {
-      std::string prefix = log_prefix(id);
+      std::string prefix = keys::log(id);
       db->scan(prefix, [&](std::string_view key, std::string_view value) {
         log.next = read_u64(key.substr(prefix.size())) + 1;
         log.sizes.push_back(std::uint32_t(value.size()));
@@ -49,7 +44,7 @@ struct log_state {
   std::vector<std::string> tail(std::uint64_t id, std::uint32_t n) {
     std::vector<std::string> lines;
     std::uint32_t wanted = n == 0 ? max_lines_per_database : n;
-    db->scan_reverse(log_prefix(id), [&](std::string_view, std::string_view value) {
+    db->scan_reverse(keys::log(id), [&](std::string_view, std::string_view value) {
       lines.emplace_back(value);
       return lines.size() < wanted;
     });
@@ -90,17 +85,13 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db) {
           record.message += " [cut at " + std::to_string(max_log_message_bytes) + " bytes]";
         }
         std::string text = log_line_json(record);
-        std::string key = log_prefix(id);
-        append_u64(key, log.next++);
         write_batch batch;
-        batch.put(key, text);
+        batch.put(keys::log_line(id, log.next++), text);
         log.sizes.push_back(std::uint32_t(text.size()));
         log.bytes += text.size();
         // Lines past either cap go oldest first, in the same write.
         while (log.sizes.size() > max_lines_per_database || log.bytes > max_bytes_per_database) {
-          std::string old = log_prefix(id);
-          append_u64(old, log.first++);
-          batch.erase(old);
+          batch.erase(keys::log_line(id, log.first++));
           log.bytes -= log.sizes.front();
           log.sizes.pop_front();
         }
@@ -124,7 +115,7 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db) {
           self->send(follower, closed_atom::value);
         self->state.logs.erase(id);
         write_batch batch;
-        batch.erase_prefix(log_prefix(id));
+        batch.erase_prefix(keys::log(id));
         if (auto s = self->state.db->write(batch, false); !s.ok())
           caf::aout(self) << "log removal failed: " << s.error << std::endl;
       },

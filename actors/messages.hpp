@@ -3,7 +3,7 @@
 // codes. Values only: safe to send between actors on any thread.
 
 #include "actors/client_protocol.hpp"
-#include "runtime/identity.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>

@@ -1,8 +1,9 @@
 #include "actors/registry_actor.hpp"
 
-#include "runtime/blake3.hpp"
-#include "runtime/names.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/keys.hpp"
+#include "runtime/storage/store.hpp"
+#include "runtime/types/blake3.hpp"
+#include "runtime/types/names.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -18,23 +19,6 @@ namespace orrery {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr const char* next_id_key = "r/next_id";
-
-std::string record_key(std::uint64_t id) {
-  std::string key = "r/db/";
-  append_u64(key, id);
-  return key;
-}
-
-std::string program_key(const std::string& hash) { return "p/" + hash; }
-
-/// When sleeping database `id`'s next schedule is due.
-std::string due_key(std::uint64_t id) {
-  std::string key = "r/due/";
-  append_u64(key, id);
-  return key;
-}
 
 std::int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -118,14 +102,14 @@ struct registry_state {
   /// (on the host's error output and in that database's log): the host serves
   /// the others rather than refusing to start.
   void load() {
-    if (auto v = db->get(next_id_key)) next_id = read_u64(*v);
-    db->scan("r/db/", [&](std::string_view key, std::string_view value) {
+    if (auto v = db->get(keys::next_database_id)) next_id = read_u64(*v);
+    db->scan(keys::records, [&](std::string_view key, std::string_view value) {
       std::string problem;
       auto r = from_json(value, problem);
       if (!r) {
-        std::uint64_t id = read_u64(key.substr(5));
-        std::string message = "The registry record of database " + std::to_string(id) + " (store key r/db/" +
-                              std::to_string(id) + ") cannot be read: " + problem +
+        std::uint64_t id = read_u64(key.substr(keys::records.size()));
+        std::string message = "The registry record of database " + std::to_string(id) + " (store key " +
+                              std::string(keys::records) + std::to_string(id) + ") cannot be read: " + problem +
                               ". The database is not served until the record is restored from a backup.";
         std::cerr << "orrery: " << message << std::endl;
         system_log(id, message, "Error");
@@ -136,8 +120,9 @@ struct registry_state {
       next_id = std::max(next_id, r->id + 1);  // ids are never reused
       return true;
     });
-    db->scan("r/due/", [&](std::string_view key, std::string_view value) {
-      if (key.size() == 6 + 8 && value.size() == 8) due[read_u64(key.substr(6))] = std::int64_t(read_u64(value));
+    db->scan(keys::due_times, [&](std::string_view key, std::string_view value) {
+      std::string_view id_bytes = key.substr(keys::due_times.size());
+      if (id_bytes.size() == 8 && value.size() == 8) due[read_u64(id_bytes)] = std::int64_t(read_u64(value));
       return true;
     });
   }
@@ -168,10 +153,10 @@ struct registry_state {
     if (next_due) {
       std::string value;
       append_u64(value, std::uint64_t(next_due));
-      batch.put(due_key(id), value);
+      batch.put(keys::due_time(id), value);
       wake_at(id, next_due, self);
     } else {
-      batch.erase(due_key(id));
+      batch.erase(keys::due_time(id));
       due.erase(id);
     }
     if (auto s = db->write(batch, false); !s.ok())
@@ -242,7 +227,7 @@ struct registry_state {
 
   /// Modules are stored once per content hash: databases of one module share it.
   void store_program(write_batch& batch, const std::string& hash, const std::string& bundle) const {
-    if (!db->get(program_key(hash))) batch.put(program_key(hash), bundle);
+    if (!db->get(keys::program(hash))) batch.put(keys::program(hash), bundle);
   }
 
   bool program_used_elsewhere(const std::string& hash, std::uint64_t except) const {
@@ -267,7 +252,7 @@ struct registry_state {
   database_actor actor_for(const database_record& r, caf::local_actor* self) {
     auto it = live.find(r.id);
     if (it != live.end()) return it->second;
-    std::string bundle = db->get(program_key(r.program_hash)).value_or("");
+    std::string bundle = db->get(keys::program(r.program_hash)).value_or("");
     auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle), crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
     return actor;
@@ -310,7 +295,7 @@ using self_ptr = registry_actor::stateful_pointer<registry_state>;
 void discard(self_ptr self, database_actor actor, std::uint64_t id, std::function<void()> then) {
   auto erase = [self, id, then] {
     write_batch batch;
-    batch.erase_prefix(database_data_prefix(id));
+    batch.erase_prefix(keys::database(id));
     (void)self->state.db->write(batch, true);
     then();
   };
@@ -334,8 +319,8 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
   updated.program_hash = hash;
   write_batch batch;
   st.store_program(batch, hash, bundle);
-  if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(program_key(previous));
-  batch.put(record_key(id), to_json(updated).dump());
+  if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(keys::program(previous));
+  batch.put(keys::record(id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   current->second.program_hash = hash;  // names and identity are unchanged: the indexes stand
   st.system_log(id, "Updated module of database " + updated.display_name() + " (" +
@@ -356,7 +341,7 @@ caf::error persist_create(self_ptr self, const database_record& record, const st
                       "a database with identity " + record.database_identity.to_hex() + " already exists");
   write_batch batch;
   st.store_program(batch, record.program_hash, bundle);
-  batch.put(record_key(record.id), to_json(record).dump());
+  batch.put(keys::record(record.id), to_json(record).dump());
   if (auto err = st.commit(batch)) return err;
   st.index(record);
   st.system_log(record.id, "Created database " + record.display_name() + " (" + record.database_identity.to_hex() +
@@ -438,7 +423,7 @@ caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
     write_batch batch;
     std::string next;
     append_u64(next, st.next_id);
-    batch.put(next_id_key, next);
+    batch.put(keys::next_database_id, next);
     if (auto err = st.commit(batch)) return err;
   }
   std::string reserved = req.target;
@@ -481,12 +466,12 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
     return make_error(host_errc::locked, "database `" + target +
                                              "` is locked; unlock it before deleting it");
   write_batch batch;
-  batch.erase(record_key(record.id));
-  batch.erase(due_key(record.id));
+  batch.erase(keys::record(record.id));
+  batch.erase(keys::due_time(record.id));
   st.due.erase(record.id);
   st.timers.erase(record.id);
   if (!st.program_used_elsewhere(record.program_hash, record.id))
-    batch.erase(program_key(record.program_hash));
+    batch.erase(keys::program(record.program_hash));
   if (auto err = st.commit(batch)) return err;
   st.unindex(record);
   self->send(st.logs, drop_atom::value, record.id);
@@ -524,7 +509,7 @@ caf::result<database_record> set_names(self_ptr self, const identity& caller,
     if (std::find(updated.names.begin(), updated.names.end(), name) == updated.names.end())
       updated.names.push_back(name);
   write_batch batch;
-  batch.put(record_key(updated.id), to_json(updated).dump());
+  batch.put(keys::record(updated.id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   st.unindex(record);
   st.index(updated);
@@ -543,7 +528,7 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
   database_record updated = *found;
   updated.locked = locked;
   write_batch batch;
-  batch.put(record_key(updated.id), to_json(updated).dump());
+  batch.put(keys::record(updated.id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   st.index(updated);
   st.system_log(updated.id, locked ? "Database locked" : "Database unlocked");
@@ -551,12 +536,6 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
 }
 
 } // namespace
-
-std::string database_data_prefix(std::uint64_t id) {
-  std::string key = "d/";
-  append_u64(key, id);
-  return key;
-}
 
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context) {
   return system.spawn([context](self_ptr self) -> registry_actor::behavior_type {

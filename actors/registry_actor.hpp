@@ -47,7 +47,4 @@ using registry_actor = caf::typed_actor<
 /// Loads every record from the context's store, which must outlive the actor.
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);
 
-/// The store key prefix of database `id`'s table data.
-std::string database_data_prefix(std::uint64_t id);
-
 } // namespace orrery

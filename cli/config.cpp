@@ -1,7 +1,7 @@
 #include "cli/config.hpp"
 
 #include "cli/commands.hpp"
-#include "runtime/durable_file.hpp"
+#include "runtime/storage/durable_file.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -7,8 +7,8 @@
 #include "cli/commands.hpp"
 #include "net/host_api.hpp"
 #include "net/http_server.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>

@@ -4,9 +4,9 @@
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
 #include "cli/login.hpp"
-#include "runtime/bsatn.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/json_value.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -1,8 +1,8 @@
 #include "modules/module_def.hpp"
 
-#include "runtime/bsatn.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/json_value.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <cctype>
 #include <algorithm>

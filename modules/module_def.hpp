@@ -7,9 +7,9 @@
 // builds at most max_module_type_nodes parts, and every column id, type
 // reference and reducer name must name something the module declares.
 
-#include "runtime/algebraic_type.hpp"
 #include "runtime/result.hpp"
-#include "runtime/schema.hpp"
+#include "runtime/types/algebraic_type.hpp"
+#include "runtime/types/schema.hpp"
 
 #include <optional>
 #include <string>

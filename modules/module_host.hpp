@@ -6,9 +6,9 @@
 // each load, call and teardown takes the isolate's lock, so one thread at a
 // time uses it. No V8 types here.
 
-#include "runtime/datastore.hpp"
-#include "runtime/identity.hpp"
 #include "runtime/result.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <chrono>
 #include <cstdint>

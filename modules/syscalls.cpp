@@ -9,7 +9,7 @@
 
 #include "modules/detail/instance_state.hpp"
 
-#include "runtime/bsatn.hpp"
+#include "runtime/types/bsatn.hpp"
 
 #include <cmath>
 #include <cstring>

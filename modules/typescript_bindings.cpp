@@ -1,6 +1,6 @@
 #include "modules/typescript_bindings.hpp"
 
-#include "runtime/json_value.hpp"
+#include "runtime/types/json_value.hpp"
 
 #include <cctype>
 

@@ -1,7 +1,7 @@
 #include "net/auth/token_issuer.hpp"
 
 #include "net/auth/base64url.hpp"
-#include "runtime/durable_file.hpp"
+#include "runtime/storage/durable_file.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/ec.h>

@@ -4,7 +4,7 @@
 // and jwt-public-key.pem), each written whole and synced to disk before use, so
 // a power loss never leaves a half-written key. Thread-safe after construction.
 
-#include "runtime/identity.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -2,10 +2,10 @@
 
 #include "runtime/sql/detail/binding.hpp"
 
-#include "runtime/bsatn.hpp"
-#include "runtime/index_key.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/index_key.hpp"
+#include "runtime/types/json_value.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -7,12 +7,12 @@
 // whole, never with part of its answer.
 // Used from the database actor's thread only.
 
-#include "runtime/datastore.hpp"
-#include "runtime/identity.hpp"
 #include "runtime/result.hpp"
 #include "runtime/sql/ast.hpp"
 #include "runtime/sql/limits.hpp"
-#include "runtime/value.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/identity.hpp"
+#include "runtime/types/value.hpp"
 
 #include <string>
 #include <vector>

@@ -7,10 +7,10 @@
 // rows past the time budget are refused.
 // Used from the database actor's thread only.
 
-#include "runtime/datastore.hpp"
 #include "runtime/result.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/limits.hpp"
+#include "runtime/storage/datastore.hpp"
 
 #include <memory>
 #include <string>

@@ -5,8 +5,8 @@
 #include "actors/actor_system_settings.hpp"
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/store.hpp"
 #include "tests/support/faulty_file_system.hpp"
 #include "tests/support/bundles.hpp"
 

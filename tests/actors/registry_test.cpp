@@ -4,9 +4,10 @@
 #include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
-#include "runtime/blake3.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/keys.hpp"
+#include "runtime/storage/store.hpp"
+#include "runtime/types/blake3.hpp"
 #include "tests/support/bundles.hpp"
 
 #include <caf/all.hpp>
@@ -25,12 +26,6 @@ using orrery::testing::read_bundle;
 namespace {
 
 std::string hash_of(const std::string& bundle) { return to_hex(blake3(bundle).data(), 32); }
-
-std::string record_key(std::uint64_t id) {
-  std::string key = "r/db/";
-  append_u64(key, id);
-  return key;
-}
 
 /// A reply or the error that came instead.
 template <class T>
@@ -160,8 +155,8 @@ TEST_CASE("a module update keeps a rename and a lock made while the module loade
   CHECK(now.value->names == std::vector<std::string>{"after"});
   CHECK(now.value->program_hash == hash_of(second));
   CHECK_FALSE(ask<database_record>(self, h.registry, lookup_atom::value, std::string("before")).value);
-  CHECK(h.db->get("p/" + hash_of(second)));
-  CHECK_FALSE(h.db->get("p/" + hash_of(first)));
+  CHECK(h.db->get(keys::program(hash_of(second))));
+  CHECK_FALSE(h.db->get(keys::program(hash_of(first))));
 
   // Same with a lock taken during an update.
   std::string third = first + "\n// the third version\n";
@@ -192,16 +187,16 @@ TEST_CASE("a database deleted while its new module loaded stays deleted", "[acto
 
   CHECK_FALSE(ask<database_record>(self, h.registry, lookup_atom::value, std::string("doomed")).value);
   CHECK(ask<std::vector<database_record>>(self, h.registry, list_atom::value, h.owner).value->empty());
-  CHECK_FALSE(h.db->get(record_key(id)));
-  CHECK_FALSE(h.db->get("p/" + hash_of(first)));
-  CHECK_FALSE(h.db->get("p/" + hash_of(second)));
+  CHECK_FALSE(h.db->get(keys::record(id)));
+  CHECK_FALSE(h.db->get(keys::program(hash_of(first))));
+  CHECK_FALSE(h.db->get(keys::program(hash_of(second))));
 }
 
 TEST_CASE("unreadable registry records are skipped and reported, and their ids never reused", "[actors]") {
   host h([](store& db) {
     write_batch batch;
-    batch.put(record_key(5), "{ not json");
-    batch.put(record_key(6), R"({"id":6,"identity":"zz","owner":"zz","names":["broken"],"program":"",)"
+    batch.put(keys::record(5), "{ not json");
+    batch.put(keys::record(6), R"({"id":6,"identity":"zz","owner":"zz","names":["broken"],"program":"",)"
                              R"("locked":false,"created":0})");
     REQUIRE(db.write(batch, true).ok());
   });

@@ -2,11 +2,11 @@
 // and resident bytes per row, for a (u64 pk, u64, 16-char string) table.
 // Usage: orrery_bench_datastore [rows]   (default 1,000,000)
 
-#include "runtime/bsatn.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/datastore.hpp"
-#include "runtime/identity.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/storage/store.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/identity.hpp"
 #include "tests/bench/item_table.hpp"
 
 #include <malloc.h>

@@ -3,7 +3,7 @@
 // in a temporary folder, stopped with SIGINT (and checked) at the end; and a
 // keep-alive HTTP connection to it.
 
-#include "runtime/identity.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>

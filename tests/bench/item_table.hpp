@@ -1,7 +1,7 @@
 #pragma once
 // The benchmarks' table: item(id u64 primary key, value u64, label string).
 
-#include "runtime/schema.hpp"
+#include "runtime/types/schema.hpp"
 
 inline orrery::table_schema item_schema() {
   using orrery::algebraic_type;

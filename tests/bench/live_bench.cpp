@@ -6,7 +6,7 @@
 // Usage: orrery_bench_live [calls_per_run]   (default 40,000)
 
 #include "actors/client_protocol.hpp"
-#include "runtime/bsatn.hpp"
+#include "runtime/types/bsatn.hpp"
 #include "tests/bench/host_process.hpp"
 
 #include <boost/asio.hpp>

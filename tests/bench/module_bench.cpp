@@ -7,9 +7,9 @@
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
 #include "modules/module_host.hpp"
-#include "runtime/bsatn.hpp"
-#include "runtime/committer.hpp"
-#include "runtime/store.hpp"
+#include "runtime/storage/committer.hpp"
+#include "runtime/storage/store.hpp"
+#include "runtime/types/bsatn.hpp"
 
 #include <caf/all.hpp>
 

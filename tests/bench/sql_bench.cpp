@@ -3,11 +3,11 @@
 // `orrery start` on loopback (keep-alive connections, one per client thread).
 // Usage: orrery_bench_sql [rows] [http_requests]   (defaults 1,000,000 and 40,000)
 
-#include "runtime/bsatn.hpp"
-#include "runtime/datastore.hpp"
-#include "runtime/identity.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/identity.hpp"
 #include "tests/bench/host_process.hpp"
 #include "tests/bench/item_table.hpp"
 

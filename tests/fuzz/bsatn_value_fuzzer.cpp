@@ -8,9 +8,9 @@
 
 #include "tests/fuzz/fuzz.hpp"
 
-#include "runtime/bsatn.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/json_value.hpp"
+#include "runtime/types/sats_json.hpp"
 
 using namespace orrery;
 

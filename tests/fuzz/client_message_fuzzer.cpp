@@ -10,8 +10,8 @@
 #include "tests/fuzz/fuzz.hpp"
 
 #include "actors/client_protocol.hpp"
-#include "runtime/bsatn.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/types/bsatn.hpp"
 
 using namespace orrery;
 

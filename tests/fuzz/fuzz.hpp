@@ -4,8 +4,8 @@
 // crash), the reducer parameters of the json_args and client_message targets,
 // and the tables of the sql target's database.
 
-#include "runtime/algebraic_type.hpp"
-#include "runtime/schema.hpp"
+#include "runtime/types/algebraic_type.hpp"
+#include "runtime/types/schema.hpp"
 
 #include <cstdio>
 #include <cstdlib>

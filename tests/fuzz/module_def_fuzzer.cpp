@@ -11,7 +11,7 @@
 #include "tests/fuzz/fuzz.hpp"
 
 #include "modules/module_def.hpp"
-#include "runtime/datastore.hpp"
+#include "runtime/storage/datastore.hpp"
 
 using namespace orrery;
 

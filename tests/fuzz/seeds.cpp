@@ -5,8 +5,8 @@
 
 #include "tests/fuzz/fuzz.hpp"
 
-#include "runtime/bsatn.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <filesystem>
 #include <fstream>

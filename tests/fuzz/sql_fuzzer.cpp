@@ -11,11 +11,11 @@
 
 #include "tests/fuzz/fuzz.hpp"
 
-#include "runtime/bsatn.hpp"
-#include "runtime/datastore.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
 #include "runtime/sql/subscription.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/bsatn.hpp"
 
 #include <set>
 

@@ -2,7 +2,7 @@
 
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
-#include "runtime/bsatn.hpp"
+#include "runtime/types/bsatn.hpp"
 #include "tests/support/bundles.hpp"
 
 #include <catch2/catch.hpp>

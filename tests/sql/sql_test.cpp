@@ -12,12 +12,12 @@
 //
 // The Catch2 cases at the end build statements too big to write by hand.
 
-#include "runtime/bsatn.hpp"
-#include "runtime/datastore.hpp"
-#include "runtime/sats_json.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
 #include "runtime/sql/subscription.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #include "runtime/sql/detail/binding.hpp"
 
-#include "runtime/json_value.hpp"
-#include "runtime/sats_json.hpp"
+#include "runtime/types/json_value.hpp"
+#include "runtime/types/sats_json.hpp"
 
 namespace orrery::sql::detail {
 

@@ -3,12 +3,12 @@
 // against columns, and predicate evaluation over rows. Shared by the SQL
 // engine and the subscription engine.
 
-#include "runtime/bsatn.hpp"
-#include "runtime/datastore.hpp"
-#include "runtime/index_key.hpp"
 #include "runtime/sql/ast.hpp"
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/limits.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/types/bsatn.hpp"
+#include "runtime/types/index_key.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,0 +1,76 @@
+#include "runtime/storage/committer.hpp"
+
+#include <iostream>
+
+namespace orrery {
+
+committer::committer(store& db) : db_(db), thread_([this] { run(); }) {}
+
+committer::~committer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void committer::submit(write_batch batch, durable_callback on_durable) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.emplace_back(std::move(batch), std::move(on_durable));
+    ++submitted_;
+  }
+  wake_.notify_one();
+}
+
+void committer::flush() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  std::uint64_t target = submitted_;
+  drained_.wait(lock, [&] { return completed_ >= target; });
+}
+
+std::optional<std::string> committer::failure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failure_;
+}
+
+committer::stats committer::counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void committer::run() {
+  for (;;) {
+    std::deque<std::pair<write_batch, durable_callback>> group;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      group.swap(queue_);
+    }
+    // Nothing later may be written, let alone reported durable, once a write failed.
+    if (!failure()) {
+      std::vector<const write_batch*> parts;
+      for (auto& entry : group) parts.push_back(&entry.first);
+      write_batch combined = write_batch::concat(parts);
+      if (auto s = db_.write(combined, true); !s.ok()) {
+        std::cerr << "orrery: writing to the data store failed; databases are read-only from now on: " << s.error
+                  << std::endl;
+        std::lock_guard<std::mutex> lock(mutex_);
+        failure_ = s.error;
+      }
+    }
+    for (auto& [batch, cb] : group)
+      if (cb) cb();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      completed_ += group.size();
+      stats_.batches += group.size();
+      ++stats_.syncs;
+    }
+    drained_.notify_all();
+  }
+}
+
+} // namespace orrery

@@ -1,0 +1,57 @@
+#pragma once
+// Group commit: one thread per host writes the batches every database submits,
+// many at a time with a single WAL sync, then tells each submitter that its
+// batch is durable. Batches become durable in submission order.
+// A write that fails (a full disk) is final: that batch and every later one
+// is not written, their callbacks run with `failure()` set, and the host
+// serves what it has, read-only. `submit` may be called from any thread.
+
+#include "runtime/storage/store.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace orrery {
+
+class committer {
+public:
+  /// Runs on the committer's thread once the batch is synced, or once it
+  /// cannot be: then `failure()` is set.
+  using durable_callback = std::function<void()>;
+
+  explicit committer(store& db);
+  ~committer();  // writes everything submitted, then stops
+
+  void submit(write_batch batch, durable_callback on_durable);
+  /// Blocks until everything submitted so far is durable or failed.
+  void flush();
+  /// Why writing stopped, once a write failed.
+  std::optional<std::string> failure() const;
+
+  struct stats {
+    std::uint64_t batches = 0;
+    std::uint64_t syncs = 0;
+  };
+  stats counters() const;
+
+private:
+  void run();
+
+  store& db_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_, drained_;
+  std::deque<std::pair<write_batch, durable_callback>> queue_;
+  std::uint64_t submitted_ = 0, completed_ = 0;
+  stats stats_;
+  bool stopping_ = false;
+  std::optional<std::string> failure_;
+  std::thread thread_;
+};
+
+} // namespace orrery
