@@ -1,5 +1,9 @@
 #include "actors/database_actor.hpp"
 
+#include "actors/detail/call_validation.hpp"
+#include "actors/detail/idle_timer.hpp"
+#include "actors/detail/schedule_book.hpp"
+#include "actors/detail/subscription_hub.hpp"
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
 #include "runtime/sql/engine.hpp"
@@ -9,16 +13,13 @@
 #include "runtime/storage/datastore.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
-#include "runtime/types/bsatn.hpp"
-#include "runtime/types/sats_json.hpp"
 
 #include <caf/all.hpp>
 
 #include <atomic>
 #include <deque>
 #include <map>
-#include <set>
-#include <sstream>
+#include <variant>
 
 namespace orrery {
 namespace {
@@ -43,18 +44,16 @@ const char* level_name(log_level level) {
 
 call_result result_of(call_result_kind kind, std::string message = {}) { return {kind, std::move(message), now_micros()}; }
 
-// Queries one client may subscribe to across all its query sets (one
-// Subscribe names at most max_queries_per_subscribe: client_protocol.hpp).
-constexpr std::size_t max_queries_per_client = 1024;
 // Reducers one call may set off by scheduling each other to run at once,
 // directly or in a chain: a reducer that schedules itself stops here.
 constexpr std::size_t max_chain_runs = 1024;
-// A repeating schedule fires at most this often: an interval of zero would
-// keep the database busy with nothing but its schedule.
-constexpr std::int64_t min_interval_micros = 1000;
 
 struct database_state : module_environment {
-  database_actor::pointer self = nullptr;
+  // CAF constructs the state with its actor.
+  explicit database_state(database_actor::pointer self)
+      : self(self), subscriptions(self, sql_limits), schedules(self), sleep_timer(self) {}
+
+  database_actor::pointer self;
   database_context context;
   database_record record;
   std::string bundle;
@@ -79,13 +78,6 @@ struct database_state : module_environment {
   // Set once a write to disk failed: the database answers reads and refuses writes.
   std::optional<std::string> read_only;
   std::uint64_t next_ticket = 1;
-  struct armed_schedule {
-    std::uint64_t generation;  // a timer of an older generation was cancelled or re-armed
-    std::int64_t due_micros;
-  };
-  std::map<std::pair<table_id, std::string>, armed_schedule> schedules;  // by row
-  std::uint64_t next_generation = 1;
-  bool schedules_armed = false;
   // Reducers scheduled "at once" form chains from the call that began them;
   // a chain runs at most max_chain_runs reducers.
   struct chain {
@@ -98,35 +90,11 @@ struct database_state : module_environment {
   std::deque<std::pair<std::string, std::string>> immediate;  // reducers the current call scheduled at once
   sql::settings sql_settings;
   sql::limits sql_limits;
+  detail::subscription_hub subscriptions;  // WebSocket clients and their subscriptions
+  detail::schedule_book schedules;
   // An awake database with no clients and nothing in flight for the idle
   // timeout falls asleep (fall_asleep).
-  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
-  bool idle_check_armed = false;
-
-  // WebSocket clients and their subscriptions. Identical queries are compiled
-  // and evaluated once per commit, whoever subscribed to them.
-  struct client {
-    client_sink sink;
-    identity id;
-    connection_id connection;
-    std::string jwt;
-    bool confirmed = true;  // updates wait for durability
-    std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
-    std::size_t subscribed_queries = 0;
-  };
-  std::map<std::string, client> clients;  // by connection id (hex)
-  struct shared_query {
-    std::shared_ptr<sql::subscription_query> query;
-    std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
-  };
-  std::map<std::string, shared_query> queries;  // by plan_key
-
-  /// Subscribers share a plan only when the query means the same for them: a
-  /// query naming `:sender` is bound to each subscriber's own identity.
-  static std::string plan_key(const client& c, const std::string& text) {
-    if (text.find(":sender") == std::string::npos) return text;
-    return text + '\n' + c.id.to_hex();
-  }
+  detail::idle_timer sleep_timer;
 
   // ---- module_environment ----
   void log(log_level level, std::string_view message) override {
@@ -134,10 +102,7 @@ struct database_state : module_environment {
     caf::anon_send(context.logs, append_atom::value, record.id, std::move(line));
   }
   identity database_identity() const override { return record.database_identity; }
-  std::string jwt_payload(const connection_id& connection) const override {
-    auto it = clients.find(connection.to_hex());
-    return it == clients.end() ? std::string() : it->second.jwt;
-  }
+  std::string jwt_payload(const connection_id& connection) const override { return subscriptions.jwt(connection); }
   void schedule_immediate(std::string name, std::string args) override {
     immediate.emplace_back(std::move(name), std::move(args));
   }
@@ -269,45 +234,38 @@ struct database_state : module_environment {
     module->bind(*ds, names);
   }
 
-  /// Opens the datastore and module if not yet done (a sleeping database wakes here).
-  result<done> wake() {
-    if (module && !module->broken()) return done{};
-    if (!ds) system_log("Awake");
+  /// Opens the datastore, loads `bundle` and makes the tables match its
+  /// module (a new database, and one that wakes).
+  result<done> load() {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
     auto loaded = load_instance(bundle, decoded);
     if (!loaded) return loaded.error();
-
     module = std::move(*loaded);
     def = std::move(decoded);
     if (auto ensured = ensure_tables(def); !ensured) return ensured;
     bind_names();
-    if (!schedules_armed) arm_all_schedules();
+    return done{};
+  }
+
+  /// Opens the datastore and module if not yet done (a sleeping database wakes here).
+  result<done> wake() {
+    if (module && !module->broken()) return done{};
+    if (!ds) system_log("Awake");
+    if (auto loaded = load(); !loaded) return loaded;
+    if (!schedules.armed()) arm_all_schedules();
     return done{};
   }
 
   // ---- sleep ----
 
   /// Notes a message that keeps the database awake; an idle check follows.
-  void touch() {
-    last_active = std::chrono::steady_clock::now();
-    arm_idle_check(context.idle_timeout);
-  }
+  void touch() { sleep_timer.touch(context.idle_timeout); }
 
-  void arm_idle_check(std::chrono::steady_clock::duration after) {
-    if (idle_check_armed || context.idle_timeout.count() == 0) return;
-    idle_check_armed = true;
-    self->delayed_send(self, after, idle_atom::value);
-  }
-
-  bool idle() const { return clients.empty() && waiting.empty() && chains.empty() && immediate.empty(); }
+  bool idle() const { return !subscriptions.has_clients() && waiting.empty() && chains.empty() && immediate.empty(); }
 
   void check_idle() {
-    idle_check_armed = false;
-    auto quiet = std::chrono::steady_clock::now() - last_active;
-    if (quiet < context.idle_timeout) return arm_idle_check(context.idle_timeout - quiet);
-    if (!idle()) return arm_idle_check(context.idle_timeout);
-    fall_asleep();
+    if (sleep_timer.check(context.idle_timeout, idle())) fall_asleep();
   }
 
   /// Ends the actor, and with it the isolate and the tables in memory, once
@@ -316,15 +274,9 @@ struct database_state : module_environment {
   /// schedule's due time and wakes the database for it; an actor that never
   /// armed the schedules (its module did not load) leaves the due time as it was.
   void fall_asleep() {
-    std::int64_t next_due = schedules_armed ? 0 : unchanged_due;
-    for (auto& [row, armed] : schedules)
-      if (next_due == 0 || armed.due_micros < next_due) next_due = std::max<std::int64_t>(1, armed.due_micros);
-    auto seconds = std::chrono::duration<double>(context.idle_timeout).count();
-    std::ostringstream why;
-    why << "Asleep after " << seconds << " s without clients or calls; the next request wakes it"
-        << (next_due > 0 ? ", and so does its next schedule" : "");
-    system_log(why.str());
-    if (schedules_armed) keep_sleeping_schedules();
+    std::int64_t next_due = schedules.next_due();
+    system_log(detail::asleep_line(context.idle_timeout, next_due));
+    schedules.keep_while_asleep(context.db, keys::sleeping_schedules(record.id));
     module.reset();  // freed before the registry hears, so that it can give the memory back
     ds.reset();
     if (context.durability) context.durability->flush();
@@ -334,109 +286,37 @@ struct database_state : module_environment {
 
   // ---- schedules ----
 
-  /// Arms `row`'s timer; a repeating schedule resumed after sleep keeps the
-  /// due time it had (`resumed_due`), rather than starting a new interval.
-  void arm(const table& t, std::string_view row, std::int64_t resumed_due = 0) {
-    const table_schema& schema = t.schema();
-    if (!schema.schedule) return;
-    std::vector<std::uint32_t> offsets;
-    std::int64_t delay_micros = 0;
-    try {
-      t.column_offsets(row, offsets);
-      bsatn_reader in(row.substr(offsets[schema.schedule->at_column]));
-      std::uint8_t tag = in.u8();
-      std::int64_t micros = in.fixed<std::int64_t>();
-      bool repeats = tag == 0;
-      delay_micros = repeats ? std::max(micros, min_interval_micros) : micros - now_micros();
-      if (repeats && resumed_due) delay_micros = resumed_due - now_micros();
-    } catch (const bsatn_error&) {
+  void arm_all_schedules() { schedules.arm_all(*ds, context.db, keys::sleeping_schedules(record.id)); }
+
+  void fire_schedule(table_id table, const std::string& row, std::uint64_t generation) {
+    if (!schedules.current(table, row, generation)) return;  // cancelled or re-armed
+    if (!wake()) return;
+    const struct table* t = ds->find_table(table);
+    auto present = t && t->schema().schedule ? t->find_conflict(row) : std::nullopt;
+    auto id = present ? def.reducer_id(t->schema().schedule->reducer) : std::nullopt;
+    if (!present || present->index || !id) {  // the row, its table or its reducer is gone
+      schedules.drop(table, row);
       return;
     }
-    std::uint64_t generation = next_generation++;
-    auto key = std::make_pair(schema.id, std::string(row));
-    delay_micros = std::max<std::int64_t>(0, delay_micros);
-    schedules[key] = {generation, now_micros() + delay_micros};
-    self->delayed_send(self, std::chrono::microseconds(delay_micros), schedule_atom::value, schema.id, key.second,
-                       generation);
-  }
-
-  void arm_all_schedules() {
-    schedules_armed = true;
-    auto resumed = take_sleeping_schedules();
-    for (const table* t : ds->tables())
-      if (t->schema().schedule)
-        t->scan([&](row_id r) {
-          auto due = resumed.find({t->schema().id, std::string(t->row(r))});
-          arm(*t, t->row(r), due == resumed.end() ? 0 : due->second);
-        });
-  }
-
-  /// Keeps the due times of the armed schedules while the database sleeps:
-  /// table id, row length, row, due (µs since the epoch) for each.
-  void keep_sleeping_schedules() {
-    if (!context.db || schedules.empty()) return;
-    std::string kept;
-    for (auto& [key, armed] : schedules) {
-      append_u64(kept, key.first);
-      append_u64(kept, key.second.size());
-      kept += key.second;
-      append_u64(kept, std::uint64_t(armed.due_micros));
-    }
-    write_batch batch;
-    batch.put(keys::sleeping_schedules(record.id), kept);
-    (void)context.db->write(batch, false);  // lost in a crash, intervals start over from the wake
-  }
-
-  std::map<std::pair<table_id, std::string>, std::int64_t> take_sleeping_schedules() {
-    std::map<std::pair<table_id, std::string>, std::int64_t> out;
-    auto kept = context.db ? context.db->get(keys::sleeping_schedules(record.id)) : std::nullopt;
-    if (!kept) return out;
-    std::string_view in = *kept;
-    while (in.size() >= 16) {
-      auto table = table_id(read_u64(in.substr(0, 8)));
-      std::uint64_t length = read_u64(in.substr(8, 8));
-      if (in.size() - 16 < length + 8) break;
-      out[{table, std::string(in.substr(16, length))}] = std::int64_t(read_u64(in.substr(16 + length, 8)));
-      in.remove_prefix(16 + length + 8);
-    }
-    write_batch batch;
-    batch.erase(keys::sleeping_schedules(record.id));
-    (void)context.db->write(batch, false);
-    return out;
-  }
-
-  void apply_schedule_changes(const commit_result& committed) {
-    for (auto& update : committed.updates) {
-      const table* t = ds->find_table(update.table);
-      if (!t || !t->schema().schedule) continue;
-      for (auto& row : update.deletes) schedules.erase({update.table, row});
-      for (auto& row : update.inserts) arm(*t, row);
+    bool one_shot = false;
+    std::vector<std::uint32_t> offsets;
+    t->column_offsets(row, offsets);
+    one_shot = row[offsets[t->schema().schedule->at_column]] == 1;
+    // A one-shot schedule's row goes in the reducer's own transaction, so it
+    // runs exactly once; when the reducer fails, the row goes on its own.
+    auto consume = [&](transaction& tx) { (void)tx.delete_row(table, row); };
+    call_result ran = run(*id, record.database_identity, connection_id{}, now_micros(), row, nullptr, {},
+                          one_shot ? std::function<void(transaction&)>(consume) : nullptr);
+    if (one_shot && ran.kind != call_result_kind::ok) {
+      auto tx = ds->begin();
+      consume(tx);
+      commit(tx, {});
+    } else if (!one_shot && schedules.current(table, row, generation)) {
+      schedules.arm(*t, row);  // intervals repeat while their row exists
     }
   }
 
   // ---- calls ----
-
-  /// The changes a commit makes to every subscribed query set, per client.
-  std::map<std::string, std::vector<query_set_changes>> fan_out(const commit_result& committed) {
-    std::map<std::string, std::vector<query_set_changes>> out;
-    for (auto& [text, q] : queries) {
-      if (q.users.empty()) continue;
-      std::vector<std::string> inserts, deletes;
-      q.query->delta(committed, inserts, deletes);
-      if (inserts.empty() && deletes.empty()) continue;
-      for (auto& [connection, set_id] : q.users) {
-        auto& sets = out[connection];
-        auto set = std::find_if(sets.begin(), sets.end(), [&](auto& x) { return x.query_set_id == set_id; });
-        if (set == sets.end()) set = sets.insert(sets.end(), query_set_changes{set_id, {}});
-        auto table = std::find_if(set->tables.begin(), set->tables.end(),
-                                  [&](auto& t) { return t.table == q.query->table_name(); });
-        if (table == set->tables.end()) table = set->tables.insert(set->tables.end(), table_changes{q.query->table_name(), {}, {}});
-        table->inserts.insert(table->inserts.end(), inserts.begin(), inserts.end());
-        table->deletes.insert(table->deletes.end(), deletes.begin(), deletes.end());
-      }
-    }
-    return out;
-  }
 
   /// Why writes are refused, once a write to disk failed.
   std::optional<std::string> refuse_writes() {
@@ -493,33 +373,29 @@ struct database_state : module_environment {
       if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
     };
     commit_result committed = tx.commit(std::move(on_durable));
-    apply_schedule_changes(committed);
-    if (queries.empty() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
+    schedules.apply(*ds, committed);
+    if (!subscriptions.has_queries() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
       waiting.emplace_back(ticket, [when_durable = std::move(when_durable),
                                     when_failed = std::move(when_failed)](const std::string* failure) {
         if (!failure && when_durable) when_durable();
         if (failure && when_failed) when_failed(*failure);
       });
     } else {
-      auto changes = fan_out(committed);
+      auto changes = subscriptions.fan_out(committed);
       // Clients that asked for unconfirmed reads hear at once.
       for (auto it = changes.begin(); it != changes.end();) {
-        auto c = clients.find(it->first);
-        if (c == clients.end() || c->second.confirmed) {
+        if (!subscriptions.hears_at_once(it->first)) {
           ++it;
           continue;
         }
         if (it->first == caller && reply_to_caller) reply_to_caller(std::move(it->second));
-        else self->send(c->second.sink, server_atom::value, encode_transaction_update(it->second));
+        else subscriptions.send_update(it->first, it->second);
         if (it->first == caller) reply_to_caller = {};
         it = changes.erase(it);
       }
-      if (reply_to_caller && !caller.empty()) {
-        auto c = clients.find(caller);
-        if (c != clients.end() && !c->second.confirmed) {
-          reply_to_caller({});
-          reply_to_caller = {};
-        }
+      if (reply_to_caller && !caller.empty() && subscriptions.hears_at_once(caller)) {
+        reply_to_caller({});
+        reply_to_caller = {};
       }
       if (!caller.empty() && !reply_to_caller) when_failed = {};  // the caller has its answer
       waiting.emplace_back(ticket, [this, changes = std::move(changes), caller, reply_to_caller = std::move(reply_to_caller),
@@ -531,8 +407,7 @@ struct database_state : module_environment {
         }
         for (auto& [connection, sets] : changes) {
           if (connection == caller) continue;
-          auto it = clients.find(connection);
-          if (it != clients.end()) self->send(it->second.sink, server_atom::value, encode_transaction_update(sets));
+          subscriptions.send_update(connection, sets);
         }
         if (reply_to_caller) reply_to_caller(changes[caller]);
         if (when_durable) when_durable();
@@ -641,47 +516,19 @@ struct database_state : module_environment {
     if (auto it = chains.find(chain_id); it != chains.end() && --it->second.queued == 0) chains.erase(it);
   }
 
-  /// Why a client may not call `reducer`, if it may not.
-  static std::optional<std::string> refusal(const reducer_def& reducer) {
-    if (reducer.kind != lifecycle::none) return "`" + reducer.name + "` is a lifecycle reducer and cannot be called";
-    if (!reducer.client_callable)
-      return "`" + reducer.name + "` is not callable by clients (only its schedule calls it)";
-    return std::nullopt;
-  }
-
   call_result call(const reducer_call& req, caf::typed_response_promise<call_result>& reply) {
     if (auto woke = wake(); !woke) {
       auto r = result_of(call_result_kind::internal_error, woke.error().message);
       reply.deliver(r);
       return r;
     }
-    auto id = def.reducer_id(req.reducer);
-    if (!id) {
-      auto r = result_of(call_result_kind::no_such_reducer, "no such reducer: `" + req.reducer + "`");
+    auto checked = detail::check_call(def, req.reducer, req.args, req.args_are_json, detail::call_origin::http);
+    if (auto* refused = std::get_if<detail::refused_call>(&checked)) {
+      auto r = result_of(refused->kind, std::move(refused->message));
       reply.deliver(r);
       return r;
     }
-    const reducer_def& reducer = def.reducers[*id];
-    if (auto refused = refusal(reducer)) {
-      auto r = result_of(call_result_kind::bad_arguments, *refused);
-      reply.deliver(r);
-      return r;
-    }
-    std::string args = req.args;
-    if (req.args_are_json) {
-      auto parsed = from_sats_json(reducer.params, req.args.empty() ? std::string("[]") : req.args);
-      if (!parsed) {
-        auto r = result_of(call_result_kind::bad_arguments,
-                           "invalid arguments for reducer `" + reducer.name + "`: " + parsed.error().message);
-        reply.deliver(r);
-        return r;
-      }
-      args = encode_value(*parsed);
-    } else if (auto problem = validate(reducer.params, args)) {
-      auto r = result_of(call_result_kind::bad_arguments, "invalid arguments for reducer `" + reducer.name + "`: " + *problem);
-      reply.deliver(r);
-      return r;
-    }
+    auto& [id, args] = std::get<detail::checked_call>(checked);
     connection_id connection = req.connection;
     if (req.wrap_in_connection) {
       connection = connection_id::random();
@@ -693,8 +540,8 @@ struct database_state : module_environment {
         }
       }
     }
-    if (!req.wrap_in_connection) return run(*id, req.caller, connection, now_micros(), args, &reply);
-    call_result outcome = run(*id, req.caller, connection, now_micros(), args, nullptr);
+    if (!req.wrap_in_connection) return run(id, req.caller, connection, now_micros(), args, &reply);
+    call_result outcome = run(id, req.caller, connection, now_micros(), args, nullptr);
     if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect))
       run(*on_disconnect, req.caller, connection, now_micros(), "", nullptr);
     // The reply waits for the last commit: commits become durable in order.
@@ -712,132 +559,34 @@ struct database_state : module_environment {
   caf::result<bool> connect(const identity& id, const connection_id& connection, const std::string& jwt,
                             bool confirmed, client_sink sink) {
     if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
-    std::string key = connection.to_hex();
-    if (auto taken = clients.find(key); taken != clients.end())
-      return make_error(host_errc::not_owner,
-                        "connection id " + key + " is already connected" +
-                          (taken->second.id == id ? "" : " under another identity"));
-    // A client whose connection actor ends, however it ends, is disconnected.
-    self->monitor(sink);
-    clients[key] = client{sink, id, connection, jwt, confirmed, {}};
+    if (auto taken = subscriptions.add(id, connection, jwt, confirmed, sink)) return taken;
     if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
       call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
       if (ran.kind != call_result_kind::ok) {
-        clients.erase(key);
+        subscriptions.remove(connection);
         return make_error(host_errc::not_owner, "client_connected refused the connection: " + ran.message);
       }
     }
     return true;
   }
 
-  /// Ends every subscription (their tables are going away); clients are told
-  /// with a SubscriptionError that names no request.
-  void end_subscriptions(const std::string& why) {
-    for (auto& [key, c] : clients) {
-      for (auto& [set_id, texts] : c.query_sets)
-        self->send(c.sink, server_atom::value, encode_subscription_error(std::nullopt, set_id, why));
-      c.query_sets.clear();
-      c.subscribed_queries = 0;
-    }
-    queries.clear();
-  }
-
-  void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans) {
-    for (auto& plan : plans) {
-      auto it = queries.find(plan);
-      if (it == queries.end()) continue;
-      it->second.users.erase({connection, set_id});
-      if (it->second.users.empty()) queries.erase(it);
-    }
-  }
-
   void disconnect(const connection_id& connection) {
-    auto it = clients.find(connection.to_hex());
-    if (it == clients.end()) return;
-    for (auto& [set_id, texts] : it->second.query_sets) drop_query_set(it->first, set_id, texts);
-    identity id = it->second.id;
+    auto id = subscriptions.leave(connection);
+    if (!id) return;
     if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect))
-      run(*on_disconnect, id, connection, now_micros(), "", nullptr);
-    clients.erase(connection.to_hex());
+      run(*on_disconnect, *id, connection, now_micros(), "", nullptr);
+    subscriptions.remove(connection);
   }
 
   /// The client whose connection actor ended, if it was still connected.
   void sink_down(const caf::actor_addr& sink) {
-    for (auto& [key, c] : clients)
-      if (c.sink.address() == sink) return disconnect(c.connection);
-  }
-
-  /// The plan for `text` as `c` may run it: the one already shared under its
-  /// key, or a new one. Compiling first checks that `c` may see its tables.
-  result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text) {
-    auto compiled = sql::subscription_query::compile(*ds, text, sql::caller{c.id, c.id == record.owner}, sql_limits);
-    if (!compiled) return compiled.error();
-    auto it = queries.find(plan_key(c, text));
-    if (it != queries.end()) return it->second.query;
-    return compiled;
-  }
-
-  void subscribe(client& c, const std::string& key, const client_request& r, const std::function<void(std::string)>& reply) {
-    auto refuse = [&](const std::string& why) { reply(encode_subscription_error(r.request_id, r.query_set_id, why)); };
-    if (c.query_sets.count(r.query_set_id))
-      return refuse("query set " + std::to_string(r.query_set_id) + " is already subscribed");
-    std::vector<std::string> texts;
-    std::set<std::string> seen;
-    for (auto& q : r.queries)
-      if (seen.insert(q).second) texts.push_back(q);
-    if (c.subscribed_queries + texts.size() > max_queries_per_client)
-      return refuse("a client may subscribe to at most " + std::to_string(max_queries_per_client) + " queries; it has " +
-                    std::to_string(c.subscribed_queries) + " and asks for " + std::to_string(texts.size()) + " more");
-    std::vector<std::shared_ptr<sql::subscription_query>> compiled;
-    std::vector<table_rows> rows;
-    for (auto& text : texts) {
-      auto q = compile(c, text);
-      if (!q) return refuse(q.error().message);
-      table_rows t{(*q)->table_name(), {}};
-      if (auto filled = (*q)->initial_rows(t.rows, sql_limits); !filled) return refuse(filled.error().message);
-      compiled.push_back(*q);
-      rows.push_back(std::move(t));
-    }
-    std::vector<std::string> keys;
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      keys.push_back(plan_key(c, texts[i]));
-      auto& shared = queries[keys.back()];
-      shared.query = compiled[i];
-      shared.users.insert({key, r.query_set_id});
-    }
-    c.subscribed_queries += keys.size();
-    c.query_sets[r.query_set_id] = std::move(keys);
-    reply(encode_subscribe_applied(r.request_id, r.query_set_id, rows));
-  }
-
-  void unsubscribe(client& c, const std::string& key, const client_request& r, const std::function<void(std::string)>& reply) {
-    auto set = c.query_sets.find(r.query_set_id);
-    if (set == c.query_sets.end())
-      return reply(encode_subscription_error(r.request_id, r.query_set_id,
-                                             "query set " + std::to_string(r.query_set_id) + " is not subscribed"));
-    std::optional<std::vector<table_rows>> dropped;
-    if (r.flags == 1) {  // the client asked for the rows it drops
-      dropped.emplace();
-      for (auto& plan : set->second)
-        if (auto q = queries.find(plan); q != queries.end()) {
-          table_rows t{q->second.query->table_name(), {}};
-          if (auto filled = q->second.query->initial_rows(t.rows, sql_limits); !filled)
-            return reply(encode_subscription_error(r.request_id, r.query_set_id, filled.error().message));
-          dropped->push_back(std::move(t));
-        }
-    }
-    c.subscribed_queries -= set->second.size();
-    drop_query_set(key, r.query_set_id, set->second);
-    c.query_sets.erase(set);
-    reply(encode_unsubscribe_applied(r.request_id, r.query_set_id, dropped));
+    if (auto connection = subscriptions.connection_of(sink)) disconnect(*connection);
   }
 
   void on_client(const connection_id& connection, const client_request& r) {
-    auto it = clients.find(connection.to_hex());
-    if (it == clients.end()) return;
-    client& c = it->second;
-    std::string key = it->first;
-    auto sink = c.sink;
+    auto c = subscriptions.find(connection);
+    if (!c) return;
+    auto sink = c->sink;
     std::function<void(std::string)> reply = [this, sink](std::string message) {
       self->send(sink, server_atom::value, std::move(message));
     };
@@ -860,11 +609,11 @@ struct database_state : module_environment {
       }
     }
     switch (r.type) {
-      case client_request::kind::subscribe: return subscribe(c, key, r, reply);
-      case client_request::kind::unsubscribe: return unsubscribe(c, key, r, reply);
+      case client_request::kind::subscribe: return subscriptions.subscribe(connection, r, *ds, record.owner, reply);
+      case client_request::kind::unsubscribe: return subscriptions.unsubscribe(connection, r, reply);
       case client_request::kind::one_off_query: {
         auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0],
-                                                  sql::caller{c.id, c.id == record.owner}, sql_limits);
+                                                  sql::caller{c->id, c->id == record.owner}, sql_limits);
         if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));
         std::vector<table_rows> rows{{(*q)->table_name(), {}}};
         if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled)
@@ -874,13 +623,11 @@ struct database_state : module_environment {
       case client_request::kind::call_procedure:
         return reply(encode_procedure_error(r.request_id, now_micros(), "procedures are not supported by this host yet"));
       case client_request::kind::call_reducer: {
-        auto id = def.reducer_id(r.name);
-        if (!id) return answer(result_of(call_result_kind::no_such_reducer, "no such reducer: `" + r.name + "`"), {});
-        if (auto refused = refusal(def.reducers[*id]))
-          return answer(result_of(call_result_kind::bad_arguments, *refused), {});
-        if (auto problem = validate(def.reducers[*id].params, r.args))
-          return answer(result_of(call_result_kind::bad_arguments, "invalid arguments for `" + r.name + "`: " + *problem), {});
-        run(*id, c.id, c.connection, now_micros(), r.args, nullptr, answer);
+        auto checked = detail::check_call(def, r.name, r.args, false, detail::call_origin::websocket);
+        if (auto* refused = std::get_if<detail::refused_call>(&checked))
+          return answer(result_of(refused->kind, std::move(refused->message)), {});
+        auto& call = std::get<detail::checked_call>(checked);
+        run(call.reducer, c->id, c->connection, now_micros(), call.args, nullptr, answer);
         return;
       }
     }
@@ -889,14 +636,7 @@ struct database_state : module_environment {
   // ---- create / update ----
 
   result<done> create() {
-    if (auto opened = open_datastore(); !opened) return opened;
-    module_def decoded;
-    auto loaded = load_instance(bundle, decoded);
-    if (!loaded) return loaded.error();
-    module = std::move(*loaded);
-    def = std::move(decoded);
-    if (auto ensured = ensure_tables(def); !ensured) return ensured;
-    bind_names();
+    if (auto loaded = load(); !loaded) return loaded;
     return initialize();
   }
 
@@ -955,7 +695,7 @@ struct database_state : module_environment {
     if (!loaded) return loaded.error();
     if (clear) {
       if (auto rehearsed = rehearse_init(code); !rehearsed) return rehearsed;
-      end_subscriptions("the database was republished and its data cleared");
+      subscriptions.end_all("the database was republished and its data cleared");
       for (const table* t : ds->tables()) (void)ds->drop_table(t->schema().id);
       schedules.clear();
     }
@@ -965,7 +705,7 @@ struct database_state : module_environment {
     bundle = code;
     bind_names();
     if (!clear) {
-      if (!schedules_armed) arm_all_schedules();  // the update woke the database
+      if (!schedules.armed()) arm_all_schedules();  // the update woke the database
       return done{};
     }
     // The data is gone and the new module is in place, so it is published
@@ -973,36 +713,6 @@ struct database_state : module_environment {
     if (auto initialized = initialize(); !initialized)
       system_log("Republished with cleared data, but " + initialized.error().message, "Error");
     return done{};
-  }
-
-  void fire_schedule(table_id table, const std::string& row, std::uint64_t generation) {
-    auto it = schedules.find({table, row});
-    if (it == schedules.end() || it->second.generation != generation) return;  // cancelled or re-armed
-    if (!wake()) return;
-    const struct table* t = ds->find_table(table);
-    auto present = t && t->schema().schedule ? t->find_conflict(row) : std::nullopt;
-    auto id = present ? def.reducer_id(t->schema().schedule->reducer) : std::nullopt;
-    if (!present || present->index || !id) {  // the row, its table or its reducer is gone
-      schedules.erase(it);
-      return;
-    }
-    bool one_shot = false;
-    std::vector<std::uint32_t> offsets;
-    t->column_offsets(row, offsets);
-    one_shot = row[offsets[t->schema().schedule->at_column]] == 1;
-    // A one-shot schedule's row goes in the reducer's own transaction, so it
-    // runs exactly once; when the reducer fails, the row goes on its own.
-    auto consume = [&](transaction& tx) { (void)tx.delete_row(table, row); };
-    call_result ran = run(*id, record.database_identity, connection_id{}, now_micros(), row, nullptr, {},
-                          one_shot ? std::function<void(transaction&)>(consume) : nullptr);
-    if (one_shot && ran.kind != call_result_kind::ok) {
-      auto tx = ds->begin();
-      consume(tx);
-      commit(tx, {});
-    } else if (auto again = schedules.find({table, row}); !one_shot && again != schedules.end() &&
-                                                          again->second.generation == generation) {
-      arm(*t, row);  // intervals repeat while their row exists
-    }
   }
 };
 
@@ -1036,7 +746,6 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     });
     self->set_down_handler([self](caf::down_msg& down) { self->state.sink_down(down.source); });
     auto& st = self->state;
-    st.self = self;
     st.context = context;
     st.record = record;
     st.bundle = bundle;

@@ -1,0 +1,188 @@
+#include "actors/detail/subscription_hub.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+
+namespace orrery::detail {
+namespace {
+
+// Queries one client may subscribe to across all its query sets (one
+// Subscribe names at most max_queries_per_subscribe: client_protocol.hpp).
+constexpr std::size_t max_queries_per_client = 1024;
+
+} // namespace
+
+subscription_hub::subscription_hub(database_actor::pointer self, const sql::limits& limits)
+    : self_(self), limits_(limits) {}
+
+caf::error subscription_hub::add(const identity& id, const connection_id& connection, const std::string& jwt,
+                                 bool confirmed, client_sink sink) {
+  std::string key = connection.to_hex();
+  if (auto taken = clients_.find(key); taken != clients_.end())
+    return make_error(host_errc::not_owner,
+                      "connection id " + key + " is already connected" +
+                        (taken->second.id == id ? "" : " under another identity"));
+  // A client whose connection actor ends, however it ends, is disconnected.
+  self_->monitor(sink);
+  clients_[key] = client{sink, id, connection, jwt, confirmed, {}};
+  return {};
+}
+
+std::optional<identity> subscription_hub::leave(const connection_id& connection) {
+  auto it = clients_.find(connection.to_hex());
+  if (it == clients_.end()) return std::nullopt;
+  for (auto& [set_id, texts] : it->second.query_sets) drop_query_set(it->first, set_id, texts);
+  return it->second.id;
+}
+
+void subscription_hub::remove(const connection_id& connection) { clients_.erase(connection.to_hex()); }
+
+std::optional<subscription_hub::connected_client> subscription_hub::find(const connection_id& connection) const {
+  auto it = clients_.find(connection.to_hex());
+  if (it == clients_.end()) return std::nullopt;
+  return connected_client{it->second.sink, it->second.id, it->second.connection};
+}
+
+std::optional<connection_id> subscription_hub::connection_of(const caf::actor_addr& sink) const {
+  for (auto& [key, c] : clients_)
+    if (c.sink.address() == sink) return c.connection;
+  return std::nullopt;
+}
+
+std::string subscription_hub::jwt(const connection_id& connection) const {
+  auto it = clients_.find(connection.to_hex());
+  return it == clients_.end() ? std::string() : it->second.jwt;
+}
+
+std::string subscription_hub::plan_key(const client& c, const std::string& text) {
+  if (text.find(":sender") == std::string::npos) return text;
+  return text + '\n' + c.id.to_hex();
+}
+
+result<std::shared_ptr<sql::subscription_query>> subscription_hub::compile(const client& c, const std::string& text,
+                                                                           datastore& ds, const identity& owner) {
+  auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner}, limits_);
+  if (!compiled) return compiled.error();
+  auto it = queries_.find(plan_key(c, text));
+  if (it != queries_.end()) return it->second.query;
+  return compiled;
+}
+
+void subscription_hub::subscribe(const connection_id& connection, const client_request& r, datastore& ds,
+                                 const identity& owner, const std::function<void(std::string)>& reply) {
+  auto found = clients_.find(connection.to_hex());
+  if (found == clients_.end()) return;
+  const std::string& key = found->first;
+  client& c = found->second;
+  auto refuse = [&](const std::string& why) { reply(encode_subscription_error(r.request_id, r.query_set_id, why)); };
+  if (c.query_sets.count(r.query_set_id))
+    return refuse("query set " + std::to_string(r.query_set_id) + " is already subscribed");
+  std::vector<std::string> texts;
+  std::set<std::string> seen;
+  for (auto& q : r.queries)
+    if (seen.insert(q).second) texts.push_back(q);
+  if (c.subscribed_queries + texts.size() > max_queries_per_client)
+    return refuse("a client may subscribe to at most " + std::to_string(max_queries_per_client) + " queries; it has " +
+                  std::to_string(c.subscribed_queries) + " and asks for " + std::to_string(texts.size()) + " more");
+  std::vector<std::shared_ptr<sql::subscription_query>> compiled;
+  std::vector<table_rows> rows;
+  for (auto& text : texts) {
+    auto q = compile(c, text, ds, owner);
+    if (!q) return refuse(q.error().message);
+    table_rows t{(*q)->table_name(), {}};
+    if (auto filled = (*q)->initial_rows(t.rows, limits_); !filled) return refuse(filled.error().message);
+    compiled.push_back(*q);
+    rows.push_back(std::move(t));
+  }
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    keys.push_back(plan_key(c, texts[i]));
+    auto& shared = queries_[keys.back()];
+    shared.query = compiled[i];
+    shared.users.insert({key, r.query_set_id});
+  }
+  c.subscribed_queries += keys.size();
+  c.query_sets[r.query_set_id] = std::move(keys);
+  reply(encode_subscribe_applied(r.request_id, r.query_set_id, rows));
+}
+
+void subscription_hub::unsubscribe(const connection_id& connection, const client_request& r,
+                                   const std::function<void(std::string)>& reply) {
+  auto found = clients_.find(connection.to_hex());
+  if (found == clients_.end()) return;
+  const std::string& key = found->first;
+  client& c = found->second;
+  auto set = c.query_sets.find(r.query_set_id);
+  if (set == c.query_sets.end())
+    return reply(encode_subscription_error(r.request_id, r.query_set_id,
+                                           "query set " + std::to_string(r.query_set_id) + " is not subscribed"));
+  std::optional<std::vector<table_rows>> dropped;
+  if (r.flags == 1) {  // the client asked for the rows it drops
+    dropped.emplace();
+    for (auto& plan : set->second)
+      if (auto q = queries_.find(plan); q != queries_.end()) {
+        table_rows t{q->second.query->table_name(), {}};
+        if (auto filled = q->second.query->initial_rows(t.rows, limits_); !filled)
+          return reply(encode_subscription_error(r.request_id, r.query_set_id, filled.error().message));
+        dropped->push_back(std::move(t));
+      }
+  }
+  c.subscribed_queries -= set->second.size();
+  drop_query_set(key, r.query_set_id, set->second);
+  c.query_sets.erase(set);
+  reply(encode_unsubscribe_applied(r.request_id, r.query_set_id, dropped));
+}
+
+void subscription_hub::end_all(const std::string& why) {
+  for (auto& [key, c] : clients_) {
+    for (auto& [set_id, texts] : c.query_sets)
+      self_->send(c.sink, server_atom::value, encode_subscription_error(std::nullopt, set_id, why));
+    c.query_sets.clear();
+    c.subscribed_queries = 0;
+  }
+  queries_.clear();
+}
+
+void subscription_hub::drop_query_set(const std::string& connection, std::uint32_t set_id,
+                                      const std::vector<std::string>& plans) {
+  for (auto& plan : plans) {
+    auto it = queries_.find(plan);
+    if (it == queries_.end()) continue;
+    it->second.users.erase({connection, set_id});
+    if (it->second.users.empty()) queries_.erase(it);
+  }
+}
+
+subscription_hub::changes subscription_hub::fan_out(const commit_result& committed) const {
+  changes out;
+  for (auto& [text, q] : queries_) {
+    if (q.users.empty()) continue;
+    std::vector<std::string> inserts, deletes;
+    q.query->delta(committed, inserts, deletes);
+    if (inserts.empty() && deletes.empty()) continue;
+    for (auto& [connection, set_id] : q.users) {
+      auto& sets = out[connection];
+      auto set = std::find_if(sets.begin(), sets.end(), [&](auto& x) { return x.query_set_id == set_id; });
+      if (set == sets.end()) set = sets.insert(sets.end(), query_set_changes{set_id, {}});
+      auto table = std::find_if(set->tables.begin(), set->tables.end(),
+                                [&](auto& t) { return t.table == q.query->table_name(); });
+      if (table == set->tables.end()) table = set->tables.insert(set->tables.end(), table_changes{q.query->table_name(), {}, {}});
+      table->inserts.insert(table->inserts.end(), inserts.begin(), inserts.end());
+      table->deletes.insert(table->deletes.end(), deletes.begin(), deletes.end());
+    }
+  }
+  return out;
+}
+
+bool subscription_hub::hears_at_once(const std::string& connection) const {
+  auto c = clients_.find(connection);
+  return c != clients_.end() && !c->second.confirmed;
+}
+
+void subscription_hub::send_update(const std::string& connection, const std::vector<query_set_changes>& sets) const {
+  auto it = clients_.find(connection);
+  if (it != clients_.end()) self_->send(it->second.sink, server_atom::value, encode_transaction_update(sets));
+}
+
+} // namespace orrery::detail

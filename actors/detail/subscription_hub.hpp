@@ -1,0 +1,111 @@
+#pragma once
+// Private to the database actor: its WebSocket clients and their
+// subscriptions. Owns who is connected (identity, token, read mode, sink) and
+// the query sets each subscribed to; identical queries are compiled and
+// evaluated once per commit, whoever subscribed to them, and their changes
+// fanned out to each client. Called on the database actor's thread only.
+
+#include "actors/database_actor.hpp"
+#include "runtime/storage/datastore.hpp"
+#include "runtime/sql/limits.hpp"
+#include "runtime/sql/subscription.hpp"
+
+#include <caf/actor_addr.hpp>
+#include <caf/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace orrery::detail {
+
+class subscription_hub {
+public:
+  /// The changes one commit makes to the subscribed query sets, per client
+  /// (connection id in hex).
+  using changes = std::map<std::string, std::vector<query_set_changes>>;
+
+  /// A connected client as the calls it makes see it.
+  struct connected_client {
+    client_sink sink;
+    identity id;
+    connection_id connection;
+  };
+
+  /// `self` sends to the clients and monitors them; `limits` (the
+  /// database's) bound their queries and outlive the hub.
+  subscription_hub(database_actor::pointer self, const sql::limits& limits);
+
+  /// Connects a client, monitoring its sink; an error if its connection id
+  /// is already connected. `confirmed`: its updates wait for durability.
+  caf::error add(const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
+                 client_sink sink);
+  /// Ends a leaving client's subscriptions, and says who it was if it was
+  /// connected. It stays connected (its token readable) until `remove`.
+  std::optional<identity> leave(const connection_id& connection);
+  void remove(const connection_id& connection);
+
+  bool has_clients() const { return !clients_.empty(); }
+  std::optional<connected_client> find(const connection_id& connection) const;
+  /// The client whose sink this is, if it is still connected.
+  std::optional<connection_id> connection_of(const caf::actor_addr& sink) const;
+  /// The JWT payload the client connected with; empty for none.
+  std::string jwt(const connection_id& connection) const;
+
+  /// A client's Subscribe and Unsubscribe, answered through `reply`. `ds`
+  /// holds the tables the queries read; `owner` owns the database.
+  void subscribe(const connection_id& connection, const client_request& r, datastore& ds, const identity& owner,
+                 const std::function<void(std::string)>& reply);
+  void unsubscribe(const connection_id& connection, const client_request& r,
+                   const std::function<void(std::string)>& reply);
+  /// Ends every subscription (their tables are going away); clients are told
+  /// with a SubscriptionError that names no request.
+  void end_all(const std::string& why);
+
+  bool has_queries() const { return !queries_.empty(); }
+  /// The changes a commit makes to every subscribed query set, per client.
+  changes fan_out(const commit_result& committed) const;
+  /// Whether `connection` is connected and asked for unconfirmed reads: it
+  /// hears of a commit's changes at once, before they are durable.
+  bool hears_at_once(const std::string& connection) const;
+  /// Sends `sets` as a TransactionUpdate to `connection`, if still connected.
+  void send_update(const std::string& connection, const std::vector<query_set_changes>& sets) const;
+
+private:
+  struct client {
+    client_sink sink;
+    identity id;
+    connection_id connection;
+    std::string jwt;
+    bool confirmed = true;  // updates wait for durability
+    std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
+    std::size_t subscribed_queries = 0;
+  };
+  struct shared_query {
+    std::shared_ptr<sql::subscription_query> query;
+    std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
+  };
+
+  /// Subscribers share a plan only when the query means the same for them: a
+  /// query naming `:sender` is bound to each subscriber's own identity.
+  static std::string plan_key(const client& c, const std::string& text);
+  /// The plan for `text` as `c` may run it: the one already shared under its
+  /// key, or a new one. Compiling first checks that `c` may see its tables.
+  result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text, datastore& ds,
+                                                           const identity& owner);
+  void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans);
+
+  database_actor::pointer self_;
+  const sql::limits& limits_;
+  std::map<std::string, client> clients_;        // by connection id (hex)
+  std::map<std::string, shared_query> queries_;  // by plan_key
+};
+
+} // namespace orrery::detail
