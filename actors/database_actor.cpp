@@ -13,6 +13,8 @@
 #include "runtime/storage/datastore.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
+#include "runtime/types/blake3.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <caf/all.hpp>
 
@@ -57,6 +59,7 @@ struct database_state : module_environment {
   database_context context;
   database_record record;
   std::string bundle;
+  std::string bundle_hash;  // hex BLAKE3 of `bundle`, as the registry names it
   std::unique_ptr<datastore> ds;
   bool after_crash = false;  // see spawn_database_actor
   std::unique_ptr<module_instance> module;
@@ -181,9 +184,28 @@ struct database_state : module_environment {
     return out;
   }
 
+  /// The stored image of the running bundle, if its first load left one.
+  std::shared_ptr<const module_image> stored_image() const {
+    auto stored = context.db ? context.db->get(keys::program_image(bundle_hash)) : std::nullopt;
+    return stored ? decode_stored_image(bundle, *stored) : nullptr;
+  }
+
+  /// Keeps what starting `loaded`'s module again needs, for the next wake.
+  void store_image(const module_instance& loaded, const std::string& hash) const {
+    if (!context.db) return;
+    write_batch batch;
+    batch.put(keys::program_image(hash), encode_stored_image(*loaded.image()));
+    (void)context.db->write(batch, false);  // lost in a crash, made again by the next load
+  }
+
+  /// An instance of `code`: started from the stored image of the running
+  /// bundle when there is one, else loaded in full (and its image stored).
   result<std::unique_ptr<module_instance>> load_instance(const std::string& code, module_def& decoded) {
-    auto loaded = module_instance::load(code, *this, limits());
+    const bool running = code == bundle;
+    auto image = running ? stored_image() : nullptr;
+    auto loaded = image ? module_instance::start(image, *this, limits()) : module_instance::load(code, *this, limits());
     if (!loaded) return loaded.error();
+    if (!image) store_image(**loaded, running ? bundle_hash : to_hex(blake3(code).data(), 32));
     auto parsed = decode_module_def((*loaded)->definition());
     if (!parsed) return parsed.error();
     decoded = std::move(*parsed);
@@ -653,7 +675,7 @@ struct database_state : module_environment {
 
   /// Runs the new module's init against empty tables in memory, so that an
   /// init that fails is refused before any data is dropped.
-  result<done> rehearse_init(const std::string& code) {
+  result<done> rehearse_init(const std::shared_ptr<const module_image>& image) {
     struct quiet_environment : module_environment {
       identity id;
       void log(log_level, std::string_view) override {}
@@ -662,7 +684,7 @@ struct database_state : module_environment {
       void schedule_immediate(std::string, std::string) override {}
     } quiet;
     quiet.id = record.database_identity;
-    auto loaded = module_instance::load(code, quiet, limits());
+    auto loaded = module_instance::start(image, quiet, limits());
     if (!loaded) return loaded.error();
     auto decoded = decode_module_def((*loaded)->definition());
     if (!decoded) return decoded.error();
@@ -694,7 +716,7 @@ struct database_state : module_environment {
     auto loaded = load_instance(code, decoded);
     if (!loaded) return loaded.error();
     if (clear) {
-      if (auto rehearsed = rehearse_init(code); !rehearsed) return rehearsed;
+      if (auto rehearsed = rehearse_init((*loaded)->image()); !rehearsed) return rehearsed;
       subscriptions.end_all("the database was republished and its data cleared");
       for (const table* t : ds->tables()) (void)ds->drop_table(t->schema().id);
       schedules.clear();
@@ -703,6 +725,7 @@ struct database_state : module_environment {
     module = std::move(*loaded);
     def = std::move(decoded);
     bundle = code;
+    bundle_hash = to_hex(blake3(code).data(), 32);
     bind_names();
     if (!clear) {
       if (!schedules.armed()) arm_all_schedules();  // the update woke the database
@@ -749,6 +772,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     st.context = context;
     st.record = record;
     st.bundle = bundle;
+    st.bundle_hash = record.program_hash;
     st.after_crash = after_crash;
     st.touch();  // an actor nobody sends anything still falls asleep
     return {

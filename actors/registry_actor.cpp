@@ -230,6 +230,12 @@ struct registry_state {
     if (!db->get(keys::program(hash))) batch.put(keys::program(hash), bundle);
   }
 
+  /// A module no database uses any more: its bundle and its image.
+  static void erase_program(write_batch& batch, const std::string& hash) {
+    batch.erase(keys::program(hash));
+    batch.erase(keys::program_image(hash));
+  }
+
   bool program_used_elsewhere(const std::string& hash, std::uint64_t except) const {
     for (auto& [id, r] : records)
       if (id != except && r.program_hash == hash) return true;
@@ -319,7 +325,7 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
   updated.program_hash = hash;
   write_batch batch;
   st.store_program(batch, hash, bundle);
-  if (previous != hash && !st.program_used_elsewhere(previous, id)) batch.erase(keys::program(previous));
+  if (previous != hash && !st.program_used_elsewhere(previous, id)) st.erase_program(batch, previous);
   batch.put(keys::record(id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   current->second.program_hash = hash;  // names and identity are unchanged: the indexes stand
@@ -471,7 +477,7 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
   st.due.erase(record.id);
   st.timers.erase(record.id);
   if (!st.program_used_elsewhere(record.program_hash, record.id))
-    batch.erase(keys::program(record.program_hash));
+    st.erase_program(batch, record.program_hash);
   if (auto err = st.commit(batch)) return err;
   st.unindex(record);
   self->send(st.logs, drop_atom::value, record.id);

@@ -6,7 +6,6 @@
 #include <libplatform/libplatform.h>
 
 #include <cxxabi.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <climits>
@@ -45,16 +44,6 @@ void ensure_v8() {
     v8::V8::Initialize();
   });
 }
-
-} // namespace
-
-std::string snapshot_version() {
-  ensure_v8();
-  const char* flags = std::getenv("ORRERY_V8_FLAGS");
-  return std::string("v8 ") + v8::V8::GetVersion() + (flags ? std::string(" ") + flags : std::string());
-}
-
-namespace {
 
 module_instance::impl* state_of(v8::Isolate* isolate) {
   return isolate ? static_cast<module_instance::impl*>(isolate->GetData(0)) : nullptr;
@@ -231,20 +220,13 @@ failure load_error(std::string message) { return fail(errc::invalid_argument, st
 
 // The module's load sequence (module-abi.md §1) in the entered context.
 // Returns "" or what went wrong; `phase` says what was running.
-std::string evaluate(module_instance::impl& s, const std::string& bundle, v8::Local<v8::Context> ctx,
-                     v8::TryCatch& caught, std::string& phase, v8::Local<v8::Function>* remove_snapshot_builtins) {
+// With `code_cache` set, the bundle compiles from it (a stale cache is
+// rejected by V8 and the bundle compiles from source); `__describe_module__`
+// runs only when the instance has no definition yet.
+std::string evaluate(module_instance::impl& s, const std::string& bundle, const std::string* code_cache,
+                     v8::Local<v8::Context> ctx, v8::TryCatch& caught, std::string& phase) {
   v8::Isolate* isolate = s.isolate;
   const std::size_t max_text = s.limits.max_log_line_bytes;
-
-  if (remove_snapshot_builtins) {
-    phase = "installing the builtins of a snapshot";
-    v8::Local<v8::Script> script;
-    v8::Local<v8::Value> remover;
-    if (!v8::Script::Compile(ctx, host_string(isolate, snapshot_polyfill_source)).ToLocal(&script) ||
-        !script->Run(ctx).ToLocal(&remover) || !remover->IsFunction())
-      return "the host's builtins failed to load: " + describe_exception(isolate, ctx, caught, max_text);
-    *remove_snapshot_builtins = remover.As<v8::Function>();
-  }
 
   phase = "installing the host's builtins";
   v8::Local<v8::Script> polyfills;
@@ -260,9 +242,15 @@ std::string evaluate(module_instance::impl& s, const std::string& bundle, v8::Lo
     return "the module bundle is too large (" + std::to_string(bundle.size() / mb) + " MB)";
   v8::ScriptOrigin origin(isolate, host_string(isolate, "module.js"), 0, 0, false, -1, v8::Local<v8::Value>(), false,
                           false, true);
-  v8::ScriptCompiler::Source source(code, origin);
+  auto cached = code_cache && !code_cache->empty()
+                  ? new v8::ScriptCompiler::CachedData(reinterpret_cast<const std::uint8_t*>(code_cache->data()),
+                                                       int(code_cache->size()))
+                  : nullptr;
+  v8::ScriptCompiler::Source source(code, origin, cached);  // owns `cached`
   v8::Local<v8::Module> module;
-  if (!v8::ScriptCompiler::CompileModule(isolate, &source).ToLocal(&module))
+  if (!v8::ScriptCompiler::CompileModule(isolate, &source, cached ? v8::ScriptCompiler::kConsumeCodeCache
+                                                                  : v8::ScriptCompiler::kNoCompileOptions)
+         .ToLocal(&module))
     return "the module does not compile: " + describe_exception(isolate, ctx, caught, max_text);
   s.module.Reset(isolate, module);
   phase = "linking it";
@@ -325,6 +313,7 @@ std::string evaluate(module_instance::impl& s, const std::string& bundle, v8::Lo
   if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
     s.sender_error_class.Reset(isolate, sender_error);
 
+  if (!s.definition.empty()) return {};
   phase = "running __describe_module__";
   v8::Local<v8::Value> described;
   if (!describe->Call(ctx, hooks_object, 0, nullptr).ToLocal(&described))
@@ -467,6 +456,7 @@ module_instance::module_instance(std::unique_ptr<impl> state) : impl_(std::move(
 module_instance::~module_instance() = default;
 
 const std::string& module_instance::definition() const { return impl_->definition; }
+std::shared_ptr<const module_image> module_instance::image() const { return impl_->image; }
 bool module_instance::broken() const { return impl_->broken; }
 
 void module_instance::bind(datastore& ds, name_bindings names) {
@@ -476,86 +466,50 @@ void module_instance::bind(datastore& ds, name_bindings names) {
 
 namespace {
 
-// The data a snapshot keeps beside its context, in this order.
-enum snapshot_slot : std::size_t { hooks_slot, call_reducer_slot, error_constructor_slot, sender_error_slot, slot_count };
-
-/// The module's environment with its log silenced: the second run of a
-/// module's top level, for its snapshot, repeats lines the first run wrote.
-class quiet_environment final : public module_environment {
-public:
-  explicit quiet_environment(module_environment& env) : env_(env) {}
-  void log(log_level, std::string_view) override {}
-  identity database_identity() const override { return env_.database_identity(); }
-  std::string jwt_payload(const connection_id& connection) const override { return env_.jwt_payload(connection); }
-  void schedule_immediate(std::string name, std::string args) override {
-    env_.schedule_immediate(std::move(name), std::move(args));
-  }
-
-private:
-  module_environment& env_;
-};
-
-/// Every host function module code can reach, for V8 to write into snapshots
-/// and find again when reading them (null-terminated, no duplicates).
-const intptr_t* external_references() {
-  static const std::vector<intptr_t> references = [] {
-    std::vector<intptr_t> out{reinterpret_cast<intptr_t>(utf8_encode), reinterpret_cast<intptr_t>(utf8_decode)};
-    add_syscall_references(out);
-    // V8 10.2 leaves the getter and setter of module namespace entries out of
-    // its own table, and a module's hooks hold its namespace: name them here.
-    for (const char* name : {"_ZN2v88internal9Accessors26ModuleNamespaceEntryGetterENS_5LocalINS_4NameEEERKNS_"
-                             "20PropertyCallbackInfoINS_5ValueEEE",
-                             "_ZN2v88internal9Accessors26ModuleNamespaceEntrySetterENS_5LocalINS_4NameEEENS2_INS_"
-                             "5ValueEEERKNS_20PropertyCallbackInfoINS_7BooleanEEE"})
-      if (void* address = dlsym(RTLD_DEFAULT, name)) out.push_back(reinterpret_cast<intptr_t>(address));
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    out.push_back(0);
-    return out;
-  }();
-  return references.data();
-}
-
-/// What both kinds of isolate need before module code runs in them.
-void configure(module_instance::impl& s) {
-  v8::Isolate* isolate = s.isolate;
-  isolate->SetData(0, &s);
-  isolate->SetFatalErrorHandler(on_fatal_error);
-  isolate->SetOOMErrorHandler(on_out_of_memory);
-  isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
-  isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold a worker thread
-}
-
-std::unique_ptr<module_instance::impl> new_state(module_environment& env, const module_limits& limits) {
+/// A fresh isolate within `limits`, ready for module code.
+std::unique_ptr<module_instance::impl> new_instance_state(module_environment& env, const module_limits& limits) {
   auto state = std::make_unique<module_instance::impl>();
-  state->env = &env;
-  state->limits = limits;
-  state->allocator = std::make_shared<array_buffer_budget>(
-    limits.array_buffer_limit_bytes ? limits.array_buffer_limit_bytes : limits.heap_limit_bytes);
+  module_instance::impl& s = *state;
+  s.env = &env;
+  s.limits = limits;
+  s.allocator = std::make_shared<array_buffer_budget>(limits.array_buffer_limit_bytes ? limits.array_buffer_limit_bytes
+                                                                                     : limits.heap_limit_bytes);
+  v8::Isolate::CreateParams params;
+  params.array_buffer_allocator_shared = s.allocator;
+  params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_limit_bytes);
+  params.fatal_error_callback = on_fatal_error;
+  params.oom_error_callback = on_out_of_memory;
+  s.isolate = v8::Isolate::New(params);
+  v8::Locker locked(s.isolate);
+  s.isolate->SetData(0, &s);
+  s.isolate->SetFatalErrorHandler(on_fatal_error);
+  s.isolate->SetOOMErrorHandler(on_out_of_memory);
+  s.isolate->AddNearHeapLimitCallback(near_heap_limit, &s);
+  s.isolate->SetAllowAtomicsWait(false);  // a wait nobody can end would hold a worker thread
   return state;
 }
 
-/// Runs the load sequence in a new context of the entered isolate, within the
-/// limits; "" or what went wrong, in the words a module author reads.
-/// For a snapshot, the builtins only V8 may install are removed at the end.
-std::string evaluate_within_limits(module_instance::impl& s, const std::string& bundle, v8::Local<v8::Context>& ctx,
-                                   bool for_snapshot) {
+/// Runs the load sequence in a new context within the limits; "" or what
+/// went wrong, in the words a module author reads. With `code_cache_out`,
+/// also the code cache of everything compiled meanwhile.
+std::string load_within_limits(module_instance::impl& s, const std::string& bundle, const std::string* code_cache,
+                               std::string* code_cache_out) {
   v8::Isolate* isolate = s.isolate;
+  v8::Locker locked(isolate);
+  v8::Isolate::Scope entered(isolate);
+  v8::HandleScope handles(isolate);
   v8::Local<v8::ObjectTemplate> global = v8::ObjectTemplate::New(isolate);
   global->Set(isolate, "__orrery_utf8_encode", v8::FunctionTemplate::New(isolate, utf8_encode));
   global->Set(isolate, "__orrery_utf8_decode", v8::FunctionTemplate::New(isolate, utf8_decode));
-  ctx = v8::Context::New(isolate, nullptr, global);
+  v8::Local<v8::Context> ctx = v8::Context::New(isolate, nullptr, global);
+  s.context.Reset(isolate, ctx);
   v8::Context::Scope in_context(ctx);
   v8::TryCatch caught(isolate);
 
   std::string phase;
   s.begin_call(nullptr);
   watch_scope watch(isolate, s.limits.reducer_budget);
-  v8::Local<v8::Function> remove_snapshot_builtins;
-  std::string error = evaluate(s, bundle, ctx, caught, phase, for_snapshot ? &remove_snapshot_builtins : nullptr);
-  if (error.empty() && for_snapshot &&
-      remove_snapshot_builtins->Call(ctx, v8::Undefined(isolate), 0, nullptr).IsEmpty())
-    error = "the snapshot's builtins could not be removed: " + describe_exception(isolate, ctx, caught, s.limits.max_log_line_bytes);
+  std::string error = evaluate(s, bundle, code_cache, ctx, caught, phase);
   const bool timed_out = watch.stop();
   s.end_call();
   check_heap(s);
@@ -570,125 +524,40 @@ std::string evaluate_within_limits(module_instance::impl& s, const std::string& 
   else if (error.empty() && s.broken)
     error = "the module was stopped while " + phase;
   if (timed_out && error.empty()) isolate->CancelTerminateExecution();  // it finished just in time
-  return error;
-}
-
-/// Evaluates `bundle` in an isolate of its own, made with the limits' heap
-/// and ArrayBuffer budget: the check a module passes before it is snapshotted
-/// (a snapshot's isolate cannot take those limits).
-std::string validate(const std::string& bundle, module_environment& env, const module_limits& limits,
-                     std::string& definition) {
-  auto state = new_state(env, limits);
-  v8::Isolate::CreateParams params;
-  params.array_buffer_allocator_shared = state->allocator;
-  params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_limit_bytes);
-  params.fatal_error_callback = on_fatal_error;
-  params.oom_error_callback = on_out_of_memory;
-  state->isolate = v8::Isolate::New(params);
-  std::string error;
-  {
-    v8::Locker locked(state->isolate);
-    configure(*state);
-    v8::Isolate::Scope entered(state->isolate);
-    v8::HandleScope handles(state->isolate);
-    v8::Local<v8::Context> ctx;
-    error = evaluate_within_limits(*state, bundle, ctx, false);
-    if (error.empty()) state->context.Reset(state->isolate, ctx);
+  if (error.empty() && code_cache_out) {
+    // Taken after the top level and describe ran, so it holds the functions
+    // they compiled, not only the top level.
+    std::unique_ptr<v8::ScriptCompiler::CachedData> cache(
+      v8::ScriptCompiler::CreateCodeCache(s.module.Get(isolate)->GetUnboundModuleScript()));
+    if (cache) code_cache_out->assign(reinterpret_cast<const char*>(cache->data), std::size_t(cache->length));
   }
-  definition = std::move(state->definition);
   return error;
 }
 
 } // namespace
 
-result<std::shared_ptr<const module_image>> module_instance::prepare(const std::string& bundle,
-                                                                     module_environment& env, module_limits limits) {
-  ensure_v8();
-  auto image = std::make_shared<module_image>();
-  if (auto error = validate(bundle, env, limits, image->definition); !error.empty())
-    return load_error(std::move(error));
-
-  // The same sequence again, in an isolate that can be snapshotted. The
-  // module's top level already ran once, so its log lines are not repeated.
-  quiet_environment quiet(env);
-  auto state = new_state(quiet, limits);
-  impl& s = *state;
-  s.isolate = v8::Isolate::Allocate();
-  std::string error;
-  {
-    v8::SnapshotCreator creator(s.isolate, external_references(), nullptr);
-    {
-      v8::Locker locked(s.isolate);
-      configure(s);
-      v8::HandleScope handles(s.isolate);
-      v8::Local<v8::Context> ctx;
-      error = evaluate_within_limits(s, bundle, ctx, true);
-      if (error.empty()) {
-        creator.SetDefaultContext(ctx);
-        const v8::Local<v8::Value> kept[slot_count] = {
-          s.hooks.Get(s.isolate), s.call_reducer.Get(s.isolate), s.error_constructor_of.Get(s.isolate),
-          s.sender_error_class.IsEmpty() ? v8::Undefined(s.isolate).As<v8::Value>() : s.sender_error_class.Get(s.isolate)};
-        for (std::size_t slot = 0; slot < slot_count; ++slot)
-          if (creator.AddData(ctx, kept[slot]) != slot) error = "the module's snapshot kept its data out of order";
-      }
-      // A snapshot may hold no handles but the ones added to it.
-      s.release_handles();
-    }
-    if (error.empty()) {
-      v8::StartupData blob = creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
-      image->snapshot.assign(blob.data, std::size_t(blob.raw_size));
-      delete[] blob.data;
-    }
-  }  // the snapshot's isolate is gone with its creator
-  s.isolate = nullptr;
-  if (!error.empty()) return load_error("the module loaded once but not again for its snapshot: " + error);
-  return std::shared_ptr<const module_image>(std::move(image));
-}
-
 result<std::unique_ptr<module_instance>> module_instance::start(std::shared_ptr<const module_image> image,
                                                                 module_environment& env, module_limits limits) {
   ensure_v8();
-  auto state = new_state(env, limits);
-  impl& s = *state;
-  s.image = std::move(image);
-  s.definition = s.image->definition;
-  s.blob = v8::StartupData{s.image->snapshot.data(), int(s.image->snapshot.size())};
-  v8::Isolate::CreateParams params;
-  params.snapshot_blob = &s.blob;
-  params.external_references = external_references();
-  params.array_buffer_allocator_shared = s.allocator;
-  params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_limit_bytes);
-  params.fatal_error_callback = on_fatal_error;
-  params.oom_error_callback = on_out_of_memory;
-  s.isolate = v8::Isolate::New(params);
-  v8::Isolate* isolate = s.isolate;
-  v8::Locker locked(isolate);
-  configure(s);
-  v8::Isolate::Scope entered(isolate);
-  v8::HandleScope handles(isolate);
-  v8::Local<v8::Context> ctx = v8::Context::New(isolate);
-  s.context.Reset(isolate, ctx);
-  auto take = [&](snapshot_slot slot) {
-    v8::Local<v8::Value> value;
-    return ctx->GetDataFromSnapshotOnce<v8::Value>(slot).ToLocal(&value) ? value : v8::Local<v8::Value>();
-  };
-  v8::Local<v8::Value> hooks = take(hooks_slot), call = take(call_reducer_slot),
-                       errors = take(error_constructor_slot), sender_error = take(sender_error_slot);
-  if (hooks.IsEmpty() || !hooks->IsObject() || call.IsEmpty() || !call->IsFunction() || errors.IsEmpty() ||
-      !errors->IsFunction())
-    return load_error("the module's snapshot lacks its hooks; publish the module again");
-  s.hooks.Reset(isolate, hooks.As<v8::Object>());
-  s.call_reducer.Reset(isolate, call.As<v8::Function>());
-  s.error_constructor_of.Reset(isolate, errors.As<v8::Function>());
-  if (!sender_error.IsEmpty() && !sender_error->IsUndefined()) s.sender_error_class.Reset(isolate, sender_error);
+  auto state = new_instance_state(env, limits);
+  state->definition = image->definition;  // known: __describe_module__ does not run again
+  if (auto error = load_within_limits(*state, image->bundle, &image->code_cache, nullptr); !error.empty())
+    return load_error(std::move(error));
+  state->image = std::move(image);
   return std::unique_ptr<module_instance>(new module_instance(std::move(state)));
 }
 
 result<std::unique_ptr<module_instance>> module_instance::load(const std::string& bundle, module_environment& env,
                                                                module_limits limits) {
-  auto image = prepare(bundle, env, limits);
-  if (!image) return image.error();
-  return start(std::move(*image), env, limits);
+  ensure_v8();
+  auto state = new_instance_state(env, limits);
+  auto image = std::make_shared<module_image>();
+  if (auto error = load_within_limits(*state, bundle, nullptr, &image->code_cache); !error.empty())
+    return load_error(std::move(error));
+  image->bundle = bundle;
+  image->definition = state->definition;
+  state->image = std::move(image);
+  return std::unique_ptr<module_instance>(new module_instance(std::move(state)));
 }
 
 namespace {

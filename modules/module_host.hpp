@@ -1,11 +1,12 @@
 #pragma once
-// A module running in its own V8 isolate: prepares a bundle once (evaluates
-// and describes it, and snapshots the result), starts instances from that
-// snapshot, and calls their reducers inside a datastore transaction. Owned by one
-// database actor, which runs on whichever worker thread the scheduler gives it:
+// A module running in its own V8 isolate: loads a bundle (evaluates and
+// describes it), starts further instances from what the first load left (its
+// definition and code cache), and calls reducers inside a datastore
+// transaction. Owned by one database actor, which runs on whichever worker thread the scheduler gives it:
 // each load, call and teardown takes the isolate's lock, so one thread at a
 // time uses it. No V8 types here.
 
+#include "modules/module_image.hpp"
 #include "runtime/result.hpp"
 #include "runtime/storage/datastore.hpp"
 #include "runtime/types/identity.hpp"
@@ -72,36 +73,23 @@ struct name_bindings {
   std::unordered_map<std::string, index_id> indexes;
 };
 
-/// A module made ready to start: its definition and a V8 startup snapshot of
-/// its evaluated bundle (library, top level and hooks). Instances start from
-/// it without running module code. Made once per module version of the
-/// host's V8 (`snapshot_version`), read-only after, shared by its databases.
-struct module_image {
-  std::string definition;  // RawModuleDef (BSATN), as `__describe_module__` returned it
-  std::string snapshot;
-};
-
-/// The V8 version and flags a snapshot is tied to: an image made by another
-/// host build is made again from its bundle.
-std::string snapshot_version();
-
 class module_instance {
 public:
   /// Evaluates `bundle` in a fresh isolate and describes it, within the
-  /// limits, then snapshots it; fails with the module's own error text, or
-  /// says which limit the module reached and while doing what.
-  static result<std::shared_ptr<const module_image>> prepare(const std::string& bundle, module_environment& env,
-                                                             module_limits limits = {});
-  /// An instance from `image`, in milliseconds: no module code runs.
-  static result<std::unique_ptr<module_instance>> start(std::shared_ptr<const module_image> image,
-                                                        module_environment& env, module_limits limits = {});
-  /// prepare, then start.
+  /// limits; fails with the module's own error text, or says which limit the
+  /// module reached and while doing what.
   static result<std::unique_ptr<module_instance>> load(const std::string& bundle, module_environment& env,
                                                         module_limits limits = {});
+  /// A new instance of a module loaded before: compiles from its code cache
+  /// and does not describe it again. Module code (the top level) runs.
+  static result<std::unique_ptr<module_instance>> start(std::shared_ptr<const module_image> image,
+                                                        module_environment& env, module_limits limits = {});
   ~module_instance();
 
   /// The module's RawModuleDef (BSATN), as `__describe_module__` returned it.
   const std::string& definition() const;
+  /// What `start` needs to make more instances of this module.
+  std::shared_ptr<const module_image> image() const;
   void bind(datastore& ds, name_bindings names);
 
   /// Calls reducer `id` with BSATN `args` inside `tx`; the caller commits or rolls back.

@@ -24,9 +24,7 @@ using state_t = module_instance::impl;
 
 constexpr std::size_t max_name_bytes = 4096;  // table, index, reducer and timer names
 
-// The instance is the isolate's data, not the function's: a snapshot keeps
-// functions but not pointers into the host.
-state_t& state_of(const args_t& args) { return *static_cast<state_t*>(args.GetIsolate()->GetData(0)); }
+state_t& state_of(const args_t& args) { return *static_cast<state_t*>(args.Data().As<v8::External>()->Value()); }
 
 v8::Local<v8::String> str(v8::Isolate* isolate, std::string_view s) { return host_string(isolate, s); }
 
@@ -528,11 +526,12 @@ const syscall sys_2_1[] = {
 v8::MaybeLocal<v8::Value> set_exports(v8::Local<v8::Context> ctx, v8::Local<v8::Module> module) {
   v8::Isolate* isolate = ctx->GetIsolate();
   auto* s = static_cast<state_t*>(isolate->GetData(0));
+  auto data = v8::External::New(isolate, s);
   const bool v2_0 = module == s->sys_module_2_0.Get(isolate);
   auto exports = [&](const syscall* begin, const syscall* end) {
     for (auto* c = begin; c != end; ++c) {
       v8::Local<v8::Function> fn;
-      if (!v8::Function::New(ctx, c->fn).ToLocal(&fn) ||
+      if (!v8::Function::New(ctx, c->fn, data).ToLocal(&fn) ||
           module->SetSyntheticModuleExport(isolate, str(isolate, c->name), fn).IsNothing())
         return false;
     }
@@ -552,12 +551,6 @@ v8::MaybeLocal<v8::Value> set_exports(v8::Local<v8::Context> ctx, v8::Local<v8::
 }
 
 } // namespace
-
-void add_syscall_references(std::vector<intptr_t>& out) {
-  for (auto& c : sys_2_0) out.push_back(reinterpret_cast<intptr_t>(c.fn));
-  for (auto& c : sys_2_1) out.push_back(reinterpret_cast<intptr_t>(c.fn));
-  out.push_back(reinterpret_cast<intptr_t>(set_exports));
-}
 
 v8::MaybeLocal<v8::Module> make_sys_module(state_t& s, const std::string& specifier) {
   v8::Isolate* isolate = s.isolate;

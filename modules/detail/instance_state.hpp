@@ -53,8 +53,7 @@ struct module_instance::impl {
   std::unordered_map<std::string, v8::Global<v8::Module>> sys_modules;
   v8::Global<v8::Module> sys_module_2_0;  // tells the two synthetic modules apart when they evaluate
   std::string definition;
-  std::shared_ptr<const module_image> image;  // an instance started from a snapshot reads it while it lives
-  v8::StartupData blob{nullptr, 0};           // the image's snapshot, as V8 takes it
+  std::shared_ptr<const module_image> image;  // what a started instance was started from
 
   datastore* ds = nullptr;
   transaction* tx = nullptr;  // open only while a reducer runs
@@ -92,10 +91,6 @@ struct module_instance::impl {
 /// The spacetime:sys@2.0 / @2.1 synthetic module for `specifier`; empty with
 /// an exception pending if V8 refused to make it.
 v8::MaybeLocal<v8::Module> make_sys_module(module_instance::impl& state, const std::string& specifier);
-/// Evaluates to a function; see polyfills.cpp.
-extern const char* const snapshot_polyfill_source;
-/// Adds the address of every syscall function to `out`: see external_references.
-void add_syscall_references(std::vector<intptr_t>& out);
 /// The JavaScript run before any module: TextEncoder/TextDecoder, ES2025 Set
 /// methods, Symbol.dispose, and the Math.random guard.
 extern const char* const polyfill_source;

@@ -39,6 +39,8 @@ std::string program(std::string_view hash) {
   return key;
 }
 
+std::string program_image(std::string_view hash) { return program(hash) + "/image"; }
+
 std::string log(std::uint64_t id) { return with_id("l/", id); }
 
 std::string log_line(std::uint64_t id, std::uint64_t sequence) {

@@ -14,6 +14,9 @@
 //                               (µs since the epoch, 8 bytes big-endian)
 //   p/<hash>                    a module bundle, stored once per content hash
 //                               (64 hex digits of its BLAKE3 hash)
+//   p/<hash>/image              what starting that module again needs besides
+//                               its bundle: its definition and V8 code cache
+//                               (modules/module_image.hpp)
 //   l/<id><sequence>            a database's log lines, oldest first (JSON)
 //   d/<id>                      everything below belongs to one database:
 //   d/<id>/t/<table>            a table's schema (encode_schema)
@@ -48,6 +51,8 @@ std::string record(std::uint64_t id);
 std::string due_time(std::uint64_t id);
 /// The module bundle whose content hash is `hash` (hex).
 std::string program(std::string_view hash);
+/// The stored image (definition and code cache) of that module.
+std::string program_image(std::string_view hash);
 
 /// Prefix of database `id`'s log lines.
 std::string log(std::uint64_t id);

@@ -4,6 +4,7 @@
 #include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
+#include "modules/module_image.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
@@ -232,6 +233,12 @@ TEST_CASE("an idle database falls asleep, and the next request wakes it with its
                 caf::after(std::chrono::seconds(10)) >> [] {});
   REQUIRE(slept);
   CHECK(log_mentions(self, h, record.id, "Asleep after 0.1 s"));
+  // Its module's image (definition and code cache) stays for the wake.
+  auto image = h.db->get(keys::program_image(record.program_hash));
+  REQUIRE(image);
+  auto decoded = decode_stored_image(read_bundle("bank"), *image);
+  REQUIRE(decoded);
+  CHECK(!decoded->code_cache.empty());
 
   auto second = open_database(self, h, "dozer").second;
   CHECK(second.address() != first.address());

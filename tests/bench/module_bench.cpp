@@ -1,5 +1,5 @@
-// Module figures: preparing a module (evaluation, describe, snapshot), cold
-// and warm; starting an instance from its snapshot; and transfer reducer calls per second through the database actor
+// Module figures: module load (isolate, evaluation, describe), cold and warm;
+// starting another instance from the first one's image; and transfer reducer calls per second through the database actor
 // (no network), over 100,000 accounts with durable group commit.
 // Usage: orrery_bench_modules [calls]   (default 200,000)
 
@@ -51,32 +51,31 @@ int main(int argc, char** argv) {
   const std::uint32_t accounts = 100000;
   std::string bundle = read_file(std::string(ORRERY_BUNDLE_DIR) + "/bank.js");
 
-  // Module load: the first in a process also starts V8. Publishing prepares
-  // a module once (evaluate, describe, snapshot); each wake starts an
-  // instance from that image.
+  // Module load: the first in a process also starts V8. A database loads
+  // its module once; later instances (a wake) start from its image.
   quiet_env env;
   auto start = clock_type::now();
-  auto cold = module_instance::prepare(bundle, env);
+  auto cold = module_instance::load(bundle, env);
   double cold_ms = ms_since(start);
   if (!cold) {
     std::fprintf(stderr, "load failed: %s\n", cold.error().message.c_str());
     return 1;
   }
   const int runs = 10;
-  double prepare_total = 0, start_total = 0;
+  double load_total = 0, start_total = 0;
   for (int i = 0; i < runs; ++i) {
     start = clock_type::now();
-    auto prepared = module_instance::prepare(bundle, env);
-    prepare_total += ms_since(start);
+    auto loaded = module_instance::load(bundle, env);
+    load_total += ms_since(start);
     start = clock_type::now();
-    auto started = module_instance::start(*cold, env);
+    auto started = module_instance::start((*cold)->image(), env);
     start_total += ms_since(start);
-    if (!prepared || !started) return 1;
+    if (!loaded || !started) return 1;
   }
-  std::printf("module prepare, cold:         %.1f ms (evaluate, describe, snapshot; V8 starts too)\n", cold_ms);
-  std::printf("module prepare, warm:         %.1f ms (mean of %d), snapshot %.1f MB\n", prepare_total / runs, runs,
-              double((*cold)->snapshot.size()) / 1e6);
-  std::printf("instance start from snapshot: %.2f ms (mean of %d)\n", start_total / runs, runs);
+  std::printf("module load, cold:            %.1f ms (V8 starts too)\n", cold_ms);
+  std::printf("module load, warm:            %.1f ms (mean of %d; evaluate, describe)\n", load_total / runs, runs);
+  std::printf("instance start from image:    %.1f ms (mean of %d; code cache of %.0f KB, no describe)\n",
+              start_total / runs, runs, double((*cold)->image()->code_cache.size()) / 1e3);
 
   // Transfers through the database actor.
   auto dir = std::filesystem::temp_directory_path() / ("orrery-bench-modules-" + random_uuid());

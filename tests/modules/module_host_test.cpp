@@ -30,6 +30,7 @@ struct running_module {
   std::unique_ptr<module_instance> instance;
   module_def def;
   std::unique_ptr<datastore> ds;
+  name_bindings names;
 
   explicit running_module(const std::string& bundle, module_limits limits = {}) {
     auto loaded = module_instance::load(bundle, env, limits);
@@ -41,7 +42,6 @@ struct running_module {
     REQUIRE(decoded.ok());
     def = std::move(*decoded);
     ds = std::move(*datastore::open(nullptr, nullptr, 1));
-    name_bindings names;
     for (std::size_t i = 0; i < def.tables.size(); ++i) {
       auto id = ds->create_table(def.tables[i]);
       REQUIRE(id.ok());
@@ -53,7 +53,7 @@ struct running_module {
         names.indexes[def.index_sources[i][k]] = t->schema().indexes[k].id;
       }
     }
-    instance->bind(*ds, std::move(names));
+    instance->bind(*ds, names);
   }
 
   call_outcome call(const std::string& reducer, const std::string& args_bsatn, const identity& sender) {
@@ -425,4 +425,31 @@ TEST_CASE("per-call allowances: scheduled reducers, log lines, console timers; n
 
   REQUIRE(m.call("probe", "", alice).status == call_status::ok);
   CHECK(m.env.lines.back().second == "undefined TypeError");
+}
+
+TEST_CASE("an instance started from a module's image runs like the first", "[modules]") {
+  running_module first(read_bundle("chat"));
+  auto image = first.instance->image();
+  REQUIRE(image);
+  CHECK(image->definition == first.instance->definition());
+  CHECK(!image->code_cache.empty());
+  auto second = module_instance::start(image, first.env);
+  INFO((second.ok() ? std::string() : second.error().message));
+  REQUIRE(second.ok());
+  CHECK((*second)->definition() == first.instance->definition());
+  // The started instance calls reducers against the same tables.
+  (*second)->bind(*first.ds, first.names);
+  auto send = first.def.reducer_id("send_message");
+  REQUIRE(send);
+  auto tx = first.ds->begin();
+  auto outcome = (*second)->call_reducer(*send, identity::from_claims("test", "alice"), connection_id::random(), 1,
+                                         encode_value(product_value{{std::string("from a started instance")}}), tx);
+  INFO(outcome.message);
+  REQUIRE(outcome.status == call_status::ok);
+  tx.commit();
+  CHECK(first.ds->find_table("message")->row_count() == 1);
+  // A cache that does not match the bundle is refused by V8, not trusted.
+  auto stale = std::make_shared<module_image>(*image);
+  stale->code_cache.assign(image->code_cache.size(), '\x01');
+  CHECK(module_instance::start(stale, first.env).ok());
 }

@@ -24,6 +24,7 @@ TEST_CASE("registry, module and log keys keep their layout", "[runtime]") {
   CHECK(keys::record(7).rfind(keys::records, 0) == 0);
   CHECK(keys::due_time(7).rfind(keys::due_times, 0) == 0);
   CHECK(keys::program("ab12") == "p/ab12");
+  CHECK(keys::program_image("ab12") == "p/ab12/image");
   CHECK(keys::log(7) == bytes("l/\0\0\0\0\0\0\0\x07"));
   CHECK(keys::log_line(7, 0x0100) == bytes("l/\0\0\0\0\0\0\0\x07\0\0\0\0\0\0\x01\0"));
 }
