@@ -34,8 +34,9 @@ struct database_record {
 struct publish_request {
   identity caller;
   std::string target;  // a name, a hex identity, or empty for a fresh identity
-  std::string bundle;  // the module's JavaScript
+  std::string bundle;  // the module's JavaScript; empty with `module_hash`
   bool clear = false;  // drop the existing data of an updated database
+  std::string module_hash;  // instead of a bundle: a module the host stores for the caller
 };
 
 struct publish_result {
@@ -141,7 +142,7 @@ typename Inspector::result_type inspect(Inspector& f, database_record& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
-  return f(caf::meta::type_name("publish_request"), x.caller, x.target, x.bundle, x.clear);
+  return f(caf::meta::type_name("publish_request"), x.caller, x.target, x.bundle, x.clear, x.module_hash);
 }
 
 template <class Inspector>

@@ -383,8 +383,31 @@ void send_update(self_ptr self, std::uint64_t id, const publish_request& req, co
       });
 }
 
-caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
+/// The stored bundle of module `hash` for `caller`, who must own a database
+/// of it: a module hash names code, and only its publishers may reuse it.
+caf::error stored_bundle(registry_state& st, const identity& caller, const std::string& hash, std::string& out) {
+  const bool hex = hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  if (!hex) return make_error(host_errc::invalid_argument, "a module hash is 64 lowercase hex digits");
+  const bool owns_one = std::any_of(st.records.begin(), st.records.end(), [&](const auto& entry) {
+    return entry.second.program_hash == hash && entry.second.owner == caller;
+  });
+  auto bundle = owns_one ? st.db->get(keys::program(hash)) : std::nullopt;
+  if (!bundle)
+    return make_error(host_errc::invalid_argument, "no module with hash `" + hash + "` is stored for identity " +
+                                                     caller.to_hex() + "; publish its bundle instead");
+  out = std::move(*bundle);
+  return caf::none;
+}
+
+caf::result<publish_result> publish(self_ptr self, publish_request req) {
   auto& st = self->state;
+  if (!req.module_hash.empty()) {
+    if (!req.bundle.empty())
+      return make_error(host_errc::invalid_argument, "send a module bundle or a module hash, not both");
+    if (auto err = stored_bundle(st, req.caller, req.module_hash, req.bundle)) return err;
+  }
   if (req.bundle.empty())
     return make_error(host_errc::invalid_argument, "the module bundle is empty");
   database_record* existing = st.find(req.target);

@@ -81,7 +81,7 @@ std::string format_log_line(const json& line) {
 void add_publish(CLI::App& app) {
   struct options {
     server_option server;
-    std::string name, js_path, project = ".";
+    std::string name, js_path, project = ".", module_hash;
     bool yes = false, anonymous = false;
     std::string delete_data = "never";
   };
@@ -90,6 +90,9 @@ void add_publish(CLI::App& app) {
   cmd->add_option("name", o->name, "Database name or identity (default: a new unnamed database)");
   cmd->add_option("-j,--js-path", o->js_path, "A built JavaScript bundle (default: build the project)");
   cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
+  cmd->add_option("--module-hash", o->module_hash,
+                  "A module the host already stores for you (printed by an earlier publish): no upload, no build")
+    ->excludes("--js-path");
   // Without a value, --delete-data means always.
   cmd->add_flag("-c{always},--delete-data{always}", o->delete_data,
                 "Delete the existing data: always, on-conflict or never (default never)");
@@ -97,22 +100,25 @@ void add_publish(CLI::App& app) {
   cmd->add_flag("--anonymous", o->anonymous, "Publish as a fresh anonymous identity");
   o->server.add_to(cmd);
   cmd->callback([o] {
-    std::string bundle = read_file(o->js_path.empty() ? build_module(o->project) : o->js_path);
+    std::string bundle;
+    if (o->module_hash.empty()) bundle = read_file(o->js_path.empty() ? build_module(o->project) : o->js_path);
     auto client = connect(o->server, o->anonymous);
     if (o->delete_data != "always" && o->delete_data != "never" && o->delete_data != "on-conflict")
       throw cli_error("--delete-data takes always, on-conflict or never, not `" + o->delete_data + "`");
     bool clear = o->delete_data == "always";
     std::string target = o->name.empty() ? "/v1/database" : db_path(o->name);
     std::string method = o->name.empty() ? "POST" : "PUT";
-    http_reply reply = client.request(method, target + "?host_type=Js" + (clear ? "&clear=true" : ""),
-                                      bundle, "application/javascript");
+    std::string query = "?host_type=Js" + std::string(clear ? "&clear=true" : "") +
+                        (o->module_hash.empty() ? "" : "&module_hash=" + o->module_hash);
+    http_reply reply = client.request(method, target + query, bundle, "application/javascript");
     if (!reply.ok()) fail("publish failed", reply);
     json success = json::parse(reply.body).at("Success");
     std::string name = success["domain"].is_string() ? success["domain"].get<std::string>() : "";
     bool created = success.value("op", "") == "created";
     std::cout << (created ? "Created new database" : "Updated database")
               << (name.empty() ? "" : " with name: " + name + ",") << " identity: "
-              << success.value("database_identity", "") << "\n";
+              << success.value("database_identity", "") << ", module hash: " << success.value("module_hash", "")
+              << "\n";
   });
 }
 

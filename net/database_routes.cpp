@@ -16,14 +16,16 @@ void publish(host_services& host, call_ptr call, std::string target) {
   if (auto type = call->request.query_value("host_type"); type && *type != "Js")
     return call->reply(400, "host_type `" + *type + "` is not supported; Orrery runs Js modules");
   publish_request req{caller->id, target, std::move(call->request.body),
-                      call->request.query_value("clear") == std::optional<std::string>("true")};
+                      call->request.query_value("clear") == std::optional<std::string>("true"),
+                      call->request.query_value("module_hash").value_or("")};
   ask(host, call, host.registry,
       [call](const publish_result& result) {
         const auto& r = result.record;
         json domain = r.names.empty() ? json(nullptr) : json(r.names.front());
         json success = {{"domain", domain},
                         {"database_identity", r.database_identity.to_hex()},
-                        {"op", result.created ? "created" : "updated"}};
+                        {"op", result.created ? "created" : "updated"},
+                        {"module_hash", r.program_hash}};
         call->reply(http_response::json(200, json{{"Success", success}}.dump()));
       },
       publish_atom::value, std::move(req));

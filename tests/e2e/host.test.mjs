@@ -115,6 +115,29 @@ test('a second identity can neither delete nor read logs nor republish', async (
   assert.match(ok(as(alice, 'logs', 'alices')), /Created database alices/);
 });
 
+test('a stored module creates databases by its hash, for its publisher only', async () => {
+  const first = ok(as(alice, 'publish', 'hashed-one', '-j', bundle));
+  const hash = first.match(/module hash: ([0-9a-f]{64})/)[1];
+  const second = ok(as(alice, 'publish', 'hashed-two', '--module-hash', hash));
+  assert.match(second, new RegExp(`Created new database with name: hashed-two, identity: [0-9a-f]{64}, module hash: ${hash}`));
+  ok(as(alice, 'call', 'hashed-two', 'send_message', '"made from a hash"'));
+  assert.match(ok(as(alice, 'sql', 'hashed-two', 'SELECT text FROM message')), /made from a hash/);
+
+  const stranger = as(bob, 'publish', 'bobs-copy', '--module-hash', hash);
+  assert.notEqual(stranger.status, 0);
+  assert.match(stranger.stderr, /no module with hash `[0-9a-f]{64}` is stored for identity/);
+  const malformed = as(alice, 'publish', 'hashed-three', '--module-hash', 'abc');
+  assert.notEqual(malformed.status, 0);
+  assert.match(malformed.stderr, /a module hash is 64 lowercase hex digits/);
+  // Both, or neither, is a mistake the host names.
+  const token = JSON.parse(await (await fetch(`${host.url}/v1/identity`, { method: 'POST' })).text()).token;
+  const both = await fetch(`${host.url}/v1/database/hashed-four?module_hash=${hash}`, {
+    method: 'PUT', body: 'export default {}', headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(both.status, 400);
+  assert.match(await both.text(), /not both/);
+});
+
 test('invalid names are refused with the reason', () => {
   for (const name of ['Bad_Name', 'double--hyphen', 'trailing-']) {
     const r = as(alice, 'publish', name, '-j', bundle);
