@@ -295,15 +295,26 @@ struct database_state : module_environment {
   /// that its next actor reads without waiting. The registry keeps the next
   /// schedule's due time and wakes the database for it; an actor that never
   /// armed the schedules (its module did not load) leaves the due time as it was.
-  void fall_asleep() {
+  void fall_asleep(bool for_budget = false) {
     std::int64_t next_due = schedules.next_due();
-    system_log(detail::asleep_line(context.idle_timeout, next_due));
+    system_log(detail::asleep_line(context.idle_timeout, for_budget, next_due));
     schedules.keep_while_asleep(context.db, keys::sleeping_schedules(record.id));
     module.reset();  // freed before the registry hears, so that it can give the memory back
     ds.reset();
     if (context.durability) context.durability->flush();
     self->send(context.sleeps, sleep_atom::value, record.id, next_due);
     self->quit();
+  }
+
+  /// What the database holds in memory now.
+  database_usage usage() {
+    database_usage out;
+    out.awake = module != nullptr;
+    if (module) out.heap_bytes = module->memory_bytes();
+    if (ds) out.table_bytes = ds->memory_bytes();
+    out.queued = self->mailbox().size() + waiting.size();
+    out.idle_micros = std::chrono::duration_cast<std::chrono::microseconds>(sleep_timer.quiet_for()).count();
+    return out;
   }
 
   // ---- schedules ----
@@ -846,6 +857,14 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         if (auto woke = st.wake(); !woke) st.system_log("Waking for a schedule failed: " + woke.error().message, "Error");
       },
       [=](idle_atom) { self->state.check_idle(); },
+      // Neither keeps the database awake: the registry asks them of every database.
+      [=](usage_atom) { return self->state.usage(); },
+      [=](doze_atom) {
+        auto& st = self->state;
+        if (!st.idle()) return false;
+        st.fall_asleep(true);
+        return true;
+      },
     };
   });
 }

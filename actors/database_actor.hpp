@@ -53,7 +53,12 @@ using database_actor = caf::typed_actor<
   // sleeping database's next schedule).
   caf::reacts_to<wake_atom>,
   // Internal: checks whether the database has been idle for the idle timeout.
-  caf::reacts_to<idle_atom>>;
+  caf::reacts_to<idle_atom>,
+  // What the database holds in memory now.
+  caf::replies_to<usage_atom>::with<database_usage>,
+  // Falls asleep now if idle (no clients, nothing in flight), for the host's
+  // memory budget; answers whether it did.
+  caf::replies_to<doze_atom>::with<bool>>;
 
 /// Told by a database that falls asleep: its id and when its next schedule is
 /// due (microseconds since the epoch; 0: it has none; unchanged_due: as the
@@ -73,6 +78,10 @@ struct database_context {
   std::chrono::milliseconds idle_timeout{0};
   /// Hears when a database falls asleep (the registry).
   sleep_listener sleeps{};
+  /// The registry's: awake databases together may hold this much memory
+  /// (database_usage::total); past it the least recently used idle ones are
+  /// put to sleep. 0: no budget.
+  std::uint64_t memory_budget_bytes = 0;
 };
 
 /// Spawns the actor for `record` running `bundle`; its state loads on the

@@ -86,6 +86,16 @@ struct sql_reply {
   std::string body;
 };
 
+/// What a database holds in memory, as its actor measured it.
+struct database_usage {
+  bool awake = false;               // asleep: the rest is zero
+  std::uint64_t heap_bytes = 0;     // its module's isolate (module_instance::memory_bytes)
+  std::uint64_t table_bytes = 0;    // its tables (datastore::memory_bytes)
+  std::uint64_t queued = 0;         // messages in its mailbox and calls waiting for their commit
+  std::int64_t idle_micros = 0;     // since its last message
+  std::uint64_t total() const { return heap_bytes + table_bytes; }
+};
+
 /// Errors the host reports to its callers; each maps to one HTTP status.
 enum class host_errc : std::uint8_t {
   no_such_database = 1,  // 404
@@ -151,6 +161,11 @@ typename Inspector::result_type inspect(Inspector& f, publish_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, database_usage& x) {
+  return f(caf::meta::type_name("database_usage"), x.awake, x.heap_bytes, x.table_bytes, x.queued, x.idle_micros);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_record& x) {
   return f(caf::meta::type_name("log_record"), x.level, x.ts_micros, x.target, x.filename,
            x.line_number, x.function, x.message);
@@ -171,6 +186,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::call_result))
   CAF_ADD_TYPE_ID(orrery, (orrery::sql_reply))
   CAF_ADD_TYPE_ID(orrery, (orrery::client_request))
+  CAF_ADD_TYPE_ID(orrery, (orrery::database_usage))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -200,4 +216,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, sleep_atom, "sleep")
   CAF_ADD_ATOM(orrery, orrery, wake_atom, "wake")
   CAF_ADD_ATOM(orrery, orrery, idle_atom, "idle")
+  CAF_ADD_ATOM(orrery, orrery, usage_atom, "usage")
+  CAF_ADD_ATOM(orrery, orrery, doze_atom, "doze")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -1,5 +1,6 @@
 #include "actors/registry_actor.hpp"
 
+#include "actors/detail/memory_budget.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
 #include "runtime/types/blake3.hpp"
@@ -484,6 +485,33 @@ caf::result<publish_result> publish(self_ptr self, publish_request req) {
   return rp;
 }
 
+/// Asks every awake database what it holds and puts the least recently used
+/// idle ones to sleep while the total is over the budget; then again in a second.
+void keep_within_budget(self_ptr self) {
+  const std::uint64_t budget = self->state.context.memory_budget_bytes;
+  if (!budget) return;
+  auto again = [self] { self->delayed_send(self, std::chrono::seconds(1), usage_atom::value); };
+  struct round {
+    std::vector<std::pair<std::uint64_t, database_usage>> awake;
+    std::map<std::uint64_t, database_actor> actors;
+    std::size_t pending = 0;
+  };
+  auto r = std::make_shared<round>();
+  r->actors = self->state.live;
+  r->pending = r->actors.size();
+  if (!r->pending) return again();
+  auto answered = [self, r, budget, again] {
+    if (--r->pending) return;
+    for (std::uint64_t id : detail::least_recently_used_over(r->awake, budget))
+      self->request(r->actors[id], std::chrono::seconds(5), doze_atom::value).then([](bool) {}, [](caf::error&) {});
+    again();
+  };
+  for (auto& [id, actor] : r->actors)
+    self->request(actor, std::chrono::seconds(1), usage_atom::value)
+      .then([r, id = id, answered](const database_usage& usage) { r->awake.emplace_back(id, usage); answered(); },
+            [answered](caf::error&) { answered(); });
+}
+
 caf::result<database_record> remove(self_ptr self, const identity& caller,
                                     const std::string& target) {
   auto& st = self->state;
@@ -573,6 +601,7 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
     self->state.context.sleeps = caf::actor_cast<sleep_listener>(self);
     self->state.logs = context.logs;
     self->state.load();
+    if (context.memory_budget_bytes) self->send(self, usage_atom::value);
     for (auto [id, when] : std::map<std::uint64_t, std::int64_t>(self->state.due)) self->state.wake_at(id, when, self);
     // Databases stop with the registry.
     self->set_exit_handler([self](const caf::exit_msg& msg) {
@@ -624,6 +653,21 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
         self->state.trim_pending = false;
         self->state.give_back_memory(self);
       },
+      [=](usage_atom, const identity& caller, const std::string& target)
+        -> caf::result<database_record, database_usage> {
+        caf::error err;
+        auto found = self->state.owned(caller, target, err);
+        if (!found) return err;
+        database_record record = *found;
+        auto it = self->state.live.find(record.id);
+        if (it == self->state.live.end()) return {record, database_usage{}};
+        auto rp = self->make_response_promise<database_record, database_usage>();
+        self->request(it->second, std::chrono::seconds(5), usage_atom::value)
+          .then([rp, record](const database_usage& usage) mutable { rp.deliver(record, usage); },
+                [rp, record](caf::error&) mutable { rp.deliver(record, database_usage{}); });  // it fell asleep meanwhile
+        return rp;
+      },
+      [=](usage_atom) { keep_within_budget(self); },
     };
   });
 }

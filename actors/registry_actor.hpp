@@ -9,6 +9,9 @@
 // record when they land, so a rename, lock or delete made meanwhile stands.
 // A database that falls asleep leaves the live set; the registry keeps (under
 // "r/due/") when its next schedule is due and wakes it then, after a restart too.
+// With a memory budget, it asks every awake database once a second what it
+// holds, and puts the least recently used idle ones to sleep while the total
+// is over the budget.
 // A database is addressed by a name or by its 64-hex identity everywhere.
 
 #include "actors/database_actor.hpp"
@@ -38,11 +41,15 @@ using registry_actor = caf::typed_actor<
     database_record>,
   // Locks (true) or unlocks (false) a database against deletion.
   caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>,
+  // What a database holds in memory (owner only); a sleeping one is not woken.
+  caf::replies_to<usage_atom, identity, std::string>::with<database_record, database_usage>,
   // A database fell asleep (see sleep_listener). Internal: a sleeping
   // database's next schedule is due; time to give freed memory back.
   caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>,
   caf::reacts_to<wake_atom, std::uint64_t, std::int64_t>,
-  caf::reacts_to<idle_atom>>;
+  caf::reacts_to<idle_atom>,
+  // Internal: time to check the memory budget.
+  caf::reacts_to<usage_atom>>;
 
 /// Loads every record from the context's store, which must outlive the actor.
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);

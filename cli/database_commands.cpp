@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -148,9 +149,11 @@ void add_delete(CLI::App& app) {
 
 void add_list(CLI::App& app) {
   auto server = std::make_shared<server_option>();
+  auto long_form = std::make_shared<bool>(false);
   auto cmd = app.add_subcommand("list", "List the databases you own");
+  cmd->add_flag("-l,--long", *long_form, "Also show whether each is awake and the memory it holds");
   server->add_to(cmd);
-  cmd->callback([server] {
+  cmd->callback([server, long_form] {
     config cfg = config::load();
     auto& entry = cfg.resolve(server->get());
     http_client client(entry.url, token_for(cfg, entry));
@@ -164,9 +167,18 @@ void add_list(CLI::App& app) {
       json list = names.ok() ? json::parse(names.body).at("names") : json::array();
       for (auto& n : list) joined += (joined.empty() ? "" : ", ") + n.get<std::string>();
       rows.push_back({joined, id.get<std::string>()});
+      if (!*long_form) continue;
+      http_reply usage = client.request("GET", db_path(id.get<std::string>()) + "/usage");
+      if (!usage.ok()) fail("cannot read the usage of " + id.get<std::string>(), usage);
+      json u = json::parse(usage.body);
+      char memory[32];
+      std::snprintf(memory, sizeof memory, "%.1f MB", u.at("memory_bytes").get<double>() / 1e6);
+      rows.back().push_back(u.at("state").get<std::string>());
+      rows.back().push_back(u.at("state") == "awake" ? memory : "-");
     }
     std::cout << "Associated databases for user " << entry.identity << ":\n\n";
-    print_table(std::cout, {"Database Name(s)", "Identity"}, rows);
+    if (*long_form) print_table(std::cout, {"Database Name(s)", "Identity", "State", "Memory"}, rows);
+    else print_table(std::cout, {"Database Name(s)", "Identity"}, rows);
   });
 }
 

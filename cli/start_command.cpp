@@ -31,6 +31,7 @@ struct start_options {
   std::size_t heap_limit_mb = 256;
   std::size_t max_connections = http_limits{}.connections;
   double idle_timeout_seconds = 60;
+  std::size_t memory_budget_mb = 0;
   bool in_memory = false;
 };
 
@@ -96,6 +97,7 @@ void run_host(const start_options& o) {
     auto logs = spawn_log_actor(system, *db);
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
                              std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
+    context.memory_budget_bytes = std::uint64_t(o.memory_budget_mb) << 20;
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);
@@ -143,6 +145,11 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("--idle-timeout", o->idle_timeout_seconds,
                   "Seconds a database without clients or calls stays in memory before it sleeps (0: never)")
     ->check(CLI::Range(0.0, 31536000.0))  // up to a year
+    ->capture_default_str();
+  cmd->add_option("--memory-budget", o->memory_budget_mb,
+                  "MB that awake databases may hold together; past it the least recently used idle ones sleep "
+                  "(0: no budget)")
+    ->check(CLI::Range(std::size_t(0), std::size_t(1) << 30))
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

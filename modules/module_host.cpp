@@ -457,6 +457,13 @@ module_instance::~module_instance() = default;
 
 const std::string& module_instance::definition() const { return impl_->definition; }
 std::shared_ptr<const module_image> module_instance::image() const { return impl_->image; }
+
+std::size_t module_instance::memory_bytes() const {
+  v8::Locker locked(impl_->isolate);
+  v8::HeapStatistics heap;
+  impl_->isolate->GetHeapStatistics(&heap);
+  return heap.total_physical_size() + heap.malloced_memory() + impl_->allocator->used();
+}
 bool module_instance::broken() const { return impl_->broken; }
 
 void module_instance::bind(datastore& ds, name_bindings names) {

@@ -88,6 +88,9 @@ public:
 
   /// The module's RawModuleDef (BSATN), as `__describe_module__` returned it.
   const std::string& definition() const;
+  /// Bytes the isolate holds: its heap (committed), V8's own allocations
+  /// and the module's ArrayBuffers.
+  std::size_t memory_bytes() const;
   /// What `start` needs to make more instances of this module.
   std::shared_ptr<const module_image> image() const;
   void bind(datastore& ds, name_bindings names);

@@ -130,6 +130,22 @@ void add_database_routes(router& routes, host_services& host) {
       [call](const std::string& json) { call->reply(http_response::json(200, json)); });
   });
 
+  routes.add("GET", "/v1/database/:x/usage", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    ask(host, call, host.registry,
+        [call](const database_record&, const database_usage& usage) {
+          json body = {{"state", usage.awake ? "awake" : "asleep"},
+                       {"memory_bytes", usage.total()},
+                       {"heap_bytes", usage.heap_bytes},
+                       {"table_bytes", usage.table_bytes},
+                       {"queued", usage.queued},
+                       {"idle_seconds", double(usage.idle_micros) / 1e6}};
+          call->reply(http_response::json(200, body.dump()));
+        },
+        usage_atom::value, caller->id, call->param("x"));
+  });
+
   routes.add("GET", "/v1/database/:x/identity", [&host](call_ptr call) {
     ask(host, call, host.registry,
         [call](const database_record& r) { call->reply(200, r.database_identity.to_hex()); },

@@ -33,11 +33,14 @@ void idle_timer::arm(std::chrono::milliseconds timeout, std::chrono::steady_cloc
   self_->delayed_send(self_, after, idle_atom::value);
 }
 
-std::string asleep_line(std::chrono::milliseconds idle_timeout, std::int64_t next_due) {
+std::string asleep_line(std::chrono::milliseconds idle_timeout, bool for_budget, std::int64_t next_due) {
   auto seconds = std::chrono::duration<double>(idle_timeout).count();
   std::ostringstream why;
-  why << "Asleep after " << seconds << " s without clients or calls; the next request wakes it"
-      << (next_due > 0 ? ", and so does its next schedule" : "");
+  if (for_budget)
+    why << "Asleep to keep the host within its memory budget (it was used least recently, without clients or calls)";
+  else
+    why << "Asleep after " << seconds << " s without clients or calls";
+  why << "; the next request wakes it" << (next_due > 0 ? ", and so does its next schedule" : "");
   return why.str();
 }
 

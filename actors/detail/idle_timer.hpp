@@ -25,6 +25,8 @@ public:
   /// been quiet for `timeout` with nothing in flight (`idle`); otherwise the
   /// next check is armed.
   bool check(std::chrono::milliseconds timeout, bool idle);
+  /// How long since a message last kept the database awake.
+  std::chrono::steady_clock::duration quiet_for() const { return std::chrono::steady_clock::now() - last_active_; }
 
 private:
   void arm(std::chrono::milliseconds timeout, std::chrono::steady_clock::duration after);
@@ -34,8 +36,9 @@ private:
   bool armed_ = false;
 };
 
-/// What a database logs as it falls asleep after `idle_timeout`; `next_due`
-/// as the registry hears it (0: no schedule wakes it).
-std::string asleep_line(std::chrono::milliseconds idle_timeout, std::int64_t next_due);
+/// What a database logs as it falls asleep after `idle_timeout`, or for the
+/// host's memory budget; `next_due` as the registry hears it (0: no schedule
+/// wakes it).
+std::string asleep_line(std::chrono::milliseconds idle_timeout, bool for_budget, std::int64_t next_due);
 
 } // namespace orrery::detail

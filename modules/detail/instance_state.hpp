@@ -30,6 +30,7 @@ public:
   /// True if `length` more bytes fit now.
   bool fits(std::size_t length) const;
   std::size_t limit() const { return limit_; }
+  std::size_t used() const { return used_.load(std::memory_order_relaxed); }
 
 private:
   bool reserve(std::size_t length);

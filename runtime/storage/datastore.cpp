@@ -205,6 +205,12 @@ std::vector<const table*> datastore::tables() const {
   return out;
 }
 
+std::size_t datastore::memory_bytes() const {
+  std::size_t bytes = 0;
+  for (const table* t : tables()) bytes += t->memory_bytes();
+  return bytes;
+}
+
 std::pair<const table*, const table_index*> datastore::find_index(index_id id) const {
   for (auto& st : tables_)
     if (auto ix = st->data->index(id)) return {st->data.get(), ix};

@@ -66,6 +66,8 @@ public:
   const table* find_table(table_id id) const;
   const table* find_table(std::string_view name) const;
   std::vector<const table*> tables() const;
+  /// About how many bytes the tables hold in memory (table::memory_bytes).
+  std::size_t memory_bytes() const;
   /// The table owning index `id` and the index, or nulls.
   std::pair<const table*, const table_index*> find_index(index_id id) const;
 

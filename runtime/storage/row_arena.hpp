@@ -30,6 +30,12 @@ public:
   /// Frees a row's space for reuse.
   void release(row_id row);
   std::size_t live_count() const { return live_count_; }
+  /// Bytes of row blocks handed out (live, hidden and free for reuse).
+  std::size_t bytes_used() const {
+    std::size_t used = 0;
+    for (auto& c : chunks_) used += c.used;
+    return used;
+  }
   /// Visits every live row in arena order.
   void scan(const std::function<void(row_id)>& visit) const;
 

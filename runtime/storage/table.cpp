@@ -199,4 +199,21 @@ std::string table::storage_key(std::string_view row) const {
   return key;
 }
 
+std::size_t table_index::memory_bytes() const {
+  // A B+tree entry is its key and row id in a node that is at least half
+  // full; a hash entry is a node with its key, row id, hash and link.
+  constexpr std::size_t entry = sizeof(index_key) + sizeof(row_id);
+  const std::size_t tree = tree_ ? tree_->size() * entry * 3 / 2 : 0;
+  const std::size_t hashed = (unique_hash_.size() + multi_hash_.size()) * (entry + 2 * sizeof(void*)) +
+                             (unique_hash_.bucket_count() + multi_hash_.bucket_count()) * sizeof(void*);
+  return tree + hashed;
+}
+
+std::size_t table::memory_bytes() const {
+  std::size_t bytes = rows_.bytes_used() + row_set_.size() * (sizeof(std::size_t) + sizeof(row_id) + 2 * sizeof(void*)) +
+                      row_set_.bucket_count() * sizeof(void*);
+  for (auto& index : indexes_) bytes += index->memory_bytes();
+  return bytes;
+}
+
 } // namespace orrery

@@ -42,6 +42,9 @@ public:
   /// Every row with a key in `range` (btree indexes only).
   void visit_range(const key_range& range, const std::function<void(row_id)>& visit) const;
   bool ordered() const { return schema_.algorithm != index_algorithm::hash; }
+  /// About how many bytes the index holds: its entries (key, row id and the
+  /// container's share), not counting keys short enough to stay inline.
+  std::size_t memory_bytes() const;
 
 private:
   index_key entry_key(const std::string& key, row_id row) const;
@@ -63,6 +66,8 @@ public:
   const table_schema& schema() const { return schema_; }
   const algebraic_type& row_type() const { return row_type_; }
   std::size_t row_count() const { return rows_.live_count(); }
+  /// About how many bytes the table holds in memory: its row blocks and indexes.
+  std::size_t memory_bytes() const;
   std::string_view row(row_id r) const { return rows_.get(r); }
 
   /// A row already in the table that `bytes` collides with: the same row

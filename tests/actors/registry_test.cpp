@@ -49,7 +49,8 @@ struct host {
   /// `before_start` may write into the store before the registry loads it;
   /// databases idle for `idle_timeout` fall asleep (0: never).
   explicit host(const std::function<void(store&)>& before_start = {},
-                std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(0)) {
+                std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(0),
+                std::uint64_t memory_budget_bytes = 0) {
     std::string error;
     db = store::open(dir.string(), error);
     REQUIRE(db);
@@ -60,6 +61,7 @@ struct host {
     logs = spawn_log_actor(*system, *db);
     database_context context{db.get(), durability.get(), logs};
     context.idle_timeout = idle_timeout;
+    context.memory_budget_bytes = memory_budget_bytes;
     registry = spawn_registry_actor(*system, context);
   }
 
@@ -73,7 +75,7 @@ struct host {
   }
 
   publish_request publishing(const std::string& target, const std::string& bundle) const {
-    return publish_request{owner, target, bundle, false};
+    return publish_request{owner, target, bundle, false, ""};
   }
 };
 
@@ -214,24 +216,47 @@ TEST_CASE("unreadable registry records are skipped and reported, and their ids n
   CHECK(created.value->record.id > 6);
 }
 
+/// Asks database `name` (opened afresh) and returns its actor and answer. A
+/// database that falls asleep between the open and the request bounces it;
+/// like the host's callers, ask again.
+template <class T, class... Args>
+std::pair<database_actor, answer<T>> ask_database(caf::scoped_actor& self, host& h, const std::string& name,
+                                                  Args... args) {
+  for (int attempt = 0;; ++attempt) {
+    auto actor = open_database(self, h, name).second;
+    auto reply = ask<T>(self, actor, args...);
+    if (reply.error != caf::sec::request_receiver_down || attempt == 4) return {actor, std::move(reply)};
+  }
+}
+
+/// Waits until `actor` has ended without an error (a database that fell
+/// asleep), or was gone already when watched.
+bool ended_normally(caf::scoped_actor& self, const database_actor& actor) {
+  self->monitor(actor);
+  bool ended = false;
+  self->receive(
+    [&](caf::down_msg& down) {
+      ended = down.source == actor.address() && (!down.reason || down.reason == caf::exit_reason::unknown);
+    },
+    caf::after(std::chrono::seconds(10)) >> [] {});
+  return ended;
+}
+
 TEST_CASE("an idle database falls asleep, and the next request wakes it with its data", "[actors]") {
   host h({}, std::chrono::milliseconds(100));
   caf::scoped_actor self{*h.system};
   auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing("dozer", read_bundle("bank")));
   INFO(error_message(created.error));
   REQUIRE(created.value);
-  auto [record, first] = open_database(self, h, "dozer");
+  const database_record record = created.value->record;
   reducer_call seed{h.owner, connection_id{}, "seed", "[10, 5]", true, true};
-  auto seeded = ask<call_result>(self, first, call_atom::value, seed);
+  auto [first, seeded] = ask_database<call_result>(self, h, "dozer", call_atom::value, seed);
+  INFO(error_message(seeded.error));
   REQUIRE(seeded.value);
   REQUIRE(seeded.value->kind == call_result_kind::ok);
 
   // A database that sleeps ends its actor, normally.
-  self->monitor(first);
-  bool slept = false;
-  self->receive([&](caf::down_msg& down) { slept = down.source == first.address() && !down.reason; },
-                caf::after(std::chrono::seconds(10)) >> [] {});
-  REQUIRE(slept);
+  REQUIRE(ended_normally(self, first));
   CHECK(log_mentions(self, h, record.id, "Asleep after 0.1 s"));
   // Its module's image (definition and code cache) stays for the wake.
   auto image = h.db->get(keys::program_image(record.program_hash));
@@ -240,22 +265,60 @@ TEST_CASE("an idle database falls asleep, and the next request wakes it with its
   REQUIRE(decoded);
   CHECK(!decoded->code_cache.empty());
 
-  auto second = open_database(self, h, "dozer").second;
+  auto [second, counted] = ask_database<sql_reply>(self, h, "dozer", sql_atom::value, h.owner, true,
+                                                   std::string("SELECT COUNT(*) AS n FROM account"));
   CHECK(second.address() != first.address());
-  auto counted = ask<sql_reply>(self, second, sql_atom::value, h.owner, true, std::string("SELECT COUNT(*) AS n FROM account"));
   REQUIRE(counted.value);
   CHECK(counted.value->status == 200);
   CHECK(counted.value->body.find("[10]") != std::string::npos);
   CHECK(log_mentions(self, h, record.id, "Awake"));
+  CHECK(ended_normally(self, second));
 
   // An actor that is opened and never sent anything falls asleep all the same.
-  self->monitor(second);
-  self->receive([&](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] { FAIL("it never slept"); });
   auto third = open_database(self, h, "dozer").second;
   CHECK(third.address() != second.address());
-  self->monitor(third);
-  bool idle_slept = false;
-  self->receive([&](caf::down_msg& down) { idle_slept = down.source == third.address() && !down.reason; },
-                caf::after(std::chrono::seconds(10)) >> [] {});
-  CHECK(idle_slept);
+  CHECK(ended_normally(self, third));
+}
+
+TEST_CASE("over the memory budget, the least recently used idle database sleeps and the others stay", "[actors]") {
+  // Databases never sleep on their own here; each awake chat database holds
+  // about 3.6 MB, so a 6 MB budget holds one of them.
+  host h({}, std::chrono::milliseconds(0), std::uint64_t(6) << 20);
+  caf::scoped_actor self{*h.system};
+  for (const char* name : {"older", "newer"}) {
+    auto created = ask<publish_result>(self, h.registry, publish_atom::value, h.publishing(name, read_bundle("chat")));
+    INFO(error_message(created.error));
+    REQUIRE(created.value);
+  }
+  auto [older, older_actor] = open_database(self, h, "older");
+  auto [newer, newer_actor] = open_database(self, h, "newer");
+  auto usage = [&](const std::string& name) {
+    database_usage out;
+    self->request(h.registry, std::chrono::seconds(10), usage_atom::value, h.owner, name)
+      .receive([&](database_record&, database_usage& u) { out = u; },
+               [&](caf::error& err) { FAIL("usage of " << name << ": " << error_message(err)); });
+    return out;
+  };
+  auto before = usage("newer");
+  CHECK(before.awake);
+  CHECK(before.heap_bytes > 0);
+  CHECK(before.table_bytes < (1 << 10));  // no rows yet: empty containers
+
+  // "newer" is called now and then: it stays the most recently used.
+  reducer_call hello{h.owner, connection_id{}, "send_message", "[\"hello\"]", true, true};
+  self->monitor(older_actor);
+  bool older_slept = false;
+  for (int i = 0; i < 100 && !older_slept; ++i) {
+    auto sent = ask<call_result>(self, newer_actor, call_atom::value, hello);
+    REQUIRE(sent.value);
+    self->receive([&](caf::down_msg& down) { older_slept = down.source == older_actor.address(); },
+                  caf::after(std::chrono::milliseconds(100)) >> [] {});
+  }
+  REQUIRE(older_slept);
+  CHECK(log_mentions(self, h, older.id, "Asleep to keep the host within its memory budget"));
+  CHECK_FALSE(usage("older").awake);  // asking does not wake it
+  auto after = usage("newer");
+  CHECK(after.awake);
+  CHECK(after.table_bytes > before.table_bytes);  // its messages
+  CHECK_FALSE(log_mentions(self, h, newer.id, "Asleep"));
 }

@@ -68,6 +68,18 @@ test('an idle database falls asleep and wakes with its data for the next call', 
   assert.match(ok(run('sql', 'napper', 'SELECT * FROM secret')), /two/);
 });
 
+test('list --long shows which databases are awake and what they hold; asking wakes none', async () => {
+  ok(run('publish', 'lister', ...moduleArgs));
+  ok(run('call', 'lister', 'remember', '1', 'one'));
+  const awake = ok(run('list', '--long'));
+  assert.match(awake, /State\s*\|\s*Memory/);
+  assert.match(awake, /lister\s+\| [0-9a-f]{64} \| awake\s+\| \d+\.\d MB/);
+  await waitForLog('lister', /Asleep after 0\.3 s/);
+  assert.match(ok(run('list', '--long')), /lister\s+\| [0-9a-f]{64} \| asleep\s+\| -/);
+  await sleep(500);
+  assert.equal(count(logs('lister'), /Awake/g), 0, 'listing did not wake it');
+});
+
 test('a schedule fires while its database sleeps', async () => {
   ok(run('publish', 'ticker', ...moduleArgs));
   ok(run('call', 'ticker', 'every', '1000', 'beat'));

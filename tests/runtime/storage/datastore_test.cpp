@@ -142,8 +142,10 @@ TEST_CASE("btree point, prefix and range scans over two columns", "[runtime]") {
   auto tx = f.ds->begin();
   std::uint64_t id = 1;
   for (std::uint32_t team : {1u, 2u, 3u})
-    for (std::int64_t score : {-5, 0, 5, 10})
-      REQUIRE(tx.insert(f.account, row(id++, "p" + std::to_string(id), team, score)).ok());
+    for (std::int64_t score : {-5, 0, 5, 10}) {
+      REQUIRE(tx.insert(f.account, row(id, "p" + std::to_string(id), team, score)).ok());
+      ++id;
+    }
 
   std::string team2 = encode_value(std::uint32_t(2));
   auto point = tx.scan_point(f.by_team_score, team2 + encode_value(std::int64_t(5)));

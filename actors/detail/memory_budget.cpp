@@ -1,0 +1,25 @@
+#include "actors/detail/memory_budget.hpp"
+
+#include <algorithm>
+
+namespace orrery::detail {
+
+std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
+                                                    std::uint64_t budget_bytes) {
+  std::uint64_t total = 0;
+  for (auto& [id, usage] : awake) total += usage.awake ? usage.total() : 0;
+  std::vector<std::pair<std::uint64_t, database_usage>> by_age;
+  for (auto& entry : awake)
+    if (entry.second.awake) by_age.push_back(entry);
+  std::stable_sort(by_age.begin(), by_age.end(),
+                   [](const auto& a, const auto& b) { return a.second.idle_micros > b.second.idle_micros; });
+  std::vector<std::uint64_t> chosen;
+  for (auto& [id, usage] : by_age) {
+    if (total <= budget_bytes) break;
+    chosen.push_back(id);
+    total -= usage.total();
+  }
+  return chosen;
+}
+
+} // namespace orrery::detail

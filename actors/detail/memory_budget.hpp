@@ -1,0 +1,20 @@
+#pragma once
+// Private to the registry: which awake databases to put to sleep so that the
+// host stays within its memory budget (`orrery start --memory-budget`). Pure:
+// the registry asks every awake database for its usage and acts on the answer.
+
+#include "actors/messages.hpp"
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace orrery::detail {
+
+/// The databases (their ids) to put to sleep, least recently used first, so
+/// that the others' memory fits `budget_bytes`; none when everything fits.
+/// Only awake databases count and only they are chosen.
+std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
+                                                    std::uint64_t budget_bytes);
+
+} // namespace orrery::detail
