@@ -218,14 +218,32 @@ v8::MaybeLocal<v8::Module> resolve(v8::Local<v8::Context> ctx, v8::Local<v8::Str
 
 failure load_error(std::string message) { return fail(errc::invalid_argument, std::move(message)); }
 
+bool is_ascii(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+/// A module's source as V8 reads it in place: the instances of one module
+/// share one copy of its bundle (the image's) instead of each holding one on
+/// its heap. V8 deletes it once the isolate lets go of the source.
+class shared_source final : public v8::String::ExternalOneByteStringResource {
+public:
+  explicit shared_source(std::shared_ptr<const module_image> image) : image_(std::move(image)) {}
+  const char* data() const override { return image_->bundle.data(); }
+  std::size_t length() const override { return image_->bundle.size(); }
+
+private:
+  std::shared_ptr<const module_image> image_;
+};
+
 // The module's load sequence (module-abi.md §1) in the entered context.
 // Returns "" or what went wrong; `phase` says what was running.
 // With `code_cache` set, the bundle compiles from it (a stale cache is
 // rejected by V8 and the bundle compiles from source); `__describe_module__`
 // runs only when the instance has no definition yet.
-std::string evaluate(module_instance::impl& s, const std::string& bundle, const std::string* code_cache,
-                     v8::Local<v8::Context> ctx, v8::TryCatch& caught, std::string& phase) {
+std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8::Local<v8::Context> ctx,
+                     v8::TryCatch& caught, std::string& phase) {
   v8::Isolate* isolate = s.isolate;
+  const std::string& bundle = s.image->bundle;
   const std::size_t max_text = s.limits.max_log_line_bytes;
 
   phase = "installing the host's builtins";
@@ -238,7 +256,9 @@ std::string evaluate(module_instance::impl& s, const std::string& bundle, const 
   phase = "compiling it";
   v8::Local<v8::String> code;
   if (bundle.size() > std::size_t(v8::String::kMaxLength) ||
-      !v8::String::NewFromUtf8(isolate, bundle.data(), v8::NewStringType::kNormal, int(bundle.size())).ToLocal(&code))
+      !(is_ascii(bundle) ? v8::String::NewExternalOneByte(isolate, new shared_source(s.image))
+                         : v8::String::NewFromUtf8(isolate, bundle.data(), v8::NewStringType::kNormal, int(bundle.size())))
+         .ToLocal(&code))
     return "the module bundle is too large (" + std::to_string(bundle.size() / mb) + " MB)";
   v8::ScriptOrigin origin(isolate, host_string(isolate, "module.js"), 0, 0, false, -1, v8::Local<v8::Value>(), false,
                           false, true);
@@ -458,6 +478,11 @@ module_instance::~module_instance() = default;
 const std::string& module_instance::definition() const { return impl_->definition; }
 std::shared_ptr<const module_image> module_instance::image() const { return impl_->image; }
 
+void module_instance::release_memory() {
+  v8::Locker locked(impl_->isolate);
+  impl_->isolate->LowMemoryNotification();
+}
+
 std::size_t module_instance::memory_bytes() const {
   v8::Locker locked(impl_->isolate);
   v8::HeapStatistics heap;
@@ -496,11 +521,10 @@ std::unique_ptr<module_instance::impl> new_instance_state(module_environment& en
   return state;
 }
 
-/// Runs the load sequence in a new context within the limits; "" or what
-/// went wrong, in the words a module author reads. With `code_cache_out`,
-/// also the code cache of everything compiled meanwhile.
-std::string load_within_limits(module_instance::impl& s, const std::string& bundle, const std::string* code_cache,
-                               std::string* code_cache_out) {
+/// Runs the load sequence of `s.image`'s bundle in a new context within the
+/// limits; "" or what went wrong, in the words a module author reads. With
+/// `code_cache_out`, also the code cache of everything compiled meanwhile.
+std::string load_within_limits(module_instance::impl& s, const std::string* code_cache, std::string* code_cache_out) {
   v8::Isolate* isolate = s.isolate;
   v8::Locker locked(isolate);
   v8::Isolate::Scope entered(isolate);
@@ -516,7 +540,7 @@ std::string load_within_limits(module_instance::impl& s, const std::string& bund
   std::string phase;
   s.begin_call(nullptr);
   watch_scope watch(isolate, s.limits.reducer_budget);
-  std::string error = evaluate(s, bundle, code_cache, ctx, caught, phase);
+  std::string error = evaluate(s, code_cache, ctx, caught, phase);
   const bool timed_out = watch.stop();
   s.end_call();
   check_heap(s);
@@ -548,9 +572,9 @@ result<std::unique_ptr<module_instance>> module_instance::start(std::shared_ptr<
   ensure_v8();
   auto state = new_instance_state(env, limits);
   state->definition = image->definition;  // known: __describe_module__ does not run again
-  if (auto error = load_within_limits(*state, image->bundle, &image->code_cache, nullptr); !error.empty())
+  state->image = image;
+  if (auto error = load_within_limits(*state, &image->code_cache, nullptr); !error.empty())
     return load_error(std::move(error));
-  state->image = std::move(image);
   return std::unique_ptr<module_instance>(new module_instance(std::move(state)));
 }
 
@@ -559,11 +583,11 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
   ensure_v8();
   auto state = new_instance_state(env, limits);
   auto image = std::make_shared<module_image>();
-  if (auto error = load_within_limits(*state, bundle, nullptr, &image->code_cache); !error.empty())
-    return load_error(std::move(error));
   image->bundle = bundle;
+  state->image = image;  // filled in below, once the load succeeded
+  if (auto error = load_within_limits(*state, nullptr, &image->code_cache); !error.empty())
+    return load_error(std::move(error));
   image->definition = state->definition;
-  state->image = std::move(image);
   return std::unique_ptr<module_instance>(new module_instance(std::move(state)));
 }
 

@@ -54,7 +54,7 @@ struct module_instance::impl {
   std::unordered_map<std::string, v8::Global<v8::Module>> sys_modules;
   v8::Global<v8::Module> sys_module_2_0;  // tells the two synthetic modules apart when they evaluate
   std::string definition;
-  std::shared_ptr<const module_image> image;  // what a started instance was started from
+  std::shared_ptr<const module_image> image;  // its bundle (the module source V8 reads), definition and code cache
 
   datastore* ds = nullptr;
   transaction* tx = nullptr;  // open only while a reducer runs
