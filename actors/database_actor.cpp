@@ -58,8 +58,8 @@ struct database_state : module_environment {
   database_actor::pointer self;
   database_context context;
   database_record record;
-  std::string bundle;
-  std::string bundle_hash;  // hex BLAKE3 of `bundle`, as the registry names it
+  std::string bundle_hash;  // the running module: hex BLAKE3 of its bundle, as the registry names it
+  std::string new_bundle;   // a new database's bundle until its first load (then its image holds it)
   std::unique_ptr<datastore> ds;
   bool after_crash = false;  // see spawn_database_actor
   std::unique_ptr<module_instance> module;
@@ -184,28 +184,40 @@ struct database_state : module_environment {
     return out;
   }
 
-  /// The stored image of the running bundle, if its first load left one.
-  std::shared_ptr<const module_image> stored_image() const {
-    auto stored = context.db ? context.db->get(keys::program_image(bundle_hash)) : std::nullopt;
-    return stored ? decode_stored_image(bundle, *stored) : nullptr;
+  /// The running module's bundle: a new database's, else the stored one.
+  std::string running_bundle() const {
+    if (!new_bundle.empty() || !context.db) return new_bundle;
+    return context.db->get(keys::program(bundle_hash)).value_or("");
   }
 
-  /// Keeps what starting `loaded`'s module again needs, for the next wake.
-  void store_image(const module_instance& loaded, const std::string& hash) const {
-    if (!context.db) return;
+  /// The running module's image: shared by the host's awake databases of the
+  /// module, else the one its first load stored; null if neither is there.
+  std::shared_ptr<const module_image> running_image() const {
+    if (auto shared = context.images ? context.images->find(bundle_hash) : nullptr) return shared;
+    auto stored = context.db ? context.db->get(keys::program_image(bundle_hash)) : std::nullopt;
+    return stored ? decode_stored_image(running_bundle(), *stored) : nullptr;
+  }
+
+  /// Keeps what starting `loaded`'s module (`hash`) again needs: for the
+  /// next wake in the store, for the other databases of it in the cache.
+  void keep_image(const module_instance& loaded, const std::string& hash, bool store) const {
+    if (context.images) context.images->keep(hash, loaded.image());
+    if (!store || !context.db) return;
     write_batch batch;
     batch.put(keys::program_image(hash), encode_stored_image(*loaded.image()));
     (void)context.db->write(batch, false);  // lost in a crash, made again by the next load
   }
 
-  /// An instance of `code`: started from the stored image of the running
-  /// bundle when there is one, else loaded in full (and its image stored).
-  result<std::unique_ptr<module_instance>> load_instance(const std::string& code, module_def& decoded) {
-    const bool running = code == bundle;
-    auto image = running ? stored_image() : nullptr;
-    auto loaded = image ? module_instance::start(image, *this, limits()) : module_instance::load(code, *this, limits());
+  /// An instance of module `hash`: `code` loaded in full (a new module), or
+  /// with no code given the running module, started from its image when
+  /// there is one.
+  result<std::unique_ptr<module_instance>> load_instance(const std::string& hash, const std::string* code,
+                                                         module_def& decoded) {
+    auto image = code ? nullptr : running_image();
+    auto loaded = image ? module_instance::start(image, *this, limits())
+                        : module_instance::load(code ? *code : running_bundle(), *this, limits());
     if (!loaded) return loaded.error();
-    if (!image) store_image(**loaded, running ? bundle_hash : to_hex(blake3(code).data(), 32));
+    keep_image(**loaded, hash, !image);
     auto parsed = decode_module_def((*loaded)->definition());
     if (!parsed) return parsed.error();
     decoded = std::move(*parsed);
@@ -256,13 +268,14 @@ struct database_state : module_environment {
     module->bind(*ds, names);
   }
 
-  /// Opens the datastore, loads `bundle` and makes the tables match its
-  /// module (a new database, and one that wakes).
+  /// Opens the datastore, loads the running module and makes the tables
+  /// match it (a new database, and one that wakes).
   result<done> load() {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
-    auto loaded = load_instance(bundle, decoded);
+    auto loaded = load_instance(bundle_hash, nullptr, decoded);
     if (!loaded) return loaded.error();
+    new_bundle.clear();
     module = std::move(*loaded);
     def = std::move(decoded);
     if (auto ensured = ensure_tables(def); !ensured) return ensured;
@@ -730,7 +743,8 @@ struct database_state : module_environment {
   result<done> update(const std::string& code, bool clear) {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
-    auto loaded = load_instance(code, decoded);
+    const std::string hash = to_hex(blake3(code).data(), 32);
+    auto loaded = load_instance(hash, &code, decoded);
     if (!loaded) return loaded.error();
     if (clear) {
       if (auto rehearsed = rehearse_init((*loaded)->image()); !rehearsed) return rehearsed;
@@ -741,8 +755,7 @@ struct database_state : module_environment {
     if (auto ensured = ensure_tables(decoded); !ensured) return ensured;
     module = std::move(*loaded);
     def = std::move(decoded);
-    bundle = code;
-    bundle_hash = to_hex(blake3(code).data(), 32);
+    bundle_hash = hash;
     bind_names();
     if (!clear) {
       if (!schedules.armed()) arm_all_schedules();  // the update woke the database
@@ -768,8 +781,8 @@ database_state::failure_reply fail_reply(caf::typed_response_promise<bool> reply
 } // namespace
 
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle, bool after_crash) {
-  return system.spawn([context, record, bundle, after_crash](self_ptr self) -> database_actor::behavior_type {
+                                    database_record record, std::string new_bundle, bool after_crash) {
+  return system.spawn([context, record, new_bundle, after_crash](self_ptr self) -> database_actor::behavior_type {
     // An exception that escapes a handler ends the actor; its text reaches the
     // registry, which logs it and starts the database again on the next request.
     // Whoever waits on a commit hears of the failure rather than timing out.
@@ -788,7 +801,7 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
     auto& st = self->state;
     st.context = context;
     st.record = record;
-    st.bundle = bundle;
+    st.new_bundle = new_bundle;
     st.bundle_hash = record.program_hash;
     st.after_crash = after_crash;
     st.touch();  // an actor nobody sends anything still falls asleep

@@ -16,6 +16,7 @@ namespace orrery {
 
 class store;
 class committer;
+class module_image_cache;
 
 /// A connected client as the database sees it: it takes encoded server messages.
 using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>>;
@@ -82,12 +83,16 @@ struct database_context {
   /// (database_usage::total); past it the least recently used idle ones are
   /// put to sleep. 0: no budget.
   std::uint64_t memory_budget_bytes = 0;
+  /// Shares module images between the databases of one module (optional).
+  module_image_cache* images = nullptr;
 };
 
-/// Spawns the actor for `record` running `bundle`; its state loads on the
-/// first message. `after_crash`: the database's previous actor died with
-/// commits perhaps still queued, which the new one waits for before it reads.
+/// Spawns the actor for `record`; its state loads on the first message. Its
+/// module is the one the store holds under record.program_hash, or, for a
+/// database being created, `new_bundle` (not stored until the creation
+/// succeeds). `after_crash`: the database's previous actor died with commits
+/// perhaps still queued, which the new one waits for before it reads.
 database_actor spawn_database_actor(caf::actor_system& system, const database_context& context,
-                                    database_record record, std::string bundle, bool after_crash = false);
+                                    database_record record, std::string new_bundle = {}, bool after_crash = false);
 
 } // namespace orrery

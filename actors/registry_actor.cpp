@@ -259,8 +259,7 @@ struct registry_state {
   database_actor actor_for(const database_record& r, caf::local_actor* self) {
     auto it = live.find(r.id);
     if (it != live.end()) return it->second;
-    std::string bundle = db->get(keys::program(r.program_hash)).value_or("");
-    auto actor = spawn_database_actor(self->system(), context, r, std::move(bundle), crashed.erase(r.id) > 0);
+    auto actor = spawn_database_actor(self->system(), context, r, {}, crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
     return actor;
   }

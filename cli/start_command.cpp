@@ -5,6 +5,7 @@
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "cli/commands.hpp"
+#include "modules/module_image.hpp"
 #include "net/host_api.hpp"
 #include "net/http_server.hpp"
 #include "runtime/storage/committer.hpp"
@@ -91,6 +92,7 @@ void run_host(const start_options& o) {
   router routes;
   std::unique_ptr<http_server> server;
   {
+    module_image_cache images;  // outlives the actors that share it
     caf::actor_system_config cfg;
     apply_actor_system_settings(cfg);
     caf::actor_system system{cfg};
@@ -98,6 +100,7 @@ void run_host(const start_options& o) {
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
                              std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
     context.memory_budget_bytes = std::uint64_t(o.memory_budget_mb) << 20;
+    context.images = &images;
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);

@@ -1,6 +1,8 @@
 #include "modules/module_image.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 namespace orrery {
 
@@ -25,6 +27,20 @@ std::shared_ptr<const module_image> decode_stored_image(std::string bundle, std:
   image->definition = std::string(stored.substr(8, length));
   image->code_cache = std::string(stored.substr(8 + length));
   return image;
+}
+
+std::shared_ptr<const module_image> module_image_cache::find(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = images_.find(hash);
+  return it == images_.end() ? nullptr : it->second.lock();
+}
+
+void module_image_cache::keep(const std::string& hash, const std::shared_ptr<const module_image>& image) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  images_[hash] = image;
+  if (images_.size() < prune_at_) return;
+  for (auto it = images_.begin(); it != images_.end();) it = it->second.expired() ? images_.erase(it) : std::next(it);
+  prune_at_ = std::max<std::size_t>(64, 2 * images_.size());
 }
 
 } // namespace orrery

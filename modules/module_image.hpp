@@ -1,10 +1,13 @@
 #pragma once
-// What starting a module again needs, kept from its first load, and its
-// stored form. Plain data: any thread may read an image, none changes it.
+// What starting a module again needs, kept from its first load; its stored
+// form; and the host's cache of the images its awake databases run. An image
+// is plain data: any thread may read it, none changes it.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace orrery {
 
@@ -21,5 +24,21 @@ struct module_image {
 std::string encode_stored_image(const module_image& image);
 /// The image of `bundle` from its stored form; null if `stored` is malformed.
 std::shared_ptr<const module_image> decode_stored_image(std::string bundle, std::string_view stored);
+
+/// The images of the modules awake databases run, by module hash, so that
+/// the databases of one module share one image (and one copy of its bundle).
+/// Held weakly: an image goes with the last instance started from it.
+/// Any thread may call it.
+class module_image_cache {
+public:
+  /// The image of module `hash`, if an instance still holds one.
+  std::shared_ptr<const module_image> find(const std::string& hash);
+  void keep(const std::string& hash, const std::shared_ptr<const module_image>& image);
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::weak_ptr<const module_image>> images_;
+  std::size_t prune_at_ = 64;  // entries of gone images are dropped when the map reaches this
+};
 
 } // namespace orrery

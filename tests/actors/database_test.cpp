@@ -7,6 +7,8 @@
 #include "actors/log_actor.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/store.hpp"
+#include "runtime/types/blake3.hpp"
+#include "runtime/types/identity.hpp"
 #include "tests/support/faulty_file_system.hpp"
 #include "tests/support/bundles.hpp"
 
@@ -70,6 +72,7 @@ TEST_CASE("a full disk fails the call that needed it and leaves the database rea
     record.database_identity = identity::from_claims("test", "database");
     record.owner = identity::from_claims("test", "owner");
     record.names = {"full"};
+    record.program_hash = to_hex(blake3(read_bundle("chat")).data(), 32);
     auto database = spawn_database_actor(system, database_context{db.get(), &durability, logs}, record,
                                          read_bundle("chat"));
     caf::scoped_actor self{system};

@@ -42,6 +42,7 @@ struct host {
   std::unique_ptr<committer> durability;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> system;
+  module_image_cache images;
   log_actor logs;
   registry_actor registry;
   identity owner = identity::from_claims("test", "owner");
@@ -62,6 +63,7 @@ struct host {
     database_context context{db.get(), durability.get(), logs};
     context.idle_timeout = idle_timeout;
     context.memory_budget_bytes = memory_budget_bytes;
+    context.images = &images;
     registry = spawn_registry_actor(*system, context);
   }
 

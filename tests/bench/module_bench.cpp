@@ -9,7 +9,9 @@
 #include "modules/module_host.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/store.hpp"
+#include "runtime/types/blake3.hpp"
 #include "runtime/types/bsatn.hpp"
+#include "runtime/types/identity.hpp"
 
 #include <caf/all.hpp>
 
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
     record.database_identity = identity::from_claims("bench", "bank");
     record.owner = identity::from_claims("bench", "owner");
     record.names = {"bank"};
+    record.program_hash = to_hex(blake3(bundle).data(), 32);
     auto bank = spawn_database_actor(system, context, record, bundle);
     caf::scoped_actor self{system};
     bool created = false;
