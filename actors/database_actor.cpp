@@ -300,13 +300,7 @@ struct database_state : module_environment {
   bool idle() const { return !subscriptions.has_clients() && waiting.empty() && chains.empty() && immediate.empty(); }
 
   void check_idle() {
-    switch (sleep_timer.check(context.idle_timeout, idle())) {
-      case detail::idle_timer::step::sleep: return fall_asleep();
-      case detail::idle_timer::step::settle:
-        if (module) module->release_memory();  // what a quiet database needs no more
-        return;
-      case detail::idle_timer::step::wait: return;
-    }
+    if (sleep_timer.check(context.idle_timeout, idle())) fall_asleep();
   }
 
   /// Ends the actor, and with it the isolate and the tables in memory, once

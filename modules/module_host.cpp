@@ -478,11 +478,6 @@ module_instance::~module_instance() = default;
 const std::string& module_instance::definition() const { return impl_->definition; }
 std::shared_ptr<const module_image> module_instance::image() const { return impl_->image; }
 
-void module_instance::release_memory() {
-  v8::Locker locked(impl_->isolate);
-  impl_->isolate->LowMemoryNotification();
-}
-
 std::size_t module_instance::memory_bytes() const {
   v8::Locker locked(impl_->isolate);
   v8::HeapStatistics heap;

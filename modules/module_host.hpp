@@ -91,9 +91,6 @@ public:
   /// Bytes the isolate holds: its heap (committed), V8's own allocations
   /// and the module's ArrayBuffers.
   std::size_t memory_bytes() const;
-  /// Collects the isolate's garbage and gives back the pages it freed (a few
-  /// milliseconds): for an instance that has gone quiet.
-  void release_memory();
   /// What `start` needs to make more instances of this module.
   std::shared_ptr<const module_image> image() const;
   void bind(datastore& ds, name_bindings names);

@@ -9,43 +9,27 @@ namespace orrery::detail {
 idle_timer::idle_timer(database_actor::pointer self) : self_(self) {}
 
 void idle_timer::touch(std::chrono::milliseconds timeout) {
-  last_active_ = clock::now();
-  settled_ = false;
-  arm(until_next(timeout, clock::duration(0)));
+  last_active_ = std::chrono::steady_clock::now();
+  arm(timeout, timeout);
 }
 
-idle_timer::step idle_timer::check(std::chrono::milliseconds timeout, bool idle) {
-  const auto now = clock::now();
-  if (armed_ && now < pending_) return step::wait;  // an earlier check replaced this one
+bool idle_timer::check(std::chrono::milliseconds timeout, bool idle) {
   armed_ = false;
-  const auto quiet = now - last_active_;
-  if (!settled_ && quiet >= settle_after) {
-    settled_ = true;
-    arm(until_next(timeout, quiet));
-    return step::settle;
+  auto quiet = std::chrono::steady_clock::now() - last_active_;
+  if (quiet < timeout) {
+    arm(timeout, timeout - quiet);
+    return false;
   }
-  if (timeout.count() != 0 && quiet >= timeout) {
-    if (idle) return step::sleep;
-    arm(timeout);  // busy: look again in a timeout
-    return step::wait;
+  if (!idle) {
+    arm(timeout, timeout);
+    return false;
   }
-  arm(until_next(timeout, quiet));
-  return step::wait;
+  return true;
 }
 
-idle_timer::clock::duration idle_timer::until_next(std::chrono::milliseconds timeout, clock::duration quiet) const {
-  auto next = clock::duration::max();
-  if (!settled_) next = settle_after - std::min<clock::duration>(quiet, settle_after);
-  if (timeout.count() != 0) next = std::min<clock::duration>(next, quiet < timeout ? timeout - quiet : clock::duration(0));
-  return next;
-}
-
-void idle_timer::arm(clock::duration after) {
-  if (after == clock::duration::max()) return;
-  const auto due = clock::now() + after;
-  if (armed_ && pending_ <= due) return;
+void idle_timer::arm(std::chrono::milliseconds timeout, std::chrono::steady_clock::duration after) {
+  if (armed_ || timeout.count() == 0) return;
   armed_ = true;
-  pending_ = due;
   self_->delayed_send(self_, after, idle_atom::value);
 }
 
