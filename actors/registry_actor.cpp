@@ -425,7 +425,8 @@ caf::result<publish_result> publish(self_ptr self, publish_request req) {
   if (!req.target.empty() && st.pending.count(req.target))
     return make_error(host_errc::invalid_argument, "`" + req.target + "` is being published right now; try again");
 
-  std::string hash = to_hex(blake3(req.bundle).data(), 32);
+  // A stored module's hash is known; an uploaded bundle is hashed.
+  std::string hash = req.module_hash.empty() ? to_hex(blake3(req.bundle).data(), 32) : req.module_hash;
   // The promise takes over the reply: every early return above and below it
   // must come before it is made.
   if (existing) {

@@ -218,18 +218,24 @@ v8::MaybeLocal<v8::Module> resolve(v8::Local<v8::Context> ctx, v8::Local<v8::Str
 
 failure load_error(std::string message) { return fail(errc::invalid_argument, std::move(message)); }
 
-bool is_ascii(const std::string& text) {
-  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
 /// A module's source as V8 reads it in place: the instances of one module
-/// share one copy of its bundle (the image's) instead of each holding one on
-/// its heap. V8 deletes it once the isolate lets go of the source.
-class shared_source final : public v8::String::ExternalOneByteStringResource {
+/// share one copy of it (the image's) instead of each holding one on its
+/// heap. V8 deletes the resource once the isolate lets go of the source.
+class ascii_source final : public v8::String::ExternalOneByteStringResource {
 public:
-  explicit shared_source(std::shared_ptr<const module_image> image) : image_(std::move(image)) {}
+  explicit ascii_source(std::shared_ptr<const module_image> image) : image_(std::move(image)) {}
   const char* data() const override { return image_->bundle.data(); }
   std::size_t length() const override { return image_->bundle.size(); }
+
+private:
+  std::shared_ptr<const module_image> image_;
+};
+
+class utf16_source final : public v8::String::ExternalStringResource {
+public:
+  explicit utf16_source(std::shared_ptr<const module_image> image) : image_(std::move(image)) {}
+  const std::uint16_t* data() const override { return reinterpret_cast<const std::uint16_t*>(image_->utf16.data()); }
+  std::size_t length() const override { return image_->utf16.size(); }
 
 private:
   std::shared_ptr<const module_image> image_;
@@ -256,8 +262,8 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
   phase = "compiling it";
   v8::Local<v8::String> code;
   if (bundle.size() > std::size_t(v8::String::kMaxLength) ||
-      !(is_ascii(bundle) ? v8::String::NewExternalOneByte(isolate, new shared_source(s.image))
-                         : v8::String::NewFromUtf8(isolate, bundle.data(), v8::NewStringType::kNormal, int(bundle.size())))
+      !(s.image->utf16.empty() ? v8::String::NewExternalOneByte(isolate, new ascii_source(s.image))
+                               : v8::String::NewExternalTwoByte(isolate, new utf16_source(s.image)))
          .ToLocal(&code))
     return "the module bundle is too large (" + std::to_string(bundle.size() / mb) + " MB)";
   v8::ScriptOrigin origin(isolate, host_string(isolate, "module.js"), 0, 0, false, -1, v8::Local<v8::Value>(), false,
@@ -579,6 +585,7 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
   auto state = new_instance_state(env, limits);
   auto image = std::make_shared<module_image>();
   image->bundle = bundle;
+  with_source(*image);
   state->image = image;  // filled in below, once the load succeeded
   if (auto error = load_within_limits(*state, nullptr, &image->code_cache); !error.empty())
     return load_error(std::move(error));

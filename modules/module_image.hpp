@@ -18,9 +18,17 @@ struct module_image {
   std::string bundle;
   std::string definition;  // RawModuleDef (BSATN), as `__describe_module__` returned it
   std::string code_cache;  // V8 checks it against its version, flags and the bundle
+  /// The bundle in UTF-16 when it is not all ASCII (see with_source), so
+  /// that every isolate of the module reads one copy in place.
+  std::u16string utf16;
 };
 
-/// The stored form of `image` without its bundle (stored beside it).
+/// `image` with its `utf16` filled in from its bundle (invalid UTF-8 becomes
+/// U+FFFD, as V8 decodes it).
+void with_source(module_image& image);
+
+/// The stored form of `image` without its bundle (stored beside it) or the
+/// bundle's UTF-16.
 std::string encode_stored_image(const module_image& image);
 /// The image of `bundle` from its stored form; null if `stored` is malformed.
 std::shared_ptr<const module_image> decode_stored_image(std::string bundle, std::string_view stored);

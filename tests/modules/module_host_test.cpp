@@ -433,6 +433,7 @@ TEST_CASE("an instance started from a module's image runs like the first", "[mod
   REQUIRE(image);
   CHECK(image->definition == first.instance->definition());
   CHECK(!image->code_cache.empty());
+  CHECK(!image->utf16.empty());  // the library has non-ASCII text: its isolates read the UTF-16 copy
   auto second = module_instance::start(image, first.env);
   INFO((second.ok() ? std::string() : second.error().message));
   REQUIRE(second.ok());
