@@ -4,6 +4,7 @@
 //  - resident memory per sleeping database: host RSS once N databases sleep,
 //    minus once the first one sleeps (V8 started), divided by N - 1;
 //  - waking: the first call to a sleeping database that holds 1,000 rows, p50/p99;
+//  - a restart of the host with all of them: start to a call answered;
 //  - resident memory per awake idle database (a host whose databases never sleep);
 //  - 1,000 awake databases called in turn: calls/s, beside one database alone.
 // Usage: orrery_bench_databases [databases]   (default 10,000)
@@ -139,6 +140,18 @@ void sleeping(int databases) {
   }
   std::printf("wake, first call answered, database with 1,000 rows: p50 %.1f ms, p99 %.1f ms (target p50 < 5, "
               "p99 < 20), %zu wakes\n", percentile(wake_ms, 0.5), percentile(wake_ms, 0.99), wake_ms.size());
+  std::fflush(stdout);
+
+  // A restart: from the start of the process to a call answered by a
+  // database in the middle (every database stays asleep until used).
+  host.stop();
+  auto restarted = clock_type::now();
+  host.start();
+  connection c(host.port);
+  std::string middle = "chat-" + std::to_string(databases / 2);
+  if (!expect_ok(c.send("POST", "/v1/database/" + middle + "/call/send_message", "[\"back\"]", token), "call")) return;
+  std::printf("restart with %d databases: %.0f ms from start to a call answered by %s (target < 1000)\n",
+              databases + wakers, seconds_since(restarted) * 1000, middle.c_str());
   std::fflush(stdout);
 }
 

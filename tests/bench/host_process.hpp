@@ -1,7 +1,7 @@
 #pragma once
 // A real `orrery start` for benchmarks: on a free loopback port, with its data
-// in a temporary folder, stopped with SIGINT (and checked) at the end; and a
-// keep-alive HTTP connection to it.
+// in a temporary folder, stopped with SIGINT (and checked) at the end, and
+// restartable on the same data; and a keep-alive HTTP connection to it.
 
 #include "runtime/types/identity.hpp"
 
@@ -27,8 +27,13 @@ struct host_process {
   std::string port;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("orrery-bench-" + orrery::random_uuid());
 
+  std::vector<std::string> options;
+
   /// `options` go after `orrery start --listen-addr … --data-dir …`.
-  explicit host_process(std::vector<std::string> options = {}) {
+  explicit host_process(std::vector<std::string> options = {}) : options(std::move(options)) { start(); }
+
+  /// Starts the host; returns once it listens.
+  void start() {
     std::vector<std::string> args{ORRERY_BIN, "start", "--listen-addr", "127.0.0.1:0", "--data-dir", dir.string()};
     args.insert(args.end(), options.begin(), options.end());
     std::vector<char*> argv;
@@ -55,6 +60,15 @@ struct host_process {
     port = text.substr(at + 10, text.find(' ', at) - at - 10);
   }
 
+  /// Stops the host with SIGINT, as a user would, and checks that it exited cleanly.
+  void stop() {
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      std::fprintf(stderr, "the host did not exit cleanly (status %d)\n", status);
+  }
+
   /// The host's resident memory in bytes (VmRSS).
   std::size_t resident_bytes() const {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -65,11 +79,7 @@ struct host_process {
   }
 
   ~host_process() {
-    kill(pid, SIGINT);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      std::fprintf(stderr, "the host did not exit cleanly (status %d)\n", status);
+    stop();
     std::filesystem::remove_all(dir);
   }
 };
