@@ -199,7 +199,9 @@ struct database_state : module_environment {
   }
 
   /// Keeps what starting `loaded`'s module (`hash`) again needs: for the
-  /// next wake in the store, for the other databases of it in the cache.
+  /// other databases of it in the cache, and with `store` for the next wake
+  /// in the store (only beside a stored bundle: a new database's or a new
+  /// module's bundle is stored once the registry records it).
   void keep_image(const module_instance& loaded, const std::string& hash, bool store) const {
     if (context.images) context.images->keep(hash, loaded.image());
     if (!store || !context.db) return;
@@ -208,16 +210,17 @@ struct database_state : module_environment {
     (void)context.db->write(batch, false);  // lost in a crash, made again by the next load
   }
 
-  /// An instance of module `hash`: `code` loaded in full (a new module), or
-  /// with no code given the running module, started from its image when
-  /// there is one.
-  result<std::unique_ptr<module_instance>> load_instance(const std::string& hash, const std::string* code,
-                                                         module_def& decoded) {
+  /// An instance of `code` (a new module, loaded in full), or with no code
+  /// of the running module, started from its image when there is one.
+  result<std::unique_ptr<module_instance>> load_instance(const std::string* code, module_def& decoded) {
     auto image = code ? nullptr : running_image();
+    std::string bundle = code || image ? std::string() : running_bundle();
+    if (!code && !image && bundle.empty())
+      return fail(errc::storage, "the module of this database (" + bundle_hash + ") is missing from the store");
     auto loaded = image ? module_instance::start(image, *this, limits())
-                        : module_instance::load(code ? *code : running_bundle(), *this, limits());
+                        : module_instance::load(code ? *code : bundle, *this, limits());
     if (!loaded) return loaded.error();
-    keep_image(**loaded, hash, !image);
+    if (!code) keep_image(**loaded, bundle_hash, !image && new_bundle.empty());
     auto parsed = decode_module_def((*loaded)->definition());
     if (!parsed) return parsed.error();
     decoded = std::move(*parsed);
@@ -273,7 +276,7 @@ struct database_state : module_environment {
   result<done> load() {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
-    auto loaded = load_instance(bundle_hash, nullptr, decoded);
+    auto loaded = load_instance(nullptr, decoded);
     if (!loaded) return loaded.error();
     new_bundle.clear();
     module = std::move(*loaded);
@@ -737,8 +740,7 @@ struct database_state : module_environment {
   result<done> update(const std::string& code, bool clear) {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
-    const std::string hash = to_hex(blake3(code).data(), 32);
-    auto loaded = load_instance(hash, &code, decoded);
+    auto loaded = load_instance(&code, decoded);
     if (!loaded) return loaded.error();
     if (clear) {
       if (auto rehearsed = rehearse_init((*loaded)->image()); !rehearsed) return rehearsed;
@@ -749,7 +751,8 @@ struct database_state : module_environment {
     if (auto ensured = ensure_tables(decoded); !ensured) return ensured;
     module = std::move(*loaded);
     def = std::move(decoded);
-    bundle_hash = hash;
+    bundle_hash = to_hex(blake3(code).data(), 32);
+    keep_image(*module, bundle_hash, false);  // stored by the next wake, once the registry stored the bundle
     bind_names();
     if (!clear) {
       if (!schedules.armed()) arm_all_schedules();  // the update woke the database
