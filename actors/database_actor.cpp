@@ -220,7 +220,8 @@ struct database_state : module_environment {
     auto loaded = image ? module_instance::start(image, *this, limits())
                         : module_instance::load(code ? *code : bundle, *this, limits());
     if (!loaded) return loaded.error();
-    if (!code) keep_image(**loaded, bundle_hash, !image && new_bundle.empty());
+    // A full load, or a cache V8 refused, leaves an image worth storing.
+    if (!code) keep_image(**loaded, bundle_hash, (!image || (*loaded)->cache_rejected()) && new_bundle.empty());
     auto parsed = decode_module_def((*loaded)->definition());
     if (!parsed) return parsed.error();
     decoded = std::move(*parsed);
@@ -325,7 +326,8 @@ struct database_state : module_environment {
   /// What the database holds in memory now.
   database_usage usage() {
     database_usage out;
-    out.awake = module != nullptr;
+    out.awake = module || ds;  // a failed load may leave the tables in memory
+    out.idle = idle();
     if (module) out.heap_bytes = module->memory_bytes();
     if (ds) out.table_bytes = ds->memory_bytes();
     out.queued = self->mailbox().size() + waiting.size();

@@ -89,6 +89,7 @@ struct sql_reply {
 /// What a database holds in memory, as its actor measured it.
 struct database_usage {
   bool awake = false;               // asleep: the rest is zero
+  bool idle = false;                // no clients and nothing in flight: it may be put to sleep
   std::uint64_t heap_bytes = 0;     // its module's isolate (module_instance::memory_bytes)
   std::uint64_t table_bytes = 0;    // its tables (datastore::memory_bytes)
   std::uint64_t queued = 0;         // messages in its mailbox and calls waiting for their commit
@@ -162,7 +163,8 @@ typename Inspector::result_type inspect(Inspector& f, publish_result& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, database_usage& x) {
-  return f(caf::meta::type_name("database_usage"), x.awake, x.heap_bytes, x.table_bytes, x.queued, x.idle_micros);
+  return f(caf::meta::type_name("database_usage"), x.awake, x.idle, x.heap_bytes, x.table_bytes, x.queued,
+           x.idle_micros);
 }
 
 template <class Inspector>

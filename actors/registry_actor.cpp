@@ -401,13 +401,20 @@ caf::error stored_bundle(registry_state& st, const identity& caller, const std::
   return caf::none;
 }
 
-caf::result<publish_result> publish(self_ptr self, publish_request req) {
+caf::result<publish_result> publish_bundle(self_ptr self, const publish_request& req);
+
+/// A publish with a bundle, or with the hash of a module stored for the caller.
+caf::result<publish_result> publish(self_ptr self, const publish_request& req) {
+  if (req.module_hash.empty()) return publish_bundle(self, req);
+  if (!req.bundle.empty())
+    return make_error(host_errc::invalid_argument, "send a module bundle or a module hash, not both");
+  publish_request stored = req;  // no bundle to copy
+  if (auto err = stored_bundle(self->state, req.caller, req.module_hash, stored.bundle)) return err;
+  return publish_bundle(self, stored);
+}
+
+caf::result<publish_result> publish_bundle(self_ptr self, const publish_request& req) {
   auto& st = self->state;
-  if (!req.module_hash.empty()) {
-    if (!req.bundle.empty())
-      return make_error(host_errc::invalid_argument, "send a module bundle or a module hash, not both");
-    if (auto err = stored_bundle(st, req.caller, req.module_hash, req.bundle)) return err;
-  }
   if (req.bundle.empty())
     return make_error(host_errc::invalid_argument, "the module bundle is empty");
   database_record* existing = st.find(req.target);
@@ -655,17 +662,22 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
       },
       [=](usage_atom, const identity& caller, const std::string& target)
         -> caf::result<database_record, database_usage> {
-        caf::error err;
-        auto found = self->state.owned(caller, target, err);
-        if (!found) return err;
-        database_record record = *found;
-        auto it = self->state.live.find(record.id);
-        if (it == self->state.live.end()) return {record, database_usage{}};
-        auto rp = self->make_response_promise<database_record, database_usage>();
-        self->request(it->second, std::chrono::seconds(5), usage_atom::value)
-          .then([rp, record](const database_usage& usage) mutable { rp.deliver(record, usage); },
-                [rp, record](caf::error&) mutable { rp.deliver(record, database_usage{}); });  // it fell asleep meanwhile
-        return rp;
+        return guarded("measuring a database", [&]() -> caf::result<database_record, database_usage> {
+          caf::error err;
+          auto found = self->state.owned(caller, target, err);
+          if (!found) return err;
+          database_record record = *found;
+          auto it = self->state.live.find(record.id);
+          if (it == self->state.live.end()) return {record, database_usage{}};  // asleep: not woken to be measured
+          auto rp = self->make_response_promise<database_record, database_usage>();
+          self->request(it->second, std::chrono::seconds(5), usage_atom::value)
+            .then([rp, record](const database_usage& usage) mutable { rp.deliver(record, usage); },
+                  [rp, record](caf::error& err) mutable {
+                    if (err == caf::sec::request_receiver_down) rp.deliver(record, database_usage{});  // fell asleep
+                    else rp.deliver(std::move(err));
+                  });
+          return rp;
+        });
       },
       [=](usage_atom) { keep_within_budget(self); },
     };

@@ -1,17 +1,17 @@
 #pragma once
 // The registry actor: the one place that knows every database's names,
 // identity, owner and module, and where its actor lives. Persists them under
-// the "r/" prefix (records) and "p/" (module bundles, stored once per content
-// hash). Spawns a database actor on first use and monitors it: one that dies
+// the "r/" prefix (records) and "p/" (module bundles and their images, stored
+// once per content hash). Spawns a database actor on first use and monitors it: one that dies
 // (an exception escaped it, it was killed) is dropped, the reason goes to that
 // database's log, and the next request for the database starts a fresh one.
 // Record changes that wait on a database actor (a module update) re-read the
 // record when they land, so a rename, lock or delete made meanwhile stands.
 // A database that falls asleep leaves the live set; the registry keeps (under
 // "r/due/") when its next schedule is due and wakes it then, after a restart too.
-// With a memory budget, it asks every awake database once a second what it
-// holds, and puts the least recently used idle ones to sleep while the total
-// is over the budget.
+// With a memory budget, it asks every live database actor once a second what
+// it holds, and puts the least recently used idle ones to sleep while the
+// total is over the budget.
 // A database is addressed by a name or by its 64-hex identity everywhere.
 
 #include "actors/database_actor.hpp"

@@ -169,7 +169,10 @@ void add_list(CLI::App& app) {
       rows.push_back({joined, id.get<std::string>()});
       if (!*long_form) continue;
       http_reply usage = client.request("GET", db_path(id.get<std::string>()) + "/usage");
-      if (!usage.ok()) fail("cannot read the usage of " + id.get<std::string>(), usage);
+      if (!usage.ok()) {  // deleted meanwhile, or too busy to answer: the others are still listed
+        rows.back().insert(rows.back().end(), {"unknown (HTTP " + std::to_string(usage.status) + ")", "-"});
+        continue;
+      }
       json u = json::parse(usage.body);
       char memory[32];
       std::snprintf(memory, sizeof memory, "%.1f MB", u.at("memory_bytes").get<double>() / 1e6);

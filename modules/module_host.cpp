@@ -14,7 +14,6 @@
 #include <cstring>
 #include <mutex>
 #include <new>
-#include <vector>
 
 // libnode is built without RTTI, so it has no type_info for
 // v8::ArrayBuffer::Allocator; array_buffer_budget derives from it in a file
@@ -279,6 +278,7 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
          .ToLocal(&module))
     return "the module does not compile: " + describe_exception(isolate, ctx, caught, max_text);
   s.module.Reset(isolate, module);
+  s.cache_rejected = cached && source.GetCachedData()->rejected;  // another V8 or other flags made it
   phase = "linking it";
   if (!module->InstantiateModule(ctx, resolve).FromMaybe(false))
     return "the module cannot be linked: " + describe_exception(isolate, ctx, caught, max_text);
@@ -453,25 +453,21 @@ void module_instance::impl::end_call() {
   timers.clear();
 }
 
-void module_instance::impl::release_handles() {
-  iterators.clear();
-  error_constructors.clear();
-  sys_modules.clear();
-  sys_module_2_0.Reset();
-  sender_error_class.Reset();
-  error_constructor_of.Reset();
-  call_reducer.Reset();
-  hooks.Reset();
-  hooks_symbol.Reset();
-  module.Reset();
-  context.Reset();
-}
-
 module_instance::impl::~impl() {
   if (!isolate) return;
   {
     v8::Locker locked(isolate);
-    release_handles();
+    iterators.clear();
+    error_constructors.clear();
+    sys_modules.clear();
+    sys_module_2_0.Reset();
+    sender_error_class.Reset();
+    error_constructor_of.Reset();
+    call_reducer.Reset();
+    hooks.Reset();
+    hooks_symbol.Reset();
+    module.Reset();
+    context.Reset();
   }
   // The platform keeps a task queue per isolate until told it is gone.
   v8::platform::NotifyIsolateShutdown(v8_platform.get(), isolate);
@@ -483,6 +479,7 @@ module_instance::~module_instance() = default;
 
 const std::string& module_instance::definition() const { return impl_->definition; }
 std::shared_ptr<const module_image> module_instance::image() const { return impl_->image; }
+bool module_instance::cache_rejected() const { return impl_->cache_rejected; }
 
 std::size_t module_instance::memory_bytes() const {
   v8::Locker locked(impl_->isolate);
@@ -556,12 +553,19 @@ std::string load_within_limits(module_instance::impl& s, const std::string* code
   else if (error.empty() && s.broken)
     error = "the module was stopped while " + phase;
   if (timed_out && error.empty()) isolate->CancelTerminateExecution();  // it finished just in time
-  if (error.empty() && code_cache_out) {
+  if (error.empty() && (code_cache_out || s.cache_rejected)) {
     // Taken after the top level and describe ran, so it holds the functions
     // they compiled, not only the top level.
     std::unique_ptr<v8::ScriptCompiler::CachedData> cache(
       v8::ScriptCompiler::CreateCodeCache(s.module.Get(isolate)->GetUnboundModuleScript()));
-    if (cache) code_cache_out->assign(reinterpret_cast<const char*>(cache->data), std::size_t(cache->length));
+    std::string made = cache ? std::string(reinterpret_cast<const char*>(cache->data), std::size_t(cache->length)) : "";
+    if (code_cache_out) {
+      *code_cache_out = std::move(made);
+    } else {  // V8 refused the image's cache: the instance carries a renewed image
+      auto renewed = std::make_shared<module_image>(*s.image);
+      renewed->code_cache = std::move(made);
+      s.image = std::move(renewed);
+    }
   }
   return error;
 }

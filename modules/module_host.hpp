@@ -91,8 +91,12 @@ public:
   /// Bytes the isolate holds: its heap (committed), V8's own allocations
   /// and the module's ArrayBuffers.
   std::size_t memory_bytes() const;
-  /// What `start` needs to make more instances of this module.
+  /// What `start` needs to make more instances of this module. For an
+  /// instance whose image's code cache V8 refused (another V8 version or
+  /// flags), a renewed image with a cache of its own.
   std::shared_ptr<const module_image> image() const;
+  /// Whether V8 refused the code cache this instance was started with.
+  bool cache_rejected() const;
   void bind(datastore& ds, name_bindings names);
 
   /// Calls reducer `id` with BSATN `args` inside `tx`; the caller commits or rolls back.

@@ -12,42 +12,57 @@ bool is_ascii(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-/// UTF-8 to UTF-16; a byte that starts no valid sequence becomes U+FFFD.
+} // namespace
+
 std::u16string utf16_of(const std::string& text) {
   std::u16string out;
   out.reserve(text.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  auto continuation = [&](std::size_t i) { return p + i < end && (p[i] & 0xC0) == 0x80; };
-  while (p < end) {
-    std::uint32_t c = *p;
-    std::size_t length = 1;
-    if (c >= 0xC2 && c <= 0xDF && continuation(1)) {
-      c = ((c & 0x1F) << 6) | (p[1] & 0x3F);
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF && continuation(1) && continuation(2)) {
-      c = ((c & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-      length = 3;
-      if (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF)) c = 0xFFFD, length = 1;
-    } else if (c >= 0xF0 && c <= 0xF4 && continuation(1) && continuation(2) && continuation(3)) {
-      c = ((c & 0x07) << 18) | ((p[1] & 0x3F) << 12) | ((p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-      length = 4;
-      if (c < 0x10000 || c > 0x10FFFF) c = 0xFFFD, length = 1;
-    } else if (c >= 0x80) {
-      c = 0xFFFD;
-    }
+  auto emit = [&](std::uint32_t c) {
     if (c >= 0x10000) {
       out.push_back(char16_t(0xD800 + ((c - 0x10000) >> 10)));
       out.push_back(char16_t(0xDC00 + ((c - 0x10000) & 0x3FF)));
     } else {
       out.push_back(char16_t(c));
     }
-    p += length;
+  };
+  std::uint32_t code = 0;
+  int needed = 0, seen = 0;
+  unsigned lower = 0x80, upper = 0xBF;
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned b = static_cast<unsigned char>(text[i]);
+    if (needed == 0) {
+      ++i;
+      if (b < 0x80) emit(b);
+      else if (b >= 0xC2 && b <= 0xDF) needed = 1, code = b & 0x1F;
+      else if (b >= 0xE0 && b <= 0xEF) {
+        needed = 2, code = b & 0x0F;
+        if (b == 0xE0) lower = 0xA0;
+        if (b == 0xED) upper = 0x9F;
+      } else if (b >= 0xF0 && b <= 0xF4) {
+        needed = 3, code = b & 0x07;
+        if (b == 0xF0) lower = 0x90;
+        if (b == 0xF4) upper = 0x8F;
+      } else {
+        emit(0xFFFD);
+      }
+      continue;
+    }
+    if (b < lower || b > upper) {  // the sequence breaks here: this byte starts afresh
+      emit(0xFFFD);
+      needed = seen = 0, code = 0, lower = 0x80, upper = 0xBF;
+      continue;
+    }
+    ++i;
+    lower = 0x80, upper = 0xBF;
+    code = (code << 6) | (b & 0x3F);
+    if (++seen == needed) {
+      emit(code);
+      needed = seen = 0, code = 0;
+    }
   }
+  if (needed) emit(0xFFFD);
   return out;
 }
-
-} // namespace
 
 void with_source(module_image& image) {
   if (!is_ascii(image.bundle)) image.utf16 = utf16_of(image.bundle);

@@ -23,9 +23,11 @@ struct module_image {
   std::u16string utf16;
 };
 
-/// `image` with its `utf16` filled in from its bundle (invalid UTF-8 becomes
-/// U+FFFD, as V8 decodes it).
+/// Fills in `image.utf16` from its bundle when the bundle is not ASCII.
 void with_source(module_image& image);
+/// UTF-8 to UTF-16 as V8 decodes it: each ill-formed sequence, up to the byte
+/// that breaks it, becomes one U+FFFD.
+std::u16string utf16_of(const std::string& text);
 
 /// The stored form of `image` without its bundle (stored beside it) or the
 /// bundle's UTF-16.

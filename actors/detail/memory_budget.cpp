@@ -8,9 +8,9 @@ std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<
                                                     std::uint64_t budget_bytes) {
   std::uint64_t total = 0;
   for (auto& [id, usage] : awake) total += usage.awake ? usage.total() : 0;
-  std::vector<std::pair<std::uint64_t, database_usage>> by_age;
+  std::vector<std::pair<std::uint64_t, database_usage>> by_age;  // those that may be put to sleep
   for (auto& entry : awake)
-    if (entry.second.awake) by_age.push_back(entry);
+    if (entry.second.awake && entry.second.idle) by_age.push_back(entry);
   std::stable_sort(by_age.begin(), by_age.end(),
                    [](const auto& a, const auto& b) { return a.second.idle_micros > b.second.idle_micros; });
   std::vector<std::uint64_t> chosen;

@@ -13,7 +13,8 @@ namespace orrery::detail {
 
 /// The databases (their ids) to put to sleep, least recently used first, so
 /// that the others' memory fits `budget_bytes`; none when everything fits.
-/// Only awake databases count and only they are chosen.
+/// Every awake database counts; only idle ones (no clients, nothing in
+/// flight) are chosen, so fewer than needed may be.
 std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
                                                     std::uint64_t budget_bytes);
 

@@ -54,7 +54,8 @@ struct module_instance::impl {
   std::unordered_map<std::string, v8::Global<v8::Module>> sys_modules;
   v8::Global<v8::Module> sys_module_2_0;  // tells the two synthetic modules apart when they evaluate
   std::string definition;
-  std::shared_ptr<const module_image> image;  // its bundle (the module source V8 reads), definition and code cache
+  std::shared_ptr<const module_image> image;
+  bool cache_rejected = false;  // V8 refused the image's code cache (see module_instance::image)  // its bundle (the module source V8 reads), definition and code cache
 
   datastore* ds = nullptr;
   transaction* tx = nullptr;  // open only while a reducer runs
@@ -82,9 +83,6 @@ struct module_instance::impl {
   void begin_call(transaction* transaction);
   /// Drops what the call left open (iterators, timers) and its transaction.
   void end_call();
-
-  /// Lets go of every V8 handle this state holds (under the isolate's lock).
-  void release_handles();
 
   ~impl();
 };

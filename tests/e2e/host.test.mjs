@@ -122,6 +122,8 @@ test('a stored module creates databases by its hash, for its publisher only', as
   assert.match(second, new RegExp(`Created new database with name: hashed-two, identity: [0-9a-f]{64}, module hash: ${hash}`));
   ok(as(alice, 'call', 'hashed-two', 'send_message', '"made from a hash"'));
   assert.match(ok(as(alice, 'sql', 'hashed-two', 'SELECT text FROM message')), /made from a hash/);
+  // Awake (this host keeps databases for a minute), with the memory it holds.
+  assert.match(ok(as(alice, 'list', '--long')), /hashed-two\s+\| [0-9a-f]{64} \| awake\s+\| \d+\.\d MB/);
 
   const stranger = as(bob, 'publish', 'bobs-copy', '--module-hash', hash);
   assert.notEqual(stranger.status, 0);
@@ -129,7 +131,7 @@ test('a stored module creates databases by its hash, for its publisher only', as
   const malformed = as(alice, 'publish', 'hashed-three', '--module-hash', 'abc');
   assert.notEqual(malformed.status, 0);
   assert.match(malformed.stderr, /a module hash is 64 lowercase hex digits/);
-  // Both, or neither, is a mistake the host names.
+  // A bundle and a hash both is a mistake the host names.
   const token = JSON.parse(await (await fetch(`${host.url}/v1/identity`, { method: 'POST' })).text()).token;
   const both = await fetch(`${host.url}/v1/database/hashed-four?module_hash=${hash}`, {
     method: 'PUT', body: 'export default {}', headers: { authorization: `Bearer ${token}` },

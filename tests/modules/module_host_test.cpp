@@ -437,7 +437,8 @@ TEST_CASE("an instance started from a module's image runs like the first", "[mod
   auto second = module_instance::start(image, first.env);
   INFO((second.ok() ? std::string() : second.error().message));
   REQUIRE(second.ok());
-  CHECK((*second)->definition() == first.instance->definition());
+  CHECK_FALSE((*second)->cache_rejected());  // it compiled from the cache
+  CHECK((*second)->image() == image);
   // The started instance calls reducers against the same tables.
   (*second)->bind(*first.ds, first.names);
   auto send = first.def.reducer_id("send_message");
@@ -449,8 +450,35 @@ TEST_CASE("an instance started from a module's image runs like the first", "[mod
   REQUIRE(outcome.status == call_status::ok);
   tx.commit();
   CHECK(first.ds->find_table("message")->row_count() == 1);
-  // A cache that does not match the bundle is refused by V8, not trusted.
+  // A cache V8 cannot use is refused, not trusted, and the instance carries
+  // a renewed image with a cache of its own.
   auto stale = std::make_shared<module_image>(*image);
   stale->code_cache.assign(image->code_cache.size(), '\x01');
-  CHECK(module_instance::start(stale, first.env).ok());
+  auto renewed = module_instance::start(stale, first.env);
+  REQUIRE(renewed.ok());
+  CHECK((*renewed)->cache_rejected());
+  REQUIRE((*renewed)->image() != stale);
+  CHECK(!(*renewed)->image()->code_cache.empty());
+  CHECK((*renewed)->image()->code_cache != stale->code_cache);
+}
+
+TEST_CASE("a module's UTF-8 source becomes the UTF-16 V8 would make of it", "[modules]") {
+  auto utf16 = [](std::initializer_list<unsigned> bytes) {
+    std::string text;
+    for (unsigned b : bytes) text.push_back(char(b));
+    return utf16_of(text);
+  };
+  // Expected values are what a WHATWG decoder (TextDecoder) gives.
+  CHECK(utf16({0x41}) == u"A");
+  CHECK(utf16({0xE2, 0x82, 0xAC}) == u"\u20AC");
+  CHECK(utf16({0xF0, 0x9F, 0x98, 0x80}) == u"\U0001F600");
+  CHECK(utf16({0xE2, 0x82}) == u"\uFFFD");                 // cut short: one replacement
+  CHECK(utf16({0xE2, 0x82, 0x41}) == u"\uFFFDA");          // broken: the breaking byte starts afresh
+  CHECK(utf16({0xF0, 0x9F, 0x98}) == u"\uFFFD");
+  CHECK(utf16({0xE0, 0xA0, 0x41}) == u"\uFFFDA");
+  CHECK(utf16({0xC0, 0x80}) == u"\uFFFD\uFFFD");           // overlong
+  CHECK(utf16({0xED, 0xA0, 0x80}) == u"\uFFFD\uFFFD\uFFFD");  // a surrogate
+  CHECK(utf16({0xF4, 0x90, 0x80, 0x80}) == u"\uFFFD\uFFFD\uFFFD\uFFFD");  // past U+10FFFF
+  CHECK(utf16({0xF0, 0x80, 0x80}) == u"\uFFFD\uFFFD\uFFFD");
+  CHECK(utf16({0x80, 0x41}) == u"\uFFFDA");
 }
