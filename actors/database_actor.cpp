@@ -877,9 +877,10 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
       [=](idle_atom) { self->state.check_idle(); },
       // Neither keeps the database awake: the registry asks them of every database.
       [=](usage_atom) { return self->state.usage(); },
-      [=](doze_atom) {
+      [=](doze_atom, std::int64_t quiet_micros) {
         auto& st = self->state;
-        if (!st.idle()) return false;
+        auto quiet = std::chrono::duration_cast<std::chrono::microseconds>(st.sleep_timer.quiet_for()).count();
+        if (!st.idle() || quiet < quiet_micros) return false;  // used since the budget measured it
         st.fall_asleep(true);
         return true;
       },

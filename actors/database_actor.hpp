@@ -57,9 +57,10 @@ using database_actor = caf::typed_actor<
   caf::reacts_to<idle_atom>,
   // What the database holds in memory now.
   caf::replies_to<usage_atom>::with<database_usage>,
-  // Falls asleep now if idle (no clients, nothing in flight), for the host's
-  // memory budget; answers whether it did.
-  caf::replies_to<doze_atom>::with<bool>>;
+  // Falls asleep now, for the host's memory budget, if idle (no clients,
+  // nothing in flight) and quiet for at least the given microseconds (as
+  // long as when the budget measured it); answers whether it did.
+  caf::replies_to<doze_atom, std::int64_t>::with<bool>>;
 
 /// Told by a database that falls asleep: its id and when its next schedule is
 /// due (microseconds since the epoch; 0: it has none; unchanged_due: as the

@@ -509,8 +509,9 @@ void keep_within_budget(self_ptr self) {
   if (!r->pending) return again();
   auto answered = [self, r, budget, again] {
     if (--r->pending) return;
-    for (std::uint64_t id : detail::least_recently_used_over(r->awake, budget))
-      self->request(r->actors[id], std::chrono::seconds(5), doze_atom::value).then([](bool) {}, [](caf::error&) {});
+    for (auto& [id, usage] : detail::least_recently_used_over(r->awake, budget))
+      self->request(r->actors[id], std::chrono::seconds(5), doze_atom::value, usage.idle_micros)
+        .then([](bool) {}, [](caf::error&) {});
     again();
   };
   for (auto& [id, actor] : r->actors)

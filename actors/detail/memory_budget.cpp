@@ -4,7 +4,7 @@
 
 namespace orrery::detail {
 
-std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
+std::vector<std::pair<std::uint64_t, database_usage>> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
                                                     std::uint64_t budget_bytes) {
   std::uint64_t total = 0;
   for (auto& [id, usage] : awake) total += usage.awake ? usage.total() : 0;
@@ -13,11 +13,11 @@ std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<
     if (entry.second.awake && entry.second.idle) by_age.push_back(entry);
   std::stable_sort(by_age.begin(), by_age.end(),
                    [](const auto& a, const auto& b) { return a.second.idle_micros > b.second.idle_micros; });
-  std::vector<std::uint64_t> chosen;
-  for (auto& [id, usage] : by_age) {
+  std::vector<std::pair<std::uint64_t, database_usage>> chosen;
+  for (auto& entry : by_age) {
     if (total <= budget_bytes) break;
-    chosen.push_back(id);
-    total -= usage.total();
+    chosen.push_back(entry);
+    total -= entry.second.total();
   }
   return chosen;
 }

@@ -11,11 +11,11 @@
 
 namespace orrery::detail {
 
-/// The databases (their ids) to put to sleep, least recently used first, so
+/// The databases (their ids and usage) to put to sleep, least recently used first, so
 /// that the others' memory fits `budget_bytes`; none when everything fits.
 /// Every awake database counts; only idle ones (no clients, nothing in
 /// flight) are chosen, so fewer than needed may be.
-std::vector<std::uint64_t> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
+std::vector<std::pair<std::uint64_t, database_usage>> least_recently_used_over(const std::vector<std::pair<std::uint64_t, database_usage>>& awake,
                                                     std::uint64_t budget_bytes);
 
 } // namespace orrery::detail
