@@ -93,7 +93,11 @@ void add_publish(CLI::App& app) {
   cmd->add_option("-p,--module-path", o->project, "The module project to build")->capture_default_str();
   cmd->add_option("--module-hash", o->module_hash,
                   "A module the host already stores for you (printed by an earlier publish): no upload, no build")
-    ->excludes("--js-path");
+    ->excludes("--js-path")
+    ->check([](const std::string& hash) {
+      bool hex = hash.size() == 64 && hash.find_first_not_of("0123456789abcdef") == std::string::npos;
+      return hex ? std::string() : "a module hash is 64 lowercase hex digits, as publish prints it";
+    });
   // Without a value, --delete-data means always.
   cmd->add_flag("-c{always},--delete-data{always}", o->delete_data,
                 "Delete the existing data: always, on-conflict or never (default never)");

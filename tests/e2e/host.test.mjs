@@ -138,6 +138,12 @@ test('a stored module creates databases by its hash, for its publisher only', as
   });
   assert.equal(both.status, 400);
   assert.match(await both.text(), /not both/);
+  // The host checks a hash too, not only the CLI.
+  const bad = await fetch(`${host.url}/v1/database/hashed-five?module_hash=abc%26clear%3Dtrue`, {
+    method: 'PUT', headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /64 lowercase hex digits/);
 });
 
 test('invalid names are refused with the reason', () => {
