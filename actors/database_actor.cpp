@@ -13,7 +13,6 @@
 #include "runtime/storage/datastore.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
-#include "runtime/types/blake3.hpp"
 #include "runtime/types/identity.hpp"
 
 #include <caf/all.hpp>
@@ -739,7 +738,7 @@ struct database_state : module_environment {
     commit(tx, std::move(then), {}, {}, std::move(failed));  // an empty commit: durable after everything before it
   }
 
-  result<done> update(const std::string& code, bool clear) {
+  result<done> update(const std::string& code, const std::string& hash, bool clear) {
     if (auto opened = open_datastore(); !opened) return opened;
     module_def decoded;
     auto loaded = load_instance(&code, decoded);
@@ -753,7 +752,7 @@ struct database_state : module_environment {
     if (auto ensured = ensure_tables(decoded); !ensured) return ensured;
     module = std::move(*loaded);
     def = std::move(decoded);
-    bundle_hash = to_hex(blake3(code).data(), 32);
+    bundle_hash = hash;
     keep_image(*module, bundle_hash, false);  // stored by the next wake, once the registry stored the bundle
     bind_names();
     if (!clear) {
@@ -814,10 +813,10 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;
       },
-      [=](update_atom, const std::string& code, bool clear) {
+      [=](update_atom, const std::string& code, const std::string& hash, bool clear) {
         self->state.touch();
         auto reply = self->make_response_promise<bool>();
-        auto updated = self->state.update(code, clear);
+        auto updated = self->state.update(code, hash, clear);
         if (!updated) reply.deliver(make_error(host_errc::invalid_argument, updated.error().message));
         else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;

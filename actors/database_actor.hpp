@@ -34,8 +34,9 @@ using database_actor = caf::typed_actor<
   caf::replies_to<client_atom, connection_id>::with<bool>,
   // A new database: load the module, create its tables, run `init`.
   caf::replies_to<create_atom>::with<bool>,
-  // A new module for this database (`clear` drops its data first).
-  caf::replies_to<update_atom, std::string, bool>::with<bool>,
+  // A new module for this database: its bundle and hash (hex BLAKE3, as the
+  // registry names it); `clear` drops its data first.
+  caf::replies_to<update_atom, std::string, std::string, bool>::with<bool>,
   // Runs a reducer; replies once its changes are durable.
   caf::replies_to<call_atom, reducer_call>::with<call_result>,
   // Runs one SQL statement for a caller (who may or may not own the database).

@@ -367,7 +367,7 @@ void send_update(self_ptr self, std::uint64_t id, const publish_request& req, co
     return;
   }
   database_actor actor = self->state.actor_for(record->second, self);
-  self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, req.clear)
+  self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, hash, req.clear)
     .then(
       [=](bool) mutable {
         database_record updated;
