@@ -47,6 +47,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_modules
 	$(BUILD_DIR)/orrery_bench_sql
 	$(BUILD_DIR)/orrery_bench_live
+	$(BUILD_DIR)/orrery_bench_transfer
 	$(BUILD_DIR)/orrery_bench_databases
 
 fuzz: deps
