@@ -1,10 +1,11 @@
 #include "runtime/storage/datastore.hpp"
 
+#include "runtime/storage/commit_log.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
+#include "runtime/storage/table_snapshot.hpp"
 #include "runtime/types/index_key.hpp"
-#include "runtime/types/row_codec.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -57,16 +58,19 @@ struct datastore::sequence_state {
 struct datastore::table_state {
   std::unique_ptr<table> data;
   std::vector<sequence_state> sequences;
+  bool changed_since_checkpoint = false;
+  std::size_t snapshot_bytes = 0;  // as stored at the last checkpoint (or load)
 };
 
-datastore::datastore(store* db, committer* durability, std::uint64_t id)
-    : db_(db), durability_(durability), id_(id) {}
+datastore::datastore(store* db, committer* durability, std::uint64_t id, std::size_t checkpoint_bytes)
+    : db_(db), durability_(durability), id_(id), checkpoint_bytes_(checkpoint_bytes),
+      log_(std::make_unique<commit_log>(id)) {}
 
 datastore::~datastore() = default;
 
 result<std::unique_ptr<datastore>> datastore::open(store* db, committer* durability,
-                                                   std::uint64_t database_id) {
-  std::unique_ptr<datastore> ds(new datastore(db, durability, database_id));
+                                                   std::uint64_t database_id, std::size_t checkpoint_bytes) {
+  std::unique_ptr<datastore> ds(new datastore(db, durability, database_id, checkpoint_bytes));
   if (db) {
     auto loaded = ds->load();
     if (!loaded) return loaded.error();
@@ -102,16 +106,9 @@ result<done> datastore::load() {
 
   for (auto& st : tables_) {
     const table_schema& schema = st->data->schema();
-    db_->scan(keys::table_rows(id_, schema.id), [&](std::string_view, std::string_view stored) {
-      auto row = row_from_msgpack(schema, stored);
-      if (!row) {
-        problem = row.error();
-        return false;
-      }
-      st->data->insert(*row);
-      return true;
-    });
-    if (problem) return *problem;
+    auto read = table_snapshot::read(*db_, id_, schema, [&](std::string_view row) { st->data->insert(row); });
+    if (!read) return read.error();
+    st->snapshot_bytes = *read;
     for (auto& s : st->sequences) {
       auto stored = db_->get(keys::sequence(id_, schema.id, s.schema.column));
       if (stored && stored->size() == sizeof(i128)) {
@@ -122,7 +119,31 @@ result<done> datastore::load() {
       }
     }
   }
+  return log_->recover(*db_, [this](std::uint32_t table, commit_log::change what, std::string_view row) {
+    return replay(table, what == commit_log::change::inserted, row);
+  });
+}
+
+result<done> datastore::replay(std::uint32_t table, bool inserted, std::string_view row) {
+  table_state* st = state_of(table);
+  if (!st) return fail(errc::storage, "it changes table " + std::to_string(table) + ", which does not exist");
+  st->changed_since_checkpoint = true;
+  auto& rows = *st->data;
+  if (auto existing = rows.find_stored(rows.storage_key(row))) {
+    rows.unlink(*existing);
+    rows.release(*existing);
+  }
+  if (inserted) rows.insert(row);
   return done{};
+}
+
+void datastore::checkpoint(write_batch& batch) {
+  for (auto& st : tables_)
+    if (st->changed_since_checkpoint) {
+      st->snapshot_bytes = table_snapshot::write(batch, id_, *st->data);
+      st->changed_since_checkpoint = false;
+    }
+  log_->erase(batch);
 }
 
 void datastore::submit(write_batch batch, std::function<void()> on_durable) {
@@ -174,8 +195,9 @@ result<done> datastore::drop_table(table_id id, std::function<void()> on_durable
   if (it == tables_.end()) return no_table(id);
   tables_.erase(it);
   write_batch batch;
+  checkpoint(batch);  // no logged change of the table outlives it
   batch.erase(keys::table_schema(id_, id));
-  batch.erase_prefix(keys::table_rows(id_, id));
+  table_snapshot::erase(batch, id_, id);
   batch.erase_prefix(keys::table_sequences(id_, id));
   submit(std::move(batch), std::move(on_durable));
   return done{};
@@ -479,25 +501,18 @@ commit_result transaction::commit(std::function<void()> on_durable) {
   }
   write_batch batch;
   {
-    std::string value;
-    std::vector<std::string> put_keys;
+    std::size_t changed_snapshots = 0;
     for (auto& u : out.updates) {
       auto* st = ds->state_of(u.table);
-      std::string prefix = keys::table_rows(ds->id_, u.table);
-      put_keys.clear();
-      for (auto& row : u.inserts) put_keys.push_back(prefix + st->data->storage_key(row));
-      // A row replaced under the same key (an update) needs only the put.
-      std::unordered_set<std::string_view> replaced(put_keys.begin(), put_keys.end());
-      for (auto& row : u.deletes) {
-        std::string key = prefix + st->data->storage_key(row);
-        if (!replaced.count(key)) batch.erase(key);
-      }
-      for (std::size_t i = 0; i < u.inserts.size(); ++i) {
-        value.clear();
-        row_to_msgpack(st->data->schema(), u.inserts[i], value);
-        batch.put(put_keys[i], value);
-      }
+      st->changed_since_checkpoint = true;
+      for (auto& row : u.deletes) ds->log_->add(u.table, commit_log::change::deleted, row);
+      for (auto& row : u.inserts) ds->log_->add(u.table, commit_log::change::inserted, row);
     }
+    ds->log_->append_record(batch);
+    for (auto& st : ds->tables_)
+      if (st->changed_since_checkpoint) changed_snapshots += st->snapshot_bytes;
+    // Rewriting a table costs its size: wait for as many bytes of log.
+    if (ds->log_->logged_bytes() >= std::max(ds->checkpoint_bytes_, changed_snapshots)) ds->checkpoint(batch);
     for (auto& st : ds->tables_)
       for (auto& s : st->sequences)
         if (s.reserved_until > s.persisted_until) {

@@ -2,8 +2,8 @@
 // A database's data: its tables in memory and their rows in the host store
 // under the key prefix "d/<database id>" (see keys.hpp). Changes happen in
 // transactions, one at a time: a transaction sees its own writes, commits as a
-// whole (one WriteBatch, made durable by the host's committer) or rolls back
-// as a whole.
+// whole (one record of the database's commit log, made durable by the host's
+// committer) or rolls back as a whole.
 // Owned by one database actor; not thread-safe.
 
 #include "runtime/result.hpp"
@@ -21,6 +21,7 @@ namespace orrery {
 
 class store;
 class committer;
+class commit_log;
 class write_batch;
 class transaction;
 
@@ -55,8 +56,11 @@ class datastore {
 public:
   /// Rebuilds database `database_id` from `db`; with `db == nullptr` the
   /// database lives in memory only. `durability` must be given with `db`.
-  static result<std::unique_ptr<datastore>> open(store* db, committer* durability,
-                                                 std::uint64_t database_id);
+  /// Commits go to the database's commit log; a checkpoint writes the
+  /// changed tables whole once the log holds `checkpoint_bytes`, or as many
+  /// bytes as those tables' last snapshot if that is more. Tests pass less.
+  static result<std::unique_ptr<datastore>> open(store* db, committer* durability, std::uint64_t database_id,
+                                                 std::size_t checkpoint_bytes = 4 << 20);
   ~datastore();
 
   /// Adds a table; a zero table or index id is assigned. Durable like a commit.
@@ -84,14 +88,20 @@ private:
     bool inserted;  // else deleted
   };
 
-  datastore(store* db, committer* durability, std::uint64_t id);
+  datastore(store* db, committer* durability, std::uint64_t id, std::size_t checkpoint_bytes);
   result<done> load();
+  /// Replays one change of the commit log over the loaded rows.
+  result<done> replay(std::uint32_t table, bool inserted, std::string_view row);
+  /// Writes every table changed since the last checkpoint whole, and erases the log, in `batch`.
+  void checkpoint(write_batch& batch);
   table_state* state_of(table_id id);
   void submit(write_batch batch, std::function<void()> on_durable);
 
   store* db_;
   committer* durability_;
   std::uint64_t id_;
+  std::size_t checkpoint_bytes_;
+  std::unique_ptr<commit_log> log_;
   std::vector<std::unique_ptr<table_state>> tables_;
   table_id next_table_id_ = 1;
   index_id next_index_id_ = 1;

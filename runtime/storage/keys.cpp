@@ -57,6 +57,13 @@ std::string table_schema(std::uint64_t id, std::uint32_t table) { return of_tabl
 
 std::string table_rows(std::uint64_t id, std::uint32_t table) { return of_table(id, 'r', table); }
 
+std::string table_snapshot(std::uint64_t id, std::uint32_t table) { return of_table(id, 's', table); }
+std::string commit_log(std::uint64_t id) { return database(id) + "/c/"; }
+std::string commit_record(std::uint64_t id, std::uint64_t sequence) {
+  std::string key = commit_log(id);
+  append_u64(key, sequence);
+  return key;
+}
 std::string table_sequences(std::uint64_t id, std::uint32_t table) { return of_table(id, 'q', table); }
 
 std::string sequence(std::uint64_t id, std::uint32_t table, std::uint16_t column) {

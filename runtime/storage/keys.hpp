@@ -4,7 +4,7 @@
 // wrote them, so a store written before still loads; a change here is a change
 // of the on-disk format.
 //
-// <id> is a database id and <sequence> a log line's number, both 8 bytes
+// <id> is a database id and <sequence> a log line's or commit record's number, all 8 bytes
 // big-endian (append_u64), so keys sort numerically. <table> is a table id,
 // 4 bytes big-endian.
 //
@@ -21,7 +21,14 @@
 //   d/<id>                      everything below belongs to one database:
 //   d/<id>/t/<table>            a table's schema (encode_schema)
 //   d/<id>/r/<table><row key>   a row (msgpack, row_codec), keyed by its primary
-//                               key, else by the whole row (table::storage_key)
+//                               key, else by the whole row (table::storage_key),
+//                               as earlier versions stored rows: read, and erased
+//                               by the table's first snapshot
+//   d/<id>/s/<table><chunk>     a table's rows as of the last checkpoint, msgpack
+//                               rows packed in chunks; <chunk> is 4 bytes big-endian
+//                               (runtime/storage/table_snapshot.hpp)
+//   d/<id>/c/<sequence>         a commit's row changes since the last checkpoint
+//                               (runtime/storage/commit_log.hpp)
 //   d/<id>/q/<table><column>    how far a sequence is reserved (an i128); <column>
 //                               is the column's index, 2 bytes in the host's byte
 //                               order (little-endian on x86-64)
@@ -68,6 +75,12 @@ std::string table_schema(std::uint64_t id, std::uint32_t table);
 /// Prefix of the rows of table `table`; a row's key is this followed by its
 /// table's storage key for it.
 std::string table_rows(std::uint64_t id, std::uint32_t table);
+/// Prefix of the snapshot chunks of table `table`.
+std::string table_snapshot(std::uint64_t id, std::uint32_t table);
+/// Prefix of database `id`'s commit records.
+std::string commit_log(std::uint64_t id);
+/// Commit record `sequence` of database `id`.
+std::string commit_record(std::uint64_t id, std::uint64_t sequence);
 /// Prefix of the sequence reservations of table `table`.
 std::string table_sequences(std::uint64_t id, std::uint32_t table);
 /// How far the sequence on column `column` of table `table` is reserved.

@@ -199,6 +199,13 @@ std::string table::storage_key(std::string_view row) const {
   return key;
 }
 
+std::optional<row_id> table::find_stored(std::string_view key) const {
+  if (primary_) return primary_->find_unique(std::string(key));
+  auto same = find_conflict(key);  // the key is the whole row
+  if (same && !same->index) return same->existing;
+  return std::nullopt;
+}
+
 std::size_t table_index::memory_bytes() const {
   // A B+tree entry is its key and row id in a node that is at least half
   // full; a hash entry is a node with its key, row id, hash and link.

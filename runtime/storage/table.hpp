@@ -92,6 +92,8 @@ public:
   /// The key under which a row is kept in the store: its primary key's
   /// encoding, or the whole row when there is no primary key.
   std::string storage_key(std::string_view row) const;
+  /// The row kept under storage key `key`, if any.
+  std::optional<row_id> find_stored(std::string_view key) const;
 
 private:
   static std::size_t hash_row(std::string_view bytes);

@@ -152,11 +152,14 @@ int main(int argc, char** argv) {
     auto [failed, elapsed_ms] = finished.get_future().get();
     std::fflush(stdout);
     double cpu_micros = (process_cpu_seconds() - cpu_before) * 1e6 / double(calls);
+    auto synced = durability.counters();
     std::printf("transfer calls:               %.0f per second (target >= 150000), %.1f us of CPU each (callers "
-                "included), %llu calls, %llu failed, %llu accounts, %llu callers x %llu in flight\n",
+                "included), %llu calls, %llu failed, %llu accounts, %llu callers x %llu in flight, "
+                "%.0f commits per sync\n",
                 double(calls) / (elapsed_ms / 1000.0), cpu_micros, static_cast<unsigned long long>(calls),
                 static_cast<unsigned long long>(failed), static_cast<unsigned long long>(accounts),
-                static_cast<unsigned long long>(callers), static_cast<unsigned long long>(window));
+                static_cast<unsigned long long>(callers), static_cast<unsigned long long>(window),
+                double(synced.batches) / double(std::max<std::uint64_t>(1, synced.syncs)));
     self->send_exit(bank, caf::exit_reason::user_shutdown);
     self->send_exit(logs, caf::exit_reason::user_shutdown);
   }

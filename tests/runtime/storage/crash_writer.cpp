@@ -1,5 +1,5 @@
 // Child process for the crash test: commits transactions of three rows each
-// into a durable datastore, printing "durable N" once transaction N is on
+// into a durable datastore, with frequent commit log checkpoints, printing "durable N" once transaction N is on
 // disk, until it is killed. Exits non-zero on any datastore error.
 
 #include "runtime/storage/committer.hpp"
@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   committer durability(*db);
-  auto opened = datastore::open(db.get(), &durability, 1);
+  // Checkpoints often: kills land mid-log and mid-checkpoint.
+  auto opened = datastore::open(db.get(), &durability, 1, 4096);
   if (!opened) {
     std::fprintf(stderr, "error: %s\n", opened.error().message.c_str());
     return 1;

@@ -2,9 +2,11 @@
 
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/datastore.hpp"
+#include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
 #include "runtime/types/bsatn.hpp"
 #include "runtime/types/identity.hpp"
+#include "runtime/types/row_codec.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -66,8 +68,9 @@ struct fixture {
   table_id account = 0;
   index_id pk = 0, by_name = 0, by_team_score = 0;
 
-  explicit fixture(store* db = nullptr, committer* c = nullptr, bool create = true) {
-    auto opened = datastore::open(db, c, 7);
+  explicit fixture(store* db = nullptr, committer* c = nullptr, bool create = true,
+                   std::size_t checkpoint_bytes = 4 << 20) {
+    auto opened = datastore::open(db, c, 7, checkpoint_bytes);
     REQUIRE(opened.ok());
     ds = std::move(*opened);
     if (create) REQUIRE(ds->create_table(accounts()).ok());
@@ -284,8 +287,10 @@ TEST_CASE("data, indexes and sequences survive reopening", "[runtime]") {
 }
 
 TEST_CASE("randomized operations match a simple model, across reopens", "[runtime]") {
+  // Never checkpointed (the log replays) and checkpointed every few commits.
+  const std::size_t checkpoint_bytes = GENERATE(std::size_t(4) << 20, std::size_t(256));
   temp_store s;
-  auto f = std::make_unique<fixture>(s.db.get(), s.durability.get());
+  auto f = std::make_unique<fixture>(s.db.get(), s.durability.get(), true, checkpoint_bytes);
   std::map<std::uint64_t, std::string> model;  // id -> row
   std::mt19937_64 rng(7);
   auto name_of = [](std::uint64_t id, int gen) { return "n" + std::to_string(id) + "g" + std::to_string(gen); };
@@ -355,7 +360,7 @@ TEST_CASE("randomized operations match a simple model, across reopens", "[runtim
       s.durability->flush();
       f.reset();
       s.reopen();
-      f = std::make_unique<fixture>(s.db.get(), s.durability.get(), false);
+      f = std::make_unique<fixture>(s.db.get(), s.durability.get(), false, checkpoint_bytes);
     }
     auto check = f->ds->begin();
     std::vector<std::string> expected;
@@ -365,4 +370,131 @@ TEST_CASE("randomized operations match a simple model, across reopens", "[runtim
     for (auto& [k, v] : model) REQUIRE(check.scan_point(f->pk, u64_key(k))->at(0) == v);
     check.rollback();
   }
+}
+
+namespace {
+std::size_t keys_under(const store& db, const std::string& prefix) {
+  std::size_t n = 0;
+  db.scan(prefix, [&](std::string_view, std::string_view) { return ++n, true; });
+  return n;
+}
+} // namespace
+
+TEST_CASE("commits go to the commit log until a checkpoint writes their tables whole", "[runtime]") {
+  temp_store s;
+  const std::string snapshot = keys::table_snapshot(7, 1), log = keys::commit_log(7);
+  const std::size_t checkpoint_bytes = 400;
+  {
+    fixture f(s.db.get(), s.durability.get(), true, checkpoint_bytes);
+    REQUIRE(f.account == 1);
+    for (std::uint64_t id = 1; id <= 4; ++id) {
+      auto tx = f.ds->begin();
+      REQUIRE(tx.insert(f.account, row(id, "n" + std::to_string(id), 1, 0)).ok());
+      tx.commit();
+    }
+    auto tx = f.ds->begin();
+    REQUIRE(tx.update(f.account, f.pk, row(2, "n2", 1, 50)).ok());
+    REQUIRE(*tx.delete_point(f.pk, u64_key(3)) == 1);
+    tx.commit();
+    s.durability->flush();
+    CHECK(keys_under(*s.db, snapshot) == 0);
+    CHECK(keys_under(*s.db, log) == 5);
+  }
+  s.reopen();  // the log replays
+  {
+    fixture f(s.db.get(), s.durability.get(), false, checkpoint_bytes);
+    auto tx = f.ds->begin();
+    CHECK(sorted(*tx.scan(f.account)) ==
+          std::vector<std::string>{row(1, "n1", 1, 0), row(2, "n2", 1, 50), row(4, "n4", 1, 0)});
+    tx.commit();
+    for (std::uint64_t id = 10; keys_under(*s.db, log) > 0; ++id) {  // until a checkpoint
+      REQUIRE(id < 100);
+      auto more = f.ds->begin();
+      REQUIRE(more.insert(f.account, row(id, "m" + std::to_string(id), 2, 0)).ok());
+      more.commit();
+      s.durability->flush();
+    }
+    CHECK(keys_under(*s.db, snapshot) == 1);  // one chunk
+    auto later = f.ds->begin();
+    REQUIRE(*later.delete_point(f.pk, u64_key(10)) == 1);
+    later.commit();
+    s.durability->flush();
+    CHECK(keys_under(*s.db, log) == 1);
+  }
+  s.reopen();  // the snapshot, then the log after it
+  {
+    fixture f(s.db.get(), s.durability.get(), false, checkpoint_bytes);
+    auto tx = f.ds->begin();
+    CHECK(tx.scan_point(f.pk, u64_key(10))->empty());
+    CHECK(tx.scan_point(f.pk, u64_key(11))->size() == 1);
+    CHECK(tx.scan_point(f.pk, u64_key(2))->at(0) == row(2, "n2", 1, 50));
+    CHECK(tx.scan_point(f.pk, u64_key(3))->empty());
+  }
+}
+
+TEST_CASE("rows stored one per key by earlier versions load, and a checkpoint replaces them", "[runtime]") {
+  temp_store s;
+  {
+    fixture f(s.db.get(), s.durability.get());
+    s.durability->flush();
+  }
+  write_batch earlier;  // as earlier versions stored two rows
+  for (std::uint64_t id : {1, 2}) {
+    std::string value;
+    row_to_msgpack(accounts(), row(id, "e" + std::to_string(id), 1, 0), value);
+    earlier.put(keys::table_rows(7, 1) + encode_value(id), value);
+  }
+  REQUIRE(s.db->write(earlier, true).ok());
+  fixture f(s.db.get(), s.durability.get(), false, 1);
+  CHECK(*f.ds->begin().row_count(f.account) == 2);
+  std::uint64_t id = 3;
+  do {  // until a checkpoint writes the table whole
+    auto tx = f.ds->begin();
+    REQUIRE(tx.insert(f.account, row(id, "e" + std::to_string(id), 1, 0)).ok());
+    tx.commit();
+    s.durability->flush();
+  } while (keys_under(*s.db, keys::commit_log(7)) > 0 && ++id < 10);
+  CHECK(keys_under(*s.db, keys::commit_log(7)) == 0);
+  CHECK(keys_under(*s.db, keys::table_rows(7, 1)) == 0);
+  CHECK(keys_under(*s.db, keys::table_snapshot(7, 1)) == 1);
+  s.reopen();
+  fixture again(s.db.get(), s.durability.get(), false);
+  CHECK(*again.ds->begin().row_count(again.account) == id);
+}
+
+TEST_CASE("a dropped table's logged rows do not come back", "[runtime]") {
+  temp_store s;
+  {
+    fixture f(s.db.get(), s.durability.get());
+    auto tx = f.ds->begin();
+    REQUIRE(tx.insert(f.account, row(1, "ada", 1, 0)).ok());
+    tx.commit();
+    REQUIRE(f.ds->drop_table(f.account).ok());
+    s.durability->flush();
+  }
+  s.reopen();
+  auto opened = datastore::open(s.db.get(), s.durability.get(), 7);
+  REQUIRE(opened.ok());
+  CHECK_FALSE((*opened)->find_table("account"));
+  // A table created again under the same id starts empty.
+  REQUIRE((*opened)->create_table(accounts()).ok());
+  CHECK((*opened)->find_table("account")->schema().id == 1);
+  CHECK((*opened)->find_table("account")->row_count() == 0);
+}
+
+TEST_CASE("a damaged commit record stops the database from loading, and says so", "[runtime]") {
+  temp_store s;
+  {
+    fixture f(s.db.get(), s.durability.get());
+    auto tx = f.ds->begin();
+    REQUIRE(tx.insert(f.account, row(1, "ada", 1, 0)).ok());
+    tx.commit();
+    s.durability->flush();
+  }
+  write_batch damage;
+  damage.put(keys::commit_record(7, 1), "p\x05");  // a put whose key length is cut off
+  REQUIRE(s.db->write(damage, true).ok());
+  auto opened = datastore::open(s.db.get(), s.durability.get(), 7);
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.error().message == "commit record 1 of database 7 is damaged");
 }
