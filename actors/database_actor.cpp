@@ -307,8 +307,9 @@ struct database_state : module_environment {
   }
 
   /// Ends the actor, and with it the isolate and the tables in memory, once
-  /// everything it wrote is on disk (table changes outside calls included), so
-  /// that its next actor reads without waiting. The registry keeps the next
+  /// everything it wrote is on disk (table changes outside calls included, and
+  /// a checkpoint, so that the wake replays no commit log), so that its next
+  /// actor reads without waiting. The registry keeps the next
   /// schedule's due time and wakes the database for it; an actor that never
   /// armed the schedules (its module did not load) leaves the due time as it was.
   void fall_asleep(bool for_budget = false) {
@@ -316,6 +317,7 @@ struct database_state : module_environment {
     system_log(detail::asleep_line(context.idle_timeout, for_budget, next_due));
     schedules.keep_while_asleep(context.db, keys::sleeping_schedules(record.id));
     module.reset();  // freed before the registry hears, so that it can give the memory back
+    if (ds) ds->checkpoint_now();
     ds.reset();
     if (context.durability) context.durability->flush();
     self->send(context.sleeps, sleep_atom::value, record.id, next_due);

@@ -146,6 +146,16 @@ void datastore::checkpoint(write_batch& batch) {
   log_->erase(batch);
 }
 
+void datastore::checkpoint_now(std::function<void()> on_durable) {
+  if (!db_ || in_tx_ || log_->logged_bytes() == 0) {
+    if (on_durable) on_durable();
+    return;
+  }
+  write_batch batch;
+  checkpoint(batch);
+  submit(std::move(batch), std::move(on_durable));
+}
+
 void datastore::submit(write_batch batch, std::function<void()> on_durable) {
   if (db_ && durability_) durability_->submit(std::move(batch), std::move(on_durable));
   else if (on_durable) on_durable();

@@ -75,6 +75,10 @@ public:
   /// The table owning index `id` and the index, or nulls.
   std::pair<const table*, const table_index*> find_index(index_id id) const;
 
+  /// Writes the tables changed since the last checkpoint whole and erases the
+  /// commit log, so that the next load replays nothing (a database about to
+  /// sleep). Not inside a transaction.
+  void checkpoint_now(std::function<void()> on_durable = {});
   /// Starts the transaction; only one may be open at a time.
   transaction begin();
 

@@ -429,7 +429,16 @@ TEST_CASE("commits go to the commit log until a checkpoint writes their tables w
     CHECK(tx.scan_point(f.pk, u64_key(11))->size() == 1);
     CHECK(tx.scan_point(f.pk, u64_key(2))->at(0) == row(2, "n2", 1, 50));
     CHECK(tx.scan_point(f.pk, u64_key(3))->empty());
+    tx.commit();
+    bool durable = false;
+    f.ds->checkpoint_now([&] { durable = true; });  // as a database does before it sleeps
+    s.durability->flush();
+    CHECK(durable);
+    CHECK(keys_under(*s.db, log) == 0);
   }
+  s.reopen();
+  fixture f(s.db.get(), s.durability.get(), false, checkpoint_bytes);
+  CHECK(f.ds->begin().scan_point(f.pk, u64_key(10))->empty());
 }
 
 TEST_CASE("rows stored one per key by earlier versions load, and a checkpoint replaces them", "[runtime]") {
