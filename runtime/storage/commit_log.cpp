@@ -73,7 +73,9 @@ void commit_log::append_record(write_batch& batch) {
   if (record_.empty()) return;
   batch.put(keys::commit_record(database_id_, next_sequence_++), record_);
   logged_bytes_ += record_.size();
-  record_.clear();
+  // Keep a small buffer for the next record, not the one a large commit grew.
+  if (record_.capacity() > (64 << 10)) std::string().swap(record_);
+  else record_.clear();
 }
 
 void commit_log::erase(write_batch& batch) {

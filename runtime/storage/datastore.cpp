@@ -129,11 +129,15 @@ result<done> datastore::replay(std::uint32_t table, bool inserted, std::string_v
   if (!st) return fail(errc::storage, "it changes table " + std::to_string(table) + ", which does not exist");
   st->changed_since_checkpoint = true;
   auto& rows = *st->data;
-  if (auto existing = rows.find_stored(rows.storage_key(row))) {
-    rows.unlink(*existing);
-    rows.release(*existing);
+  try {
+    if (auto existing = rows.find_stored(rows.storage_key(row))) {
+      rows.unlink(*existing);
+      rows.release(*existing);
+    }
+    if (inserted) rows.insert(row);
+  } catch (const bsatn_error& e) {
+    return fail(errc::storage, "a row of table `" + rows.schema().name + "` is damaged: " + e.what());
   }
-  if (inserted) rows.insert(row);
   return done{};
 }
 

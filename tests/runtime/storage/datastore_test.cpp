@@ -506,4 +506,11 @@ TEST_CASE("a damaged commit record stops the database from loading, and says so"
   auto opened = datastore::open(s.db.get(), s.durability.get(), 7);
   REQUIRE_FALSE(opened.ok());
   CHECK(opened.error().message == "commit record 1 of database 7 is damaged");
+
+  write_batch bad_row;  // whole framing, a row cut short: table 1, inserted, 1 byte
+  bad_row.put(keys::commit_record(7, 1), std::string("\x01\0\0\0i\x01\0\0\0\x07", 10));
+  REQUIRE(s.db->write(bad_row, true).ok());
+  auto again = datastore::open(s.db.get(), s.durability.get(), 7);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message.rfind("commit record 1 of database 7: a row of table `account` is damaged", 0) == 0);
 }
