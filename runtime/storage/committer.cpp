@@ -4,7 +4,8 @@
 
 namespace orrery {
 
-committer::committer(store& db) : db_(db), thread_([this] { run(); }) {}
+committer::committer(store& db, std::chrono::microseconds sync_gap)
+    : db_(db), sync_gap_(sync_gap), thread_([this] { run(); }) {}
 
 committer::~committer() {
   {
@@ -16,12 +17,14 @@ committer::~committer() {
 }
 
 void committer::submit(write_batch batch, durable_callback on_durable) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.emplace_back(std::move(batch), std::move(on_durable));
     ++submitted_;
+    wake = idle_;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();  // a busy thread takes the queue when it is done
 }
 
 void committer::flush() {
@@ -45,10 +48,19 @@ void committer::run() {
     std::deque<std::pair<write_batch, durable_callback>> group;
     {
       std::unique_lock<std::mutex> lock(mutex_);
+      idle_ = true;
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      idle_ = false;
       if (queue_.empty()) return;  // stopping, nothing left
+      const auto due = last_sync_ + sync_gap_;
+      if (!stopping_ && std::chrono::steady_clock::now() < due) {
+        lock.unlock();
+        std::this_thread::sleep_until(due);  // what arrives meanwhile joins this group
+        lock.lock();
+      }
       group.swap(queue_);
     }
+    last_sync_ = std::chrono::steady_clock::now();
     // Nothing later may be written, let alone reported durable, once a write failed.
     if (!failure()) {
       std::vector<const write_batch*> parts;
