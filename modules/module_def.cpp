@@ -303,9 +303,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
             lifecycles.emplace_back(kind, read_string(in));
           }
           break;
-        case 8:
-          for (std::uint32_t n = in.u32(); n > 0; --n) in.string();  // row-level security: not enforced yet
-          break;
+        case 8: require_empty(in, "row-level security filters (clientVisibilityFilter)"); break;
         case 9: snake = in.u8() == 1; break;
         case 10:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
@@ -406,7 +404,9 @@ result<module_def> decode_module_def(std::string_view bytes) {
       for (auto& [table, reducer, column] : schedules)
         if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{find_reducer(reducer)->name, column};
       s.is_public = raw.is_public;
-      s.is_event = raw.is_event;
+      if (raw.is_event)
+        throw bsatn_error("the module declares `" + raw.source_name +
+                          "` an event table, which this host does not support yet");
       check_table(s, raw.source_name);
       def.tables.push_back(std::move(s));
       def.table_sources.push_back(raw.source_name);
