@@ -83,6 +83,7 @@ figures run(const host_process& host, const std::string& token, int connections,
   std::uint64_t done = 0, failed = 0;
   bool measuring = false, sending = true;
   std::uint64_t outstanding = 0;
+  boost::asio::steady_timer timer(io);  // the warm-up, the measurement, then the drain
 
   for (int c = 0; c < connections; ++c) {
     auto cl = std::make_shared<bench::ws_client>(io);
@@ -114,7 +115,7 @@ figures run(const host_process& host, const std::string& token, int connections,
       sent_at->erase(at);
       --outstanding;
       if (sending) send_one();
-      else if (outstanding == 0) io.stop();
+      else if (outstanding == 0) timer.cancel(), io.stop();
     };
     cl->read_loop();
     for (std::uint32_t i = 0; i < in_flight; ++i) send_one();
@@ -123,7 +124,6 @@ figures run(const host_process& host, const std::string& token, int connections,
   figures out;
   double cpu_start = 0;
   clock_type::time_point started;
-  boost::asio::steady_timer timer(io);
   timer.expires_after(std::chrono::seconds(1));  // warm-up: connections settle, the reducer is optimized
   timer.async_wait([&](boost::system::error_code) {
     measuring = true;
@@ -139,6 +139,13 @@ figures run(const host_process& host, const std::string& token, int connections,
       out.failed = failed;
       out.tps = double(done) / elapsed;
       out.host_cpu_micros = done ? cpu * 1e6 / double(done) : 0;
+      // Calls still in flight get ten seconds to answer: a lost socket must not hang the bench.
+      timer.expires_after(std::chrono::seconds(10));
+      timer.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        std::fprintf(stderr, "%llu calls did not answer\n", static_cast<unsigned long long>(outstanding));
+        io.stop();
+      });
     });
   });
   io.run();
