@@ -58,6 +58,11 @@ std::string table_schema(std::uint64_t id, std::uint32_t table) { return of_tabl
 std::string table_rows(std::uint64_t id, std::uint32_t table) { return of_table(id, 'r', table); }
 
 std::string table_snapshot(std::uint64_t id, std::uint32_t table) { return of_table(id, 's', table); }
+std::string table_snapshot_chunk(std::uint64_t id, std::uint32_t table, std::uint32_t chunk) {
+  std::string key = table_snapshot(id, table);
+  append_u32(key, chunk);
+  return key;
+}
 std::string commit_log(std::uint64_t id) { return database(id) + "/c/"; }
 std::string commit_record(std::uint64_t id, std::uint64_t sequence) {
   std::string key = commit_log(id);

@@ -77,6 +77,8 @@ std::string table_schema(std::uint64_t id, std::uint32_t table);
 std::string table_rows(std::uint64_t id, std::uint32_t table);
 /// Prefix of the snapshot chunks of table `table`.
 std::string table_snapshot(std::uint64_t id, std::uint32_t table);
+/// Chunk `chunk` of that snapshot.
+std::string table_snapshot_chunk(std::uint64_t id, std::uint32_t table, std::uint32_t chunk);
 /// Prefix of database `id`'s commit records.
 std::string commit_log(std::uint64_t id);
 /// Commit record `sequence` of database `id`.

@@ -3,21 +3,16 @@
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
 #include "runtime/storage/table.hpp"
+#include "runtime/types/bsatn.hpp"
 #include "runtime/types/row_codec.hpp"
 
 #include <optional>
 
 namespace orrery::table_snapshot {
 
-// A chunk is a run of rows, each <length: u32 LE> <msgpack row>.
+// A chunk is a run of rows, each <length: u32 little-endian> <msgpack row>.
 namespace {
 constexpr std::size_t chunk_bytes = 64 << 10;
-
-std::string chunk_key(std::uint64_t database_id, std::uint32_t table, std::uint32_t chunk) {
-  std::string key = keys::table_snapshot(database_id, table);
-  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(char(chunk >> shift));
-  return key;
-}
 } // namespace
 
 std::size_t write(write_batch& batch, std::uint64_t database_id, const table& rows) {
@@ -27,16 +22,14 @@ std::size_t write(write_batch& batch, std::uint64_t database_id, const table& ro
   std::uint32_t next_chunk = 0;
   std::string chunk, row;
   auto flush = [&] {
-    batch.put(chunk_key(database_id, schema.id, next_chunk++), chunk);
+    batch.put(keys::table_snapshot_chunk(database_id, schema.id, next_chunk++), chunk);
     written += chunk.size();
     chunk.clear();
   };
   rows.scan([&](row_id r) {
     row.clear();
     row_to_msgpack(schema, rows.row(r), row);
-    auto n = std::uint32_t(row.size());
-    for (int i = 0; i < 4; ++i) chunk.push_back(char(n >> (8 * i)));
-    chunk += row;
+    bsatn_writer(chunk).string(row);
     if (chunk.size() >= chunk_bytes) flush();
   });
   if (!chunk.empty()) flush();
@@ -68,16 +61,13 @@ result<std::size_t> read(const store& db, std::uint64_t database_id, const table
   if (problem) return *problem;
   db.scan(keys::table_snapshot(database_id, schema.id), [&](std::string_view, std::string_view chunk) {
     bytes += chunk.size();
-    while (!chunk.empty()) {
-      std::uint32_t n = 0;
-      if (chunk.size() >= 4)
-        for (int i = 0; i < 4; ++i) n |= std::uint32_t(std::uint8_t(chunk[std::size_t(i)])) << (8 * i);
-      if (chunk.size() < 4 || chunk.size() - 4 < n) {
-        problem = fail(errc::storage, "a stored snapshot of table `" + schema.name + "` is damaged");
-        return false;
-      }
-      if (!add(chunk.substr(4, n))) return false;
-      chunk.remove_prefix(4 + std::size_t(n));
+    bsatn_reader in(chunk);
+    try {
+      while (in.remaining() != 0)
+        if (!add(in.take(in.u32()))) return false;
+    } catch (const bsatn_error&) {
+      problem = fail(errc::storage, "a stored snapshot of table `" + schema.name + "` is damaged");
+      return false;
     }
     return true;
   });

@@ -471,13 +471,22 @@ TEST_CASE("rows stored one per key by earlier versions load, and a checkpoint re
   CHECK(*again.ds->begin().row_count(again.account) == id);
 }
 
+namespace {
+// A store with the account table and one committed row, still in the commit log.
+fixture logged_ada(temp_store& s) {
+  fixture f(s.db.get(), s.durability.get());
+  auto tx = f.ds->begin();
+  REQUIRE(tx.insert(f.account, row(1, "ada", 1, 0)).ok());
+  tx.commit();
+  s.durability->flush();
+  return f;
+}
+} // namespace
+
 TEST_CASE("a dropped table's logged rows do not come back", "[runtime]") {
   temp_store s;
   {
-    fixture f(s.db.get(), s.durability.get());
-    auto tx = f.ds->begin();
-    REQUIRE(tx.insert(f.account, row(1, "ada", 1, 0)).ok());
-    tx.commit();
+    fixture f = logged_ada(s);
     REQUIRE(f.ds->drop_table(f.account).ok());
     s.durability->flush();
   }
@@ -493,15 +502,9 @@ TEST_CASE("a dropped table's logged rows do not come back", "[runtime]") {
 
 TEST_CASE("a damaged commit record stops the database from loading, and says so", "[runtime]") {
   temp_store s;
-  {
-    fixture f(s.db.get(), s.durability.get());
-    auto tx = f.ds->begin();
-    REQUIRE(tx.insert(f.account, row(1, "ada", 1, 0)).ok());
-    tx.commit();
-    s.durability->flush();
-  }
+  logged_ada(s);
   write_batch damage;
-  damage.put(keys::commit_record(7, 1), "p\x05");  // a put whose key length is cut off
+  damage.put(keys::commit_record(7, 1), "p\x05");  // two bytes: not even a table id
   REQUIRE(s.db->write(damage, true).ok());
   auto opened = datastore::open(s.db.get(), s.durability.get(), 7);
   REQUIRE_FALSE(opened.ok());

@@ -35,6 +35,7 @@ TEST_CASE("database keys keep their layout", "[runtime]") {
   CHECK(keys::table_schema(7, 0x0102) == bytes("d/\0\0\0\0\0\0\0\x07/t/\0\0\x01\x02"));
   CHECK(keys::table_rows(7, 0x0102) == bytes("d/\0\0\0\0\0\0\0\x07/r/\0\0\x01\x02"));
   CHECK(keys::table_snapshot(7, 0x0102) == bytes("d/\0\0\0\0\0\0\0\x07/s/\0\0\x01\x02"));
+  CHECK(keys::table_snapshot_chunk(7, 0x0102, 3) == bytes("d/\0\0\0\0\0\0\0\x07/s/\0\0\x01\x02\0\0\0\x03"));
   CHECK(keys::commit_log(7) == bytes("d/\0\0\0\0\0\0\0\x07/c/"));
   CHECK(keys::commit_record(7, 0x0102) == bytes("d/\0\0\0\0\0\0\0\x07/c/\0\0\0\0\0\0\x01\x02"));
   CHECK(keys::table_sequences(7, 0x0102) == bytes("d/\0\0\0\0\0\0\0\x07/q/\0\0\x01\x02"));
