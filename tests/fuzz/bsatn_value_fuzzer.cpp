@@ -12,7 +12,26 @@
 #include "runtime/types/json_value.hpp"
 #include "runtime/types/sats_json.hpp"
 
+#include <set>
+#include <string>
+
 using namespace orrery;
+
+namespace {
+// SATS-JSON names a sum's variant by its name, or by its tag when it has none.
+// Where two variants of a sum share that key, the JSON cannot say which one it
+// holds, and reading it back may pick the other.
+bool variant_keys_unique(const algebraic_type& t) {
+  if (t.element && !variant_keys_unique(*t.element)) return false;
+  std::set<std::string> keys;
+  for (std::size_t tag = 0; tag < t.elements.size(); ++tag) {
+    auto& e = t.elements[tag];
+    if (t.kind == type_kind::sum && !keys.insert(e.name ? *e.name : std::to_string(tag)).second) return false;
+    if (!variant_keys_unique(e.type)) return false;
+  }
+  return true;
+}
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input = fuzz::as_text(data, size);
@@ -43,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string json = to_sats_json(*decoded, type);
   auto back = from_sats_json(type, json);
-  // Types whose variants share a name cannot always be read back: only what
-  // reads back must read back the same.
-  if (back.ok()) ORRERY_FUZZ_CHECK(to_sats_json(*back, type) == json, "a value changed through SATS-JSON");
+  // Only what reads back must read back the same (a string that names no
+  // variant of a sum does not read back).
+  if (back.ok() && variant_keys_unique(type)) ORRERY_FUZZ_CHECK(to_sats_json(*back, type) == json, "a value changed through SATS-JSON");
   return 0;
 }

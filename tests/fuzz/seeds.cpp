@@ -64,6 +64,11 @@ void bsatn_values() {
              product_value{{identity_value(7), timestamp_value(1700000000123456), std::string("Hello!")}});
   auto nested = T::array_of(T::option(T::product({{std::string("p"), T::array_of(T::primitive(type_kind::u8))}})));
   bsatn_seed("nested", nested, array_value{value::none(), value::some(product_value{{bytes_value{1, 2}}})});
+  // Two variants named alike: SATS-JSON cannot say which one a value holds.
+  auto twins = T::array_of(T::sum({{std::string("some"), T::product({{std::string("p"), T::array_of(T::primitive(type_kind::u8))}})},
+                                   {std::string("some"), T::product({{std::string("none"), T::unit()}})}}));
+  bsatn_seed("twin_variants", twins, array_value{value::sum(1, product_value{{value::unit()}}),
+                                                 value::sum(0, product_value{{bytes_value{1, 2}}})});
   auto shape = fuzz::reducer_params().elements[26].type;
   bsatn_seed("sum", shape, value::sum(1, 2.5));
   // A type reference (as module typespaces hold them): no value of it decodes.
