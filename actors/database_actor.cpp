@@ -143,7 +143,7 @@ struct database_state : module_environment {
     }
     auto tx = ds->begin();
     std::uint64_t limit_before = sql_settings.row_limit;
-    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner}, sql_settings, sql_limits);
+    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner, &def.visibility}, sql_settings, sql_limits);
     if (!ran) {
       tx.rollback();
       reply.deliver(sql_reply{400, ran.error().message});
@@ -661,11 +661,11 @@ struct database_state : module_environment {
       }
     }
     switch (r.type) {
-      case client_request::kind::subscribe: return subscriptions.subscribe(connection, r, *ds, record.owner, reply);
+      case client_request::kind::subscribe: return subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility, reply);
       case client_request::kind::unsubscribe: return subscriptions.unsubscribe(connection, r, reply);
       case client_request::kind::one_off_query: {
         auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0],
-                                                  sql::caller{c->id, c->id == record.owner}, sql_limits);
+                                                  sql::caller{c->id, c->id == record.owner, &def.visibility}, sql_limits);
         if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));
         std::vector<table_rows> rows{{(*q)->table_name(), {}}};
         if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled)

@@ -303,7 +303,9 @@ result<module_def> decode_module_def(std::string_view bytes) {
             lifecycles.emplace_back(kind, read_string(in));
           }
           break;
-        case 8: require_empty(in, "row-level security filters (clientVisibilityFilter)"); break;
+        case 8:
+          for (std::uint32_t n = in.u32(); n > 0; --n) def.row_filters.push_back(read_string(in));
+          break;
         case 9: snake = in.u8() == 1; break;
         case 10:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
@@ -413,6 +415,9 @@ result<module_def> decode_module_def(std::string_view bytes) {
       def.index_sources.push_back(std::move(sources));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    auto visibility = sql::row_security::compile(def.row_filters, def.tables);
+    if (!visibility) return visibility.error();
+    def.visibility = std::move(*visibility);
     return def;
   } catch (const bsatn_error& e) {
     return fail(errc::invalid_argument, std::string("cannot read the module definition: ") + e.what());
@@ -481,8 +486,10 @@ std::string module_def_json(const module_def& def) {
                 product_elements_json(r.params) + ",\"lifecycle\":" +
                 (kind ? "{\"some\":" + unit_variant(kind) + "}" : unit_variant("none")) + "}";
   }
+  std::string filters;
+  for (auto& sql : def.row_filters) filters += std::string(filters.empty() ? "" : ",") + "{\"sql\":" + json_quote(sql) + "}";
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
-         "],\"types\":[],\"misc_exports\":[],\"row_level_security\":[]}";
+         "],\"types\":[],\"misc_exports\":[],\"row_level_security\":[" + filters + "]}";
 }
 
 namespace {
@@ -582,6 +589,11 @@ result<module_def> module_def_from_json(std::string_view text) {
       }
       def.reducers.push_back(std::move(reducer));
     }
+    if (auto filters = member(*parsed, "row_level_security"))
+      for (auto& f : filters->items) def.row_filters.push_back(required(f, "sql").text);
+    auto visibility = sql::row_security::compile(def.row_filters, def.tables);
+    if (!visibility) return visibility.error();
+    def.visibility = std::move(*visibility);
     return def;
   } catch (const std::exception& e) {
     return fail(errc::invalid_argument, std::string("cannot read the module definition: ") + e.what());

@@ -8,6 +8,7 @@
 // reference and reducer name must name something the module declares.
 
 #include "runtime/result.hpp"
+#include "runtime/sql/row_security.hpp"
 #include "runtime/types/algebraic_type.hpp"
 #include "runtime/types/schema.hpp"
 
@@ -37,6 +38,8 @@ struct module_def {
   std::vector<std::string> table_sources;  // source name of each table
   std::vector<std::vector<std::string>> index_sources;  // per table, per index
   std::vector<reducer_def> reducers;       // position = reducer id
+  std::vector<std::string> row_filters;    // client visibility filters, as declared
+  sql::row_security visibility;            // the same, compiled against `tables`
 
   const reducer_def* reducer(std::string_view name) const;
   /// By canonical or source name, or by id written in decimal.

@@ -55,22 +55,24 @@ std::string subscription_hub::jwt(const connection_id& connection) const {
   return it == clients_.end() ? std::string() : it->second.jwt;
 }
 
-std::string subscription_hub::plan_key(const client& c, const std::string& text) {
-  if (text.find(":sender") == std::string::npos) return text;
+std::string subscription_hub::plan_key(const client& c, const std::string& text, const sql::row_security& visibility) {
+  if (visibility.empty() && text.find(":sender") == std::string::npos) return text;
   return text + '\n' + c.id.to_hex();
 }
 
 result<std::shared_ptr<sql::subscription_query>> subscription_hub::compile(const client& c, const std::string& text,
-                                                                           datastore& ds, const identity& owner) {
-  auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner}, limits_);
+                                                                           datastore& ds, const identity& owner,
+                                                                           const sql::row_security& visibility) {
+  auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner, &visibility}, limits_);
   if (!compiled) return compiled.error();
-  auto it = queries_.find(plan_key(c, text));
+  auto it = queries_.find(plan_key(c, text, visibility));
   if (it != queries_.end()) return it->second.query;
   return compiled;
 }
 
 void subscription_hub::subscribe(const connection_id& connection, const client_request& r, datastore& ds,
-                                 const identity& owner, const std::function<void(std::string)>& reply) {
+                                 const identity& owner, const sql::row_security& visibility,
+                                 const std::function<void(std::string)>& reply) {
   auto found = clients_.find(connection.to_hex());
   if (found == clients_.end()) return;
   const std::string& key = found->first;
@@ -88,7 +90,7 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
   std::vector<std::shared_ptr<sql::subscription_query>> compiled;
   std::vector<table_rows> rows;
   for (auto& text : texts) {
-    auto q = compile(c, text, ds, owner);
+    auto q = compile(c, text, ds, owner, visibility);
     if (!q) return refuse(q.error().message);
     table_rows t{(*q)->table_name(), {}};
     if (auto filled = (*q)->initial_rows(t.rows, limits_); !filled) return refuse(filled.error().message);
@@ -97,7 +99,7 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
   }
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < texts.size(); ++i) {
-    keys.push_back(plan_key(c, texts[i]));
+    keys.push_back(plan_key(c, texts[i], visibility));
     auto& shared = queries_[keys.back()];
     shared.query = compiled[i];
     shared.users.insert({key, r.query_set_id});

@@ -8,6 +8,7 @@
 #include "actors/database_actor.hpp"
 #include "runtime/storage/datastore.hpp"
 #include "runtime/sql/limits.hpp"
+#include "runtime/sql/row_security.hpp"
 #include "runtime/sql/subscription.hpp"
 
 #include <caf/actor_addr.hpp>
@@ -60,9 +61,10 @@ public:
   std::string jwt(const connection_id& connection) const;
 
   /// A client's Subscribe and Unsubscribe, answered through `reply`. `ds`
-  /// holds the tables the queries read; `owner` owns the database.
+  /// holds the tables the queries read; `owner` owns the database, and
+  /// `visibility` restricts the rows everyone else sees.
   void subscribe(const connection_id& connection, const client_request& r, datastore& ds, const identity& owner,
-                 const std::function<void(std::string)>& reply);
+                 const sql::row_security& visibility, const std::function<void(std::string)>& reply);
   void unsubscribe(const connection_id& connection, const client_request& r,
                    const std::function<void(std::string)>& reply);
   /// Ends every subscription (their tables are going away); clients are told
@@ -94,12 +96,13 @@ private:
   };
 
   /// Subscribers share a plan only when the query means the same for them: a
-  /// query naming `:sender` is bound to each subscriber's own identity.
-  static std::string plan_key(const client& c, const std::string& text);
+  /// query naming `:sender`, or any query of a module with row-level
+  /// security, is bound to each subscriber's own identity.
+  static std::string plan_key(const client& c, const std::string& text, const sql::row_security& visibility);
   /// The plan for `text` as `c` may run it: the one already shared under its
   /// key, or a new one. Compiling first checks that `c` may see its tables.
   result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text, datastore& ds,
-                                                           const identity& owner);
+                                                           const identity& owner, const sql::row_security& visibility);
   void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans);
 
   database_actor::pointer self_;

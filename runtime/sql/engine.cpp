@@ -121,8 +121,7 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   binder scope(ds, who);
   scope.add_table(s.from);
   for (auto& j : s.joins) scope.add_table(j.table);
-  std::optional<bound_expr> where;
-  if (s.where) where = scope.bind(*s.where);
+  std::optional<bound_expr> where = scope.bind_where(s.where.get());
   query_result out;
   evaluator eval(scope.tables);
   auto kept = [&](const tuple& t) { return !where || eval.test(*where, t); };
@@ -317,8 +316,7 @@ void check(const result<std::string>& r) {
 std::vector<std::string_view> matching_rows(const table_ref& ref, const expr* where, binder& scope,
                                             std::uint64_t& scanned, budget& time) {
   scope.add_table(ref);
-  std::optional<bound_expr> bound;
-  if (where) bound = scope.bind(*where);
+  std::optional<bound_expr> bound = scope.bind_where(where);
   evaluator eval(scope.tables);
   std::vector<std::string_view> out;
   tuple current(1);

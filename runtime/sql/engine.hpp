@@ -19,9 +19,13 @@
 
 namespace orrery::sql {
 
+class row_security;
+
 struct caller {
   identity id;
   bool owner = false;
+  /// The module's row-level security, which applies unless `owner`.
+  const row_security* visibility = nullptr;
 };
 
 /// Database settings the SQL endpoint reads and SETs.

@@ -78,7 +78,7 @@ result<std::shared_ptr<subscription_query>> subscription_query::compile(datastor
       if (it == tables.end()) error("unknown table `" + s.items[0].table + "` in `" + s.items[0].table + ".*`");
       st->returned = std::size_t(it - tables.begin());
     }
-    if (s.where) st->where = st->scope->bind(*s.where);
+    st->where = st->scope->bind_where(s.where.get());
     return std::shared_ptr<subscription_query>(new subscription_query(std::move(st)));
   } catch (const sql_error& e) {
     return fail(errc::invalid_argument, e.what());

@@ -151,7 +151,6 @@ test('bad bundles are refused with the module error and leave nothing behind', a
   }
   // What the host cannot enforce yet is refused, named, rather than ignored.
   for (const [name, pattern] of [
-    ['rls-filter', /declares row-level security filters \(clientVisibilityFilter\), which this host does not support yet/],
     ['event-table', /declares `ping` an event table, which this host does not support yet/],
   ]) {
     const r = run('publish', `bad-${name}`, '-j', path.join(bundles, `${name}.js`));

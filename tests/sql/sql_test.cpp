@@ -3,6 +3,7 @@
 // A file is a list of blocks separated by blank lines:
 //   table NAME public|private (COL TYPE [pk] [unique] [autoinc] [btree] [hash], ...)
 //   index NAME btree|hash (COL, ...)          a multi-column index on table NAME
+//   filter SQL                                a row-level security filter
 //   as owner | as stranger                    who runs what follows
 //   statement ok / SQL                        must succeed (DML is committed)
 //   query [scanned N] / SQL / ---- / rows     rows as JSON arrays, in order
@@ -14,6 +15,7 @@
 
 #include "runtime/sql/engine.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/sql/row_security.hpp"
 #include "runtime/sql/subscription.hpp"
 #include "runtime/storage/datastore.hpp"
 #include "runtime/types/bsatn.hpp"
@@ -69,7 +71,8 @@ std::string trim(const std::string& s) {
 struct database {
   std::unique_ptr<datastore> ds = std::move(*datastore::open(nullptr, nullptr, 1));
   sql::settings config;
-  sql::caller who{identity::from_claims("test", "owner"), true};
+  sql::row_security visibility;
+  sql::caller who{identity::from_claims("test", "owner"), true, &visibility};
 
   table_schema table_from(const std::string& line) {
     // table NAME public|private (COL TYPE flags, ...)
@@ -116,9 +119,16 @@ void run_file(const std::filesystem::path& file) {
   for (std::string l; std::getline(in, l);) lines.push_back(l);
   database db;
   std::vector<table_schema> pending;  // tables are created once all `index` lines are read
+  std::vector<table_schema> created;
+  std::vector<std::string> filters;
   auto flush_tables = [&] {
     for (auto& s : pending) REQUIRE(db.ds->create_table(s).ok());
+    created.insert(created.end(), pending.begin(), pending.end());
     pending.clear();
+    auto compiled = sql::row_security::compile(filters, created);
+    INFO((compiled ? "" : compiled.error().message));
+    REQUIRE(compiled.ok());
+    db.visibility = std::move(*compiled);
   };
   std::size_t i = 0;
   auto block = [&]() {  // lines up to a blank line
@@ -139,6 +149,11 @@ void run_file(const std::filesystem::path& file) {
       ++i;
       continue;
     }
+    if (line.rfind("filter ", 0) == 0) {
+      filters.push_back(line.substr(7));
+      ++i;
+      continue;
+    }
     if (line.rfind("index ", 0) == 0) {
       auto words = split(trim(line.substr(6, line.find('(') - 6)), ' ');
       auto cols = split(line.substr(line.find('(') + 1, line.rfind(')') - line.find('(') - 1), ',');
@@ -153,8 +168,8 @@ void run_file(const std::filesystem::path& file) {
     }
     flush_tables();
     if (line == "as owner" || line == "as stranger") {
-      db.who = line == "as owner" ? sql::caller{identity::from_claims("test", "owner"), true}
-                                  : sql::caller{identity::from_claims("test", "stranger"), false};
+      db.who = line == "as owner" ? sql::caller{identity::from_claims("test", "owner"), true, &db.visibility}
+                                  : sql::caller{identity::from_claims("test", "stranger"), false, &db.visibility};
       ++i;
       continue;
     }
@@ -428,4 +443,67 @@ TEST_CASE("subscription initial rows stop at their time budget", "[runtime][sql]
                                                             repeat(")", 65), db.who);
   REQUIRE_FALSE(deep);
   CHECK_THAT(deep.error().message, Catch::Matchers::Contains("deeper than the limit of 64"));
+}
+
+TEST_CASE("row-level security: a subscriber gets and hears of the rows its filters select", "[runtime][sql]") {
+  database db;
+  table_schema note = db.table_from("table note public (id u32 pk, owner identity)");
+  REQUIRE(db.ds->create_table(note).ok());
+  auto compiled = sql::row_security::compile({"SELECT * FROM note WHERE owner = :sender"}, {note});
+  REQUIRE(compiled);
+  db.visibility = std::move(*compiled);
+  identity alice = identity::from_claims("test", "alice"), bob = identity::from_claims("test", "bob");
+  auto insert = [&](int id, const identity& who) {
+    auto parsed = sql::parse("INSERT INTO note VALUES (" + std::to_string(id) + ", 0x" + who.to_hex() + ")");
+    REQUIRE(parsed);
+    auto tx = db.ds->begin();
+    REQUIRE(sql::run(*db.ds, tx, *parsed, db.who, db.config));
+    return tx.commit();
+  };
+  insert(1, alice);
+  insert(2, bob);
+
+  sql::caller as_alice{alice, false, &db.visibility};
+  auto query = sql::subscription_query::compile(*db.ds, "SELECT * FROM note", as_alice);
+  REQUIRE(query);
+  std::vector<std::string> rows;
+  REQUIRE((*query)->initial_rows(rows));
+  REQUIRE(rows.size() == 1);
+  std::string alices_row("\x01\0\0\0", 4);  // id 1, then the identity as a little-endian u256
+  alices_row.append(alice.bytes.rbegin(), alice.bytes.rend());
+  CHECK(rows[0] == alices_row);
+
+  std::vector<std::string> inserts, deletes;
+  (*query)->delta(insert(3, bob), inserts, deletes);
+  CHECK(inserts.empty());
+  (*query)->delta(insert(4, alice), inserts, deletes);
+  CHECK(inserts.size() == 1);
+
+  // The owner bypasses the filters.
+  auto owned = sql::subscription_query::compile(*db.ds, "SELECT * FROM note", db.who);
+  REQUIRE(owned);
+  rows.clear();
+  REQUIRE((*owned)->initial_rows(rows));
+  CHECK(rows.size() == 4);
+}
+
+TEST_CASE("row-level security filters are checked against the module's tables", "[runtime][sql]") {
+  database db;
+  std::vector<table_schema> tables{db.table_from("table note public (id u32 pk, owner identity)"),
+                                   db.table_from("table topic public (id u32 pk)")};
+  auto refusal = [&](const std::string& filter) {
+    auto compiled = sql::row_security::compile({filter}, tables);
+    return compiled ? std::string() : compiled.error().message;
+  };
+  CHECK(refusal("SELECT * FROM note WHERE owner = :sender") == "");
+  CHECK(refusal("SELECT note.* FROM note") == "");
+  CHECK_THAT(refusal("SELECT * FROM nosuch"), Catch::Matchers::Contains("the module declares no table `nosuch`"));
+  CHECK_THAT(refusal("SELECT * FROM note WHERE writer = :sender"),
+             Catch::Matchers::Contains("unknown column `writer` in table `note`"));
+  CHECK_THAT(refusal("SELECT * FROM note WHERE id = :sender"), Catch::Matchers::Contains("type mismatch"));
+  CHECK_THAT(refusal("SELECT id FROM note"), Catch::Matchers::Contains("SELECT * or SELECT t.*"));
+  CHECK_THAT(refusal("SELECT n.* FROM note n JOIN topic t ON t.id = n.id"),
+             Catch::Matchers::Contains("filters that join tables are not supported yet"));
+  CHECK_THAT(refusal("DELETE FROM note"), Catch::Matchers::Contains("row-level security filter `DELETE FROM note`"));
+  CHECK_THAT(refusal("SELECT * FROM note WHERE"), Catch::Matchers::Contains("row-level security filter"));
 }

@@ -1,9 +1,29 @@
 #include "runtime/sql/detail/binding.hpp"
 
+#include "runtime/sql/row_security.hpp"
+
 #include "runtime/types/json_value.hpp"
 #include "runtime/types/sats_json.hpp"
 
 namespace orrery::sql::detail {
+
+std::optional<bound_expr> binder::bind_where(const expr* where) const {
+  std::vector<bound_expr> terms;
+  if (where) terms.push_back(bind(*where));
+  if (!who_.owner && who_.visibility)
+    for (auto& b : tables)
+      if (auto visible = who_.visibility->condition(b.t->schema().name, b.alias)) terms.push_back(bind(*visible));
+  if (terms.empty()) return std::nullopt;
+  if (terms.size() == 1) return std::move(terms[0]);
+  bound_expr all;
+  all.type = expr::kind::and_;
+  for (auto& t : terms) {
+    if (t.type != expr::kind::and_) all.children.push_back(std::move(t));
+    else
+      for (auto& c : t.children) all.children.push_back(std::move(c));
+  }
+  return all;
+}
 
 void error(const std::string& message) { throw sql_error(message); }
 

@@ -120,6 +120,11 @@ public:
           (tables.size() == 1 ? " in table `" + tables[0].t->schema().name + "`" : std::string()));
   }
 
+  /// `where` (if any) and, for a caller other than the owner, the row-level
+  /// security condition of each table bound so far: the rows the query may
+  /// see. Top-level terms stay flat, so index selection sees them all.
+  std::optional<bound_expr> bind_where(const expr* where) const;
+
   /// Recurses as deep as the condition nests (limits::max_expression_depth).
   bound_expr bind(const expr& e) const {
     bound_expr b;
