@@ -42,9 +42,9 @@ void put_transaction_update(bsatn_writer& w, const std::vector<query_set_changes
     for (auto& t : s.tables) {
       w.string(t.table);
       w.u32(1);
-      w.u8(0);  // PersistentTable
+      w.u8(t.event ? 1 : 0);  // EventTable or PersistentTable
       put_rows(w, t.inserts);
-      put_rows(w, t.deletes);
+      if (!t.event) put_rows(w, t.deletes);
     }
   }
 }

@@ -45,6 +45,7 @@ struct table_rows {
 struct table_changes {
   std::string table;
   std::vector<std::string> inserts, deletes;
+  bool event = false;  // an event table: `inserts` are its events, and nothing is deleted
 };
 
 struct query_set_changes {

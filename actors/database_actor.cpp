@@ -244,6 +244,10 @@ struct database_state : module_environment {
       if (!same)
         return fail(errc::invalid_argument, "Database update rejected: the columns of table `" + schema.name +
                                               "` changed; publish with --delete-data to start over");
+      if (have.is_event != schema.is_event)
+        return fail(errc::invalid_argument, "Database update rejected: table `" + schema.name + "` " +
+                                              (schema.is_event ? "becomes" : "is no longer") +
+                                              " an event table; publish with --delete-data to start over");
     }
     return done{};
   }

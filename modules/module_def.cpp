@@ -406,9 +406,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
       for (auto& [table, reducer, column] : schedules)
         if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{find_reducer(reducer)->name, column};
       s.is_public = raw.is_public;
-      if (raw.is_event)
-        throw bsatn_error("the module declares `" + raw.source_name +
-                          "` an event table, which this host does not support yet");
+      s.is_event = raw.is_event;
       check_table(s, raw.source_name);
       def.tables.push_back(std::move(s));
       def.table_sources.push_back(raw.source_name);
@@ -475,7 +473,8 @@ std::string module_def_json(const module_def& def) {
               ",\"primary_key\":" + columns_json(pk) + ",\"indexes\":[" + indexes + "],\"constraints\":[" +
               constraints + "],\"sequences\":[" + sequences + "],\"schedule\":" + schedule +
               ",\"table_type\":" + unit_variant("User") + ",\"table_access\":" +
-              unit_variant(t.is_public ? "Public" : "Private") + "}";
+              unit_variant(t.is_public ? "Public" : "Private") + ",\"is_event\":" + (t.is_event ? "true" : "false") +
+              "}";
   }
   std::string reducers;
   for (std::size_t i = 0; i < def.reducers.size(); ++i) {
@@ -569,6 +568,7 @@ result<module_def> module_def_from_json(std::string_view text) {
       for (auto& q : required(t, "sequences").items)
         s.sequences.push_back({column_id(required(q, "column"))});
       s.is_public = !required(t, "table_access").fields.empty() && required(t, "table_access").fields[0].first == "Public";
+      if (auto event = member(t, "is_event")) s.is_event = event->type == json_value::kind::boolean && event->flag;
       for (auto& u : unique) check_columns(s.name, "a unique constraint", u, s.columns.size());
       check_table(s, s.name);
       def.table_sources.push_back(s.name);

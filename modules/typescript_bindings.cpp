@@ -175,7 +175,8 @@ std::vector<std::pair<std::string, std::string>> typescript_bindings(const modul
                  quote(ix.algorithm == index_algorithm::hash ? "hash" : "btree") + ", columns: [" + cols + "] }, ";
     }
     tables += "  " + quote(t.name) + ": __table({ name: " + quote(t.name) + ", public: " +
-              (t.is_public ? "true" : "false") + ", indexes: [" + indexes + "] }, " + row + "),\n";
+              (t.is_public ? "true" : "false") + (t.is_event ? ", event: true" : "") + ", indexes: [" + indexes +
+              "] }, " + row + "),\n";
   }
   tables += "});\n";
   std::string reducers = "\n/** The module's reducers that clients may call. */\nconst reducersSchema = __reducers(\n";

@@ -169,7 +169,9 @@ subscription_hub::changes subscription_hub::fan_out(const commit_result& committ
       if (set == sets.end()) set = sets.insert(sets.end(), query_set_changes{set_id, {}});
       auto table = std::find_if(set->tables.begin(), set->tables.end(),
                                 [&](auto& t) { return t.table == q.query->table_name(); });
-      if (table == set->tables.end()) table = set->tables.insert(set->tables.end(), table_changes{q.query->table_name(), {}, {}});
+      if (table == set->tables.end())
+        table = set->tables.insert(set->tables.end(),
+                                   table_changes{q.query->table_name(), {}, {}, q.query->returns_events()});
       table->inserts.insert(table->inserts.end(), inserts.begin(), inserts.end());
       table->deletes.insert(table->deletes.end(), deletes.begin(), deletes.end());
     }

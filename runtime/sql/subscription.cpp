@@ -61,6 +61,9 @@ result<std::shared_ptr<subscription_query>> subscription_query::compile(datastor
       const join& j = s.joins[0];
       st->scope->add_table(j.table);
       if (!j.left) error("a subscription join needs ON a.x = b.y");
+      // Event rows vanish without a delete, so a join over them could not be kept up to date.
+      for (auto& b : st->scope->tables)
+        if (b.t->schema().is_event) error("`" + b.t->schema().name + "` is an event table, which a subscription cannot join");
       bound_column a = st->scope->resolve(*j.left), b = st->scope->resolve(*j.right);
       if (a.slot == b.slot) error("the join must compare columns of the two tables");
       if (*a.type != *b.type) error("type mismatch in join: `" + a.name + "` is " + type_name(*a.type) + " but `" + b.name + "` is " + type_name(*b.type));
@@ -89,6 +92,7 @@ result<std::shared_ptr<subscription_query>> subscription_query::compile(datastor
 
 const std::string& subscription_query::table_name() const { return state_->table_at(state_->returned).schema().name; }
 table_id subscription_query::table() const { return state_->table_at(state_->returned).schema().id; }
+bool subscription_query::returns_events() const { return state_->table_at(state_->returned).schema().is_event; }
 
 namespace {
 

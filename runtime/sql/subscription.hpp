@@ -28,6 +28,8 @@ public:
   /// The table whose rows the query returns.
   const std::string& table_name() const;
   table_id table() const;
+  /// Whether that table is an event table, whose rows live one transaction.
+  bool returns_events() const;
 
   /// Appends the rows the query returns now, within the time budget of
   /// `bounds` (which starts now); past it, appends nothing and fails.

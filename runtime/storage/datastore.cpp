@@ -503,8 +503,17 @@ commit_result transaction::commit(std::function<void()> on_durable) {
     }
   }
 
-  for (auto& e : undo)
-    if (!e.inserted) e.table->data->release(e.row);
+  for (auto& e : undo) {
+    table& t = *e.table->data;
+    if (!t.schema().is_event) {
+      if (!e.inserted) t.release(e.row);
+    } else if (e.inserted) {
+      // An event table's rows live only inside their transaction: the update
+      // above carries them to subscribers, and the table is empty again.
+      if (t.live(e.row)) t.unlink(e.row);
+      t.release(e.row);
+    }
+  }
   undo.clear();
   ds_->forget_inserted();
   ds_->in_tx_ = false;
@@ -518,6 +527,7 @@ commit_result transaction::commit(std::function<void()> on_durable) {
     std::size_t changed_snapshots = 0;
     for (auto& u : out.updates) {
       auto* st = ds->state_of(u.table);
+      if (st->data->schema().is_event) continue;  // nothing of it is kept
       st->changed_since_checkpoint = true;
       for (auto& row : u.deletes) ds->log_->add(u.table, commit_log::change::deleted, row);
       for (auto& row : u.inserts) ds->log_->add(u.table, commit_log::change::inserted, row);

@@ -149,15 +149,6 @@ test('bad bundles are refused with the module error and leave nothing behind', a
     assert.match(r.stderr, pattern, name);
     assert.equal((await fetch(`${host.url}/v1/database/bad-${name}/identity`)).status, 404);
   }
-  // What the host cannot enforce yet is refused, named, rather than ignored.
-  for (const [name, pattern] of [
-    ['event-table', /declares `ping` an event table, which this host does not support yet/],
-  ]) {
-    const r = run('publish', `bad-${name}`, '-j', path.join(bundles, `${name}.js`));
-    assert.notEqual(r.status, 0, name);
-    assert.match(r.stderr, pattern, name);
-    assert.equal((await fetch(`${host.url}/v1/database/bad-${name}/identity`)).status, 404);
-  }
   const init = run('publish', 'bad-init', '-j', path.join(bundles, 'bad-init.js'));
   assert.match(init.stderr, /init reducer failed: Error: init refuses to start/);
   assert.equal((await fetch(`${host.url}/v1/database/bad-init/identity`)).status, 404);
