@@ -239,8 +239,14 @@ struct database_state : module_environment {
       }
       const table_schema& have = existing->schema();
       bool same = have.columns.size() == schema.columns.size() && have.primary_key == schema.primary_key;
-      for (std::size_t i = 0; same && i < have.columns.size(); ++i)
-        same = have.columns[i].name == schema.columns[i].name && have.columns[i].type == schema.columns[i].type;
+      // Columns stored under their source names (`lastSeen`) before the host
+      // gave them canonical ones (`last_seen`) take the canonical names.
+      bool renamed = false;
+      for (std::size_t i = 0; same && i < have.columns.size(); ++i) {
+        same = have.columns[i].type == schema.columns[i].type &&
+               (have.columns[i].name == schema.columns[i].name || snake_case(have.columns[i].name) == schema.columns[i].name);
+        renamed = renamed || have.columns[i].name != schema.columns[i].name;
+      }
       if (!same)
         return fail(errc::invalid_argument, "Database update rejected: the columns of table `" + schema.name +
                                               "` changed; publish with --delete-data to start over");
@@ -248,6 +254,12 @@ struct database_state : module_environment {
         return fail(errc::invalid_argument, "Database update rejected: table `" + schema.name + "` " +
                                               (schema.is_event ? "becomes" : "is no longer") +
                                               " an event table; publish with --delete-data to start over");
+      if (renamed) {
+        std::vector<std::string> names;
+        for (auto& c : schema.columns) names.push_back(c.name);
+        if (auto done = ds->rename_columns(have.id, names); !done) return done;
+        system_log("Columns of table `" + schema.name + "` now have their canonical (snake_case) names");
+      }
     }
     return done{};
   }
@@ -259,12 +271,12 @@ struct database_state : module_environment {
       const table* t = store.find_table(wanted.tables[i].name);
       if (!t) continue;
       out.tables[wanted.tables[i].name] = t->schema().id;
-      out.tables[wanted.table_sources[i]] = t->schema().id;
+      out.tables[wanted.table_sources[i].name] = t->schema().id;
       for (std::size_t k = 0; k < wanted.tables[i].indexes.size(); ++k) {
         const index_schema* ix = t->schema().index_named(wanted.tables[i].indexes[k].name);
         if (!ix) continue;
         out.indexes[ix->name] = ix->id;
-        out.indexes[wanted.index_sources[i][k]] = ix->id;
+        out.indexes[wanted.table_sources[i].index_names[k]] = ix->id;
       }
     }
     return out;

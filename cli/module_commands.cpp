@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 namespace orrery::cli {
 namespace {
@@ -159,9 +160,29 @@ struct offline_environment : module_environment {
   void schedule_immediate(std::string, std::string) override {}
 };
 
+/// Writes the bindings into `dir`, removing files an earlier generation wrote
+/// that this one does not (a table or reducer the module no longer has).
+void write_bindings(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+  std::set<fs::path> fresh;
+  for (auto& [name, text] : files) fresh.insert((dir / name).lexically_normal());
+  std::error_code ec;
+  if (fs::is_directory(dir, ec))
+    for (auto& entry : fs::recursive_directory_iterator(dir, ec)) {
+      if (!entry.is_regular_file() || entry.path().extension() != ".ts" || fresh.count(entry.path().lexically_normal())) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::string head(512, '\0');
+      in.read(head.data(), std::streamsize(head.size()));
+      head.resize(std::size_t(in.gcount()));
+      if (is_generated_binding(head)) fs::remove(entry.path(), ec);
+    }
+  for (auto& [name, text] : files) write_file(dir / name, text);
+  std::cout << "Generated TypeScript bindings in " << dir.string() << "\n";
+}
+
 void add_generate(CLI::App& app) {
   struct options {
     std::string lang = "typescript", out_dir, project = ".", js_path, database, server;
+    bool include_private = false;
   };
   auto o = std::make_shared<options>();
   auto cmd = app.add_subcommand("generate", "Write client bindings for a module");
@@ -171,14 +192,14 @@ void add_generate(CLI::App& app) {
   cmd->add_option("-j,--js-path", o->js_path, "A built bundle instead of a project");
   cmd->add_option("-d,--database", o->database, "A published database instead of a project");
   cmd->add_option("-s,--server", o->server, "Server nickname or URL (with --database)");
+  cmd->add_flag("--include-private", o->include_private, "Also private tables and reducers clients may not call");
   cmd->callback([o] {
     if (!o->database.empty()) {
       http_reply reply = connect_to(o->server).request("GET", "/v1/database/" + url_encode(o->database) + "/schema?version=9");
       if (!reply.ok()) throw cli_error("cannot read the schema of `" + o->database + "` (HTTP " + std::to_string(reply.status) + "): " + reply.body);
       auto def = module_def_from_json(reply.body);
       if (!def) throw cli_error(def.error().message);
-      for (auto& [name, text] : typescript_bindings(*def)) write_file(fs::path(o->out_dir) / name, text);
-      std::cout << "Generated TypeScript bindings in " << o->out_dir << "\n";
+      write_bindings(o->out_dir, typescript_bindings(*def, o->include_private));
       return;
     }
     std::string bundle_path = o->js_path.empty() ? build_module(o->project) : o->js_path;
@@ -190,8 +211,7 @@ void add_generate(CLI::App& app) {
     if (!loaded) throw cli_error(loaded.error().message);
     auto def = decode_module_def((*loaded)->definition());
     if (!def) throw cli_error(def.error().message);
-    for (auto& [name, text] : typescript_bindings(*def)) write_file(fs::path(o->out_dir) / name, text);
-    std::cout << "Generated TypeScript bindings in " << o->out_dir << "\n";
+    write_bindings(o->out_dir, typescript_bindings(*def, o->include_private));
   });
 }
 

@@ -132,6 +132,7 @@ void check_table(const table_schema& s, const std::string& table) {
 
 struct raw_index {
   std::optional<std::string> source_name;
+  std::optional<std::string> accessor;
   index_algorithm algorithm;
   std::vector<std::uint16_t> columns;
 };
@@ -156,7 +157,7 @@ raw_table read_table(bsatn_reader& in) {
   for (std::uint32_t n = in.u32(); n > 0; --n) {
     raw_index ix;
     ix.source_name = read_option_string(in);
-    read_option_string(in);  // accessor name: the module's own concern
+    ix.accessor = read_option_string(in);
     std::uint8_t algo = in.u8();
     if (algo == 0 || algo == 1) ix.columns = read_columns(in);
     else if (algo == 2) ix.columns = {in.fixed<std::uint16_t>()};
@@ -255,7 +256,6 @@ result<module_def> decode_module_def(std::string_view bytes) {
     std::vector<raw_table> tables;
     std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
     std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
-    std::vector<std::pair<std::string, std::uint32_t>> named_types;  // name, typespace index
     std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
     bool snake = true;
     for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
@@ -268,7 +268,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
           for (std::uint32_t n = in.u32(); n > 0; --n) {
             for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
             std::string name(in.string());
-            named_types.emplace_back(std::move(name), in.u32());
+            def.type_names.push_back({std::move(name), in.u32()});
             in.boolean();
           }
           break;
@@ -328,7 +328,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
       return snake ? snake_case(source) : source;
     };
 
-    for (auto& [name, ref] : named_types)
+    for (auto& [name, ref] : def.type_names)
       if (ref >= def.typespace.size())
         throw bsatn_error("named type `" + name + "` refers to type " + std::to_string(ref) + ", but the typespace has " +
                           std::to_string(def.typespace.size()) + " types");
@@ -367,7 +367,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
       table_schema s;
       s.name = canonical(table_names, raw.source_name);
       for (std::size_t i = 0; i < row.elements.size(); ++i)
-        s.columns.push_back({row.elements[i].name.value_or("col_" + std::to_string(i)), row.elements[i].type, {}});
+        s.columns.push_back({canonical({}, row.elements[i].name.value_or("col_" + std::to_string(i))), row.elements[i].type, {}});
       const std::size_t count = s.columns.size();
       for (auto& [col, value] : raw.defaults) {
         if (col >= count) missing_column(raw.source_name, "a default value", col, count);
@@ -381,14 +381,15 @@ result<module_def> decode_module_def(std::string_view bytes) {
         if (c >= count) missing_column(raw.source_name, "the primary key", c, count);
       if (raw.primary_key.size() == 1) s.primary_key = raw.primary_key[0];
       for (auto& u : raw.unique) check_columns(raw.source_name, "a unique constraint", u, count);
-      std::vector<std::string> sources;
+      table_source origin{raw.source_name, raw.type_ref, {}, {}};
       for (auto& ix : raw.indexes) {
         check_columns(raw.source_name, ix.source_name ? "index `" + *ix.source_name + "`" : std::string("an index"),
                       ix.columns, count);
         bool unique = false;
         for (auto& u : raw.unique) unique = unique || u == ix.columns;
         std::string source = index_name(raw.source_name, ix, s);
-        sources.push_back(source);
+        origin.index_names.push_back(source);
+        origin.index_accessors.push_back(ix.accessor);
         s.indexes.push_back({0, canonical(index_names, source), ix.algorithm, ix.columns, unique});
       }
       // A unique constraint without a matching index gets one.
@@ -396,9 +397,10 @@ result<module_def> decode_module_def(std::string_view bytes) {
         bool covered = false;
         for (auto& ix : s.indexes) covered = covered || ix.columns == u;
         if (!covered) {
-          raw_index implicit{std::nullopt, index_algorithm::btree, u};
+          raw_index implicit{std::nullopt, std::nullopt, index_algorithm::btree, u};
           std::string source = index_name(raw.source_name, implicit, s);
-          sources.push_back(source);
+          origin.index_names.push_back(source);
+          origin.index_accessors.push_back(std::nullopt);
           s.indexes.push_back({0, source, index_algorithm::btree, u, true});
         }
       }
@@ -409,8 +411,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
       s.is_event = raw.is_event;
       check_table(s, raw.source_name);
       def.tables.push_back(std::move(s));
-      def.table_sources.push_back(raw.source_name);
-      def.index_sources.push_back(std::move(sources));
+      def.table_sources.push_back(std::move(origin));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
     auto visibility = sql::row_security::compile(def.row_filters, def.tables);
@@ -442,18 +443,25 @@ std::string columns_json(const std::vector<std::uint16_t>& cols) {
 
 std::string module_def_json(const module_def& def) {
   // Each table's row type goes in the typespace, in table order.
-  std::string types, tables;
+  // They are named as the module names them, for code generators.
+  std::string types, type_names, tables;
   for (std::size_t i = 0; i < def.tables.size(); ++i) {
     const table_schema& t = def.tables[i];
-    if (i) types += ",", tables += ",";
+    if (i) types += ",", type_names += ",", tables += ",";
     types += type_to_json(t.row_type());
+    std::string name = def.table_sources[i].name;
+    for (auto& n : def.type_names)
+      if (n.ref == def.table_sources[i].row_type) name = n.name;
+    type_names += "{\"name\":{\"scope\":[],\"name\":" + json_quote(name) + "},\"ty\":" + std::to_string(i) +
+                  ",\"custom_ordering\":true}";
     std::string indexes, constraints, sequences;
     for (std::size_t k = 0; k < t.indexes.size(); ++k) {
       auto& ix = t.indexes[k];
       const char* algo = ix.algorithm == index_algorithm::hash ? "Hash" : ix.algorithm == index_algorithm::direct ? "Direct" : "BTree";
       std::string algo_value = ix.algorithm == index_algorithm::direct ? std::to_string(ix.columns[0]) : columns_json(ix.columns);
       indexes += std::string(k ? "," : "") + "{\"name\":" + option_json(ix.name) + ",\"accessor_name\":" +
-                 option_json(std::nullopt) + ",\"algorithm\":{\"" + algo + "\":" + algo_value + "}}";
+                 option_json(k < def.table_sources[i].index_accessors.size() ? def.table_sources[i].index_accessors[k]
+                                                                               : std::nullopt) + ",\"algorithm\":{\"" + algo + "\":" + algo_value + "}}";
       if (ix.unique)
         constraints += std::string(constraints.empty() ? "" : ",") + "{\"name\":" + option_json(ix.name) +
                        ",\"data\":{\"Unique\":{\"columns\":" + columns_json(ix.columns) + "}}}";
@@ -488,7 +496,7 @@ std::string module_def_json(const module_def& def) {
   std::string filters;
   for (auto& sql : def.row_filters) filters += std::string(filters.empty() ? "" : ",") + "{\"sql\":" + json_quote(sql) + "}";
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
-         "],\"types\":[],\"misc_exports\":[],\"row_level_security\":[" + filters + "]}";
+         "],\"types\":[" + type_names + "],\"misc_exports\":[],\"row_level_security\":[" + filters + "]}";
 }
 
 namespace {
@@ -571,9 +579,10 @@ result<module_def> module_def_from_json(std::string_view text) {
       if (auto event = member(t, "is_event")) s.is_event = event->type == json_value::kind::boolean && event->flag;
       for (auto& u : unique) check_columns(s.name, "a unique constraint", u, s.columns.size());
       check_table(s, s.name);
-      def.table_sources.push_back(s.name);
-      def.index_sources.emplace_back();
-      for (auto& ix : s.indexes) def.index_sources.back().push_back(ix.name);
+      table_source origin{s.name, ref, {}, {}};
+      for (auto& ix : s.indexes) origin.index_names.push_back(ix.name);
+      for (auto& ix : required(t, "indexes").items) origin.index_accessors.push_back(option_text(required(ix, "accessor_name")));
+      def.table_sources.push_back(std::move(origin));
       def.tables.push_back(std::move(s));
     }
     for (auto& r : required(*parsed, "reducers").items) {
@@ -589,6 +598,12 @@ result<module_def> module_def_from_json(std::string_view text) {
       }
       def.reducers.push_back(std::move(reducer));
     }
+    if (auto names = member(*parsed, "types"))
+      for (auto& n : names->items) {
+        std::uint32_t ref = number(required(n, "ty"), UINT32_MAX, "a type reference");
+        if (ref >= def.typespace.size()) throw bsatn_error("named type " + std::to_string(ref) + " is not in the typespace");
+        def.type_names.push_back({required(required(n, "name"), "name").text, ref});
+      }
     if (auto filters = member(*parsed, "row_level_security"))
       for (auto& f : filters->items) def.row_filters.push_back(required(f, "sql").text);
     auto visibility = sql::row_security::compile(def.row_filters, def.tables);

@@ -32,11 +32,25 @@ struct reducer_def {
   lifecycle kind = lifecycle::none;
 };
 
+/// A table as the module's source names it: the names the module looks it
+/// and its indexes up by, and what generated client code calls them.
+struct table_source {
+  std::string name;            // the table's accessor in the module's schema
+  std::uint32_t row_type = 0;  // in module_def::typespace, with the source's column names
+  std::vector<std::string> index_names;                     // per index of the table schema
+  std::vector<std::optional<std::string>> index_accessors;  // per index; none for implicit ones
+};
+
+struct named_type {
+  std::string name;
+  std::uint32_t ref = 0;  // in module_def::typespace
+};
+
 struct module_def {
-  std::vector<algebraic_type> typespace;
+  std::vector<algebraic_type> typespace;   // as declared: source names, references unresolved
+  std::vector<named_type> type_names;      // the typespace's named types
   std::vector<table_schema> tables;        // ids unassigned; canonical names
-  std::vector<std::string> table_sources;  // source name of each table
-  std::vector<std::vector<std::string>> index_sources;  // per table, per index
+  std::vector<table_source> table_sources; // per table
   std::vector<reducer_def> reducers;       // position = reducer id
   std::vector<std::string> row_filters;    // client visibility filters, as declared
   sql::row_security visibility;            // the same, compiled against `tables`

@@ -217,6 +217,22 @@ result<done> datastore::drop_table(table_id id, std::function<void()> on_durable
   return done{};
 }
 
+result<done> datastore::rename_columns(table_id id, const std::vector<std::string>& names,
+                                       std::function<void()> on_durable) {
+  if (in_tx_) return fail(errc::invalid_argument, "cannot change tables inside a transaction");
+  auto* st = state_of(id);
+  if (!st) return no_table(id);
+  if (names.size() != st->data->schema().columns.size())
+    return fail(errc::invalid_argument, "table `" + st->data->schema().name + "` has " +
+                                          std::to_string(st->data->schema().columns.size()) + " columns, not " +
+                                          std::to_string(names.size()));
+  st->data->rename_columns(names);
+  write_batch batch;
+  batch.put(keys::table_schema(id_, id), encode_schema(st->data->schema()));
+  submit(std::move(batch), std::move(on_durable));
+  return done{};
+}
+
 datastore::table_state* datastore::state_of(table_id id) {
   for (auto& st : tables_)
     if (st->data->schema().id == id) return st.get();

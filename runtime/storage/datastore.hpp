@@ -66,6 +66,8 @@ public:
   /// Adds a table; a zero table or index id is assigned. Durable like a commit.
   result<table_id> create_table(table_schema schema, std::function<void()> on_durable = {});
   result<done> drop_table(table_id id, std::function<void()> on_durable = {});
+  /// Renames a table's columns (one name per column). Durable like a commit.
+  result<done> rename_columns(table_id id, const std::vector<std::string>& names, std::function<void()> on_durable = {});
 
   const table* find_table(table_id id) const;
   const table* find_table(std::string_view name) const;

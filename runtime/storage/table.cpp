@@ -125,6 +125,13 @@ table::table(table_schema schema) : schema_(std::move(schema)), row_type_(schema
   }
 }
 
+void table::rename_columns(const std::vector<std::string>& names) {
+  for (std::size_t i = 0; i < names.size() && i < schema_.columns.size(); ++i) {
+    schema_.columns[i].name = names[i];
+    row_type_.elements[i].name = names[i];  // in place: indexes hold the row type by reference
+  }
+}
+
 std::size_t table::hash_row(std::string_view bytes) { return std::hash<std::string_view>()(bytes); }
 
 void table::erase_from_row_set(row_id r, std::string_view bytes) {

@@ -65,6 +65,8 @@ public:
 
   const table_schema& schema() const { return schema_; }
   const algebraic_type& row_type() const { return row_type_; }
+  /// Gives the columns new names, one per column; rows are untouched.
+  void rename_columns(const std::vector<std::string>& names);
   std::size_t row_count() const { return rows_.live_count(); }
   /// About how many bytes the table holds in memory: its row blocks and indexes.
   std::size_t memory_bytes() const;

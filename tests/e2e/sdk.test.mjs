@@ -107,7 +107,7 @@ test('a join subscription updates when either side changes', async () => {
   await owner.conn.reducers.addAuthor({ id: 2, name: 'Lem' });
   await owner.conn.reducers.addBook({ id: 10, authorId: 1, title: 'Earthsea' });
   const reader = await connect(library, 'library');
-  await subscribe(reader.conn, ["SELECT book.* FROM book JOIN author ON book.authorId = author.id WHERE author.name = 'Lem'"]);
+  await subscribe(reader.conn, ["SELECT book.* FROM book JOIN author ON book.author_id = author.id WHERE author.name = 'Lem'"]);
   const titles = () => [...reader.conn.db.book.iter()].map((b) => b.title).sort().join(',');
   assert.equal(titles(), '');
   await owner.conn.reducers.addBook({ id: 11, authorId: 2, title: 'Solaris' });   // the book side

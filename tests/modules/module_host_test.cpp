@@ -46,11 +46,11 @@ struct running_module {
       auto id = ds->create_table(def.tables[i]);
       REQUIRE(id.ok());
       names.tables[def.tables[i].name] = *id;
-      names.tables[def.table_sources[i]] = *id;
+      names.tables[def.table_sources[i].name] = *id;
       const table* t = ds->find_table(*id);
       for (std::size_t k = 0; k < t->schema().indexes.size(); ++k) {
         names.indexes[t->schema().indexes[k].name] = t->schema().indexes[k].id;
-        names.indexes[def.index_sources[i][k]] = t->schema().indexes[k].id;
+        names.indexes[def.table_sources[i].index_names[k]] = t->schema().indexes[k].id;
       }
     }
     instance->bind(*ds, names);

@@ -327,6 +327,27 @@ TEST_CASE("an event table's rows reach the commit's update and are never kept", 
   CHECK(f.ds->find_table("account")->row_count() == 3);
 }
 
+TEST_CASE("renamed columns keep their rows and indexes, across reopens", "[runtime]") {
+  temp_store s;
+  {
+    fixture f(s.db.get(), s.durability.get());
+    auto tx = f.ds->begin();
+    REQUIRE(tx.insert(f.account, row(0, "ada", 1, 10)));
+    tx.commit();
+    REQUIRE(f.ds->rename_columns(f.account, {"id", "display_name", "team_id", "score"}));
+    CHECK(f.ds->find_table(f.account)->schema().columns[1].name == "display_name");
+    CHECK_FALSE(f.ds->rename_columns(f.account, {"id"}));
+    s.durability->flush();
+  }
+  s.reopen();
+  fixture f(s.db.get(), s.durability.get(), false);
+  const table_schema& schema = f.ds->find_table(f.account)->schema();
+  CHECK(schema.columns[2].name == "team_id");
+  CHECK(*f.ds->find_table(f.account)->row_type().elements[2].name == "team_id");
+  auto tx = f.ds->begin();
+  CHECK(tx.scan_point(f.by_name, encode_value(std::string("ada")))->size() == 1);
+}
+
 TEST_CASE("randomized operations match a simple model, across reopens", "[runtime]") {
   // Never checkpointed (the log replays) and checkpointed every few commits.
   const std::size_t checkpoint_bytes = GENERATE(std::size_t(4) << 20, std::size_t(256));
