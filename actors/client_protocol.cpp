@@ -198,6 +198,20 @@ std::string encode_reducer_result(std::uint32_t request_id, std::int64_t timesta
   return out;
 }
 
+std::string encode_procedure_returned(std::uint32_t request_id, std::int64_t timestamp_micros,
+                                      std::int64_t duration_micros, std::string_view value) {
+  std::string out;
+  bsatn_writer w(out);
+  w.u8(7);
+  w.u8(0);
+  w.u32(std::uint32_t(value.size()));
+  w.raw(value);
+  w.fixed(timestamp_micros);
+  w.fixed(duration_micros);
+  w.u32(request_id);
+  return out;
+}
+
 std::string encode_procedure_error(std::uint32_t request_id, std::int64_t timestamp_micros, const std::string& error) {
   std::string out;
   bsatn_writer w(out);

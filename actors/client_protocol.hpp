@@ -66,5 +66,8 @@ enum class reducer_outcome { ok, err, internal_error };
 std::string encode_reducer_result(std::uint32_t request_id, std::int64_t timestamp_micros, reducer_outcome outcome,
                                   const std::string& message, const std::vector<query_set_changes>& own_changes);
 std::string encode_procedure_error(std::uint32_t request_id, std::int64_t timestamp_micros, const std::string& error);
+/// ProcedureResult with status Returned: the procedure's return value (BSATN).
+std::string encode_procedure_returned(std::uint32_t request_id, std::int64_t timestamp_micros,
+                                      std::int64_t duration_micros, std::string_view value);
 
 } // namespace orrery

@@ -13,7 +13,9 @@
 #include "runtime/storage/datastore.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
+#include "runtime/types/bsatn.hpp"
 #include "runtime/types/identity.hpp"
+#include "runtime/types/sats_json.hpp"
 
 #include <caf/all.hpp>
 
@@ -43,7 +45,7 @@ const char* level_name(log_level level) {
   return "Info";
 }
 
-call_result result_of(call_result_kind kind, std::string message = {}) { return {kind, std::move(message), now_micros()}; }
+call_result result_of(call_result_kind kind, std::string message = {}) { return {kind, std::move(message), now_micros(), {}}; }
 
 // Reducers one call may set off by scheduling each other to run at once,
 // directly or in a chain: a reducer that schedules itself stops here.
@@ -90,6 +92,7 @@ struct database_state : module_environment {
   std::uint64_t current_chain = 0;  // while a scheduled-now reducer runs
   std::uint64_t next_chain = 1;
   std::deque<std::pair<std::string, std::string>> immediate;  // reducers the current call scheduled at once
+  std::optional<transaction> procedure_tx;  // the running procedure's `withTx`, while open
   sql::settings sql_settings;
   sql::limits sql_limits;
   detail::subscription_hub subscriptions;  // WebSocket clients and their subscriptions
@@ -107,6 +110,24 @@ struct database_state : module_environment {
   std::string jwt_payload(const connection_id& connection) const override { return subscriptions.jwt(connection); }
   void schedule_immediate(std::string name, std::string args) override {
     immediate.emplace_back(std::move(name), std::move(args));
+  }
+  transaction* begin_procedure_tx(std::string& why) override {
+    if (auto refused = refuse_writes()) {
+      why = *refused;
+      return nullptr;
+    }
+    procedure_tx.emplace(ds->begin());
+    return &*procedure_tx;
+  }
+  void end_procedure_tx(bool commit_it) override {
+    if (!procedure_tx) return;
+    if (commit_it) commit(*procedure_tx, {});
+    else procedure_tx->rollback();
+    procedure_tx.reset();
+  }
+  result<http_fetch_response> fetch(const http_fetch_request& request) override {
+    if (!context.fetch_http) return fail(errc::http_error, "outbound HTTP requests are disabled on this host");
+    return context.fetch_http(request);
   }
 
   void system_log(const std::string& message, const char* level = "Info") {
@@ -555,6 +576,33 @@ struct database_state : module_environment {
     return failed;
   }
 
+  /// Runs procedure `id` outside any transaction; it commits its own
+  /// (`withTx`) as it goes. `answer` hears the outcome, and how long the
+  /// procedure ran, once everything it committed is durable.
+  using procedure_reply = std::function<void(const call_outcome&, std::int64_t timestamp, std::int64_t micros)>;
+  void run_procedure(std::uint32_t id, const identity& sender, const connection_id& connection, std::string_view args,
+                     procedure_reply answer) {
+    const std::string name = def.procedures[id].name;
+    std::int64_t timestamp = now_micros();
+    auto started = std::chrono::steady_clock::now();
+    call_outcome outcome = module->call_procedure(id, sender, connection, timestamp, args);
+    std::int64_t micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+    if (outcome.status == call_status::internal_error)
+      log(log_level::error, "procedure `" + name + "` failed: " + outcome.message);
+    if (module->broken()) {
+      system_log("Reloading the module after procedure `" + name + "` was stopped", "Warn");
+      module.reset();
+      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
+    }
+    run_immediate();
+    when_durable([answer, outcome, timestamp, micros] { answer(outcome, timestamp, micros); },
+                 [answer, timestamp, micros](const std::string& why) {
+                   answer({call_status::internal_error, "the procedure's changes could not be written to disk: " + why, {}},
+                          timestamp, micros);
+                 });
+  }
+
   /// Reducers a call scheduled "at once" run as messages of their own, after
   /// what is already queued: a reducer that keeps scheduling itself neither
   /// recurses nor keeps other callers waiting.
@@ -591,6 +639,7 @@ struct database_state : module_environment {
       return r;
     }
     auto checked = detail::check_call(def, req.reducer, req.args, req.args_are_json, detail::call_origin::http);
+    if (!def.reducer_id(req.reducer) && def.procedure_id(req.reducer)) return call_procedure(req, reply);
     if (auto* refused = std::get_if<detail::refused_call>(&checked)) {
       auto r = result_of(refused->kind, std::move(refused->message));
       reply.deliver(r);
@@ -620,6 +669,34 @@ struct database_state : module_environment {
       reply.deliver(outcome);
     }
     return outcome;
+  }
+
+  /// A procedure called over HTTP: its return value answers as SATS-JSON.
+  call_result call_procedure(const reducer_call& req, caf::typed_response_promise<call_result>& reply) {
+    auto checked = detail::check_procedure_call(def, req.reducer, req.args, req.args_are_json, detail::call_origin::http);
+    if (auto* refused = std::get_if<detail::refused_call>(&checked)) {
+      auto r = result_of(refused->kind, std::move(refused->message));
+      reply.deliver(r);
+      return r;
+    }
+    auto& [id, args] = std::get<detail::checked_call>(checked);
+    algebraic_type returns = def.procedures[id].returns;
+    run_procedure(id, req.caller, req.connection, args,
+                  [reply, returns](const call_outcome& outcome, std::int64_t timestamp, std::int64_t) mutable {
+                    call_result r = result_of(outcome.status == call_status::ok           ? call_result_kind::ok
+                                              : outcome.status == call_status::user_error ? call_result_kind::user_error
+                                                                                         : call_result_kind::internal_error,
+                                              outcome.message);
+                    r.timestamp_micros = timestamp;
+                    if (outcome.status == call_status::ok) {
+                      auto value = decode_value(returns, outcome.value);
+                      if (value) r.value_json = to_sats_json(*value, returns);
+                      else r = result_of(call_result_kind::internal_error,
+                                         "the procedure returned bytes that are not its return type: " + value.error().message);
+                    }
+                    reply.deliver(r);
+                  });
+    return result_of(call_result_kind::ok);
   }
 
   // ---- WebSocket clients ----
@@ -688,14 +765,27 @@ struct database_state : module_environment {
           return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
         return reply(encode_one_off_result(r.request_id, &rows, ""));
       }
-      case client_request::kind::call_procedure:
-        return reply(encode_procedure_error(r.request_id, now_micros(), "procedures are not supported by this host yet"));
+      case client_request::kind::call_procedure: {
+        auto checked = detail::check_procedure_call(def, r.name, r.args, false, detail::call_origin::websocket);
+        if (auto* refused = std::get_if<detail::refused_call>(&checked))
+          return reply(encode_procedure_error(r.request_id, now_micros(), refused->message));
+        auto& call = std::get<detail::checked_call>(checked);
+        std::uint32_t request_id = r.request_id;
+        run_procedure(call.id, c->id, c->connection, call.args,
+                      [reply, request_id](const call_outcome& outcome, std::int64_t timestamp, std::int64_t micros) {
+                        if (outcome.status == call_status::ok)
+                          reply(encode_procedure_returned(request_id, timestamp, micros, outcome.value));
+                        else
+                          reply(encode_procedure_error(request_id, timestamp, outcome.message));
+                      });
+        return;
+      }
       case client_request::kind::call_reducer: {
         auto checked = detail::check_call(def, r.name, r.args, false, detail::call_origin::websocket);
         if (auto* refused = std::get_if<detail::refused_call>(&checked))
           return answer(result_of(refused->kind, std::move(refused->message)), {});
         auto& call = std::get<detail::checked_call>(checked);
-        run(call.reducer, c->id, c->connection, now_micros(), call.args, nullptr, answer);
+        run(call.id, c->id, c->connection, now_micros(), call.args, nullptr, answer);
         return;
       }
     }

@@ -6,17 +6,21 @@
 
 #include "actors/log_actor.hpp"
 #include "actors/messages.hpp"
+#include "runtime/result.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <chrono>
+#include <functional>
 
 namespace orrery {
 
 class store;
 class committer;
 class module_image_cache;
+struct http_fetch_request;
+struct http_fetch_response;
 
 /// A connected client as the database sees it: it takes encoded server messages.
 using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>>;
@@ -87,6 +91,8 @@ struct database_context {
   std::uint64_t memory_budget_bytes = 0;
   /// Shares module images between the databases of one module (optional).
   module_image_cache* images = nullptr;
+  /// Sends procedures' outbound HTTP requests (net/http_fetch); none: they fail.
+  std::function<result<http_fetch_response>(const http_fetch_request&)> fetch_http{};
 };
 
 /// Spawns the actor for `record`; its state loads on the first message. Its

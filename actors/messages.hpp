@@ -78,6 +78,7 @@ struct call_result {
   call_result_kind kind = call_result_kind::ok;
   std::string message;
   std::int64_t timestamp_micros = 0;
+  std::string value_json;  // a procedure's return value, as SATS-JSON; empty for reducers
 };
 
 /// The SQL endpoint's answer: an HTTP status and the body (JSON, or the error text).
@@ -131,7 +132,7 @@ typename Inspector::result_type inspect(Inspector& f, reducer_call& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_result& x) {
-  return f(caf::meta::type_name("call_result"), x.kind, x.message, x.timestamp_micros);
+  return f(caf::meta::type_name("call_result"), x.kind, x.message, x.timestamp_micros, x.value_json);
 }
 
 template <class Inspector>

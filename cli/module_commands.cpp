@@ -54,6 +54,7 @@ void add_call(CLI::App& app) {
     http_reply reply = connect_to(o->server).request("POST", "/v1/database/" + url_encode(o->db) + "/call/" +
                                                                url_encode(o->reducer), args.dump());
     if (!reply.ok()) throw cli_error("call failed (HTTP " + std::to_string(reply.status) + "): " + reply.body);
+    if (!reply.body.empty()) std::cout << reply.body << "\n";  // a procedure's return value
   });
 }
 

@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "modules/module_image.hpp"
 #include "net/host_api.hpp"
+#include "net/http_fetch.hpp"
 #include "net/http_server.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/store.hpp"
@@ -34,6 +35,7 @@ struct start_options {
   double idle_timeout_seconds = 60;
   std::size_t memory_budget_mb = 0;
   bool in_memory = false;
+  http_fetch_policy outbound_http;
 };
 
 std::string default_data_dir() {
@@ -101,6 +103,7 @@ void run_host(const start_options& o) {
                              std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
     context.memory_budget_bytes = std::uint64_t(o.memory_budget_mb) << 20;
     context.images = &images;
+    context.fetch_http = [policy = o.outbound_http](const http_fetch_request& request) { return http_fetch(request, policy); };
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);
@@ -139,6 +142,8 @@ void add_start_command(CLI::App& app) {
   cmd->add_option("-l,--listen-addr", o->listen_addr, "Address to listen on")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "Where the host keeps its data (default ~/.local/share/orrery)");
   cmd->add_flag("--in-memory", o->in_memory, "Keep nothing after the host stops");
+  cmd->add_flag("--allow-private-outbound-http", o->outbound_http.allow_private_addresses,
+                "Let procedures' HTTP requests reach loopback and private addresses (for local services and tests)");
   cmd->add_option("--max-request-bytes", o->max_request_bytes, "Largest request body accepted")
     ->capture_default_str();
   cmd->add_option("--max-connections", o->max_connections, "Open HTTP and WebSocket connections served at once")

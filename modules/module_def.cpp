@@ -239,6 +239,12 @@ std::optional<std::uint32_t> module_def::reducer_id(std::string_view name) const
   return std::nullopt;
 }
 
+std::optional<std::uint32_t> module_def::procedure_id(std::string_view name) const {
+  for (std::size_t i = 0; i < procedures.size(); ++i)
+    if (procedures[i].name == name || procedures[i].source_name == name) return std::uint32_t(i);
+  return std::nullopt;
+}
+
 std::optional<std::uint32_t> module_def::lifecycle_reducer(lifecycle kind) const {
   for (std::size_t i = 0; i < reducers.size(); ++i)
     if (reducers[i].kind == kind) return std::uint32_t(i);
@@ -286,7 +292,16 @@ result<module_def> decode_module_def(std::string_view bytes) {
             def.reducers.push_back(std::move(r));
           }
           break;
-        case 4: require_empty(in, "procedures"); break;
+        case 4:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            procedure_def p;
+            p.source_name = read_string(in);
+            p.params = read_product(in);
+            p.returns = read_type(in);
+            p.client_callable = in.u8() == 1;
+            def.procedures.push_back(std::move(p));
+          }
+          break;
         case 5: require_empty(in, "views"); break;
         case 6:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
@@ -347,6 +362,14 @@ result<module_def> decode_module_def(std::string_view bytes) {
     }
     resolver resolve(def.typespace);
     for (auto& r : def.reducers) r.params = resolve(r.params, "the parameters of reducer `" + r.source_name + "`");
+    for (auto& p : def.procedures) {
+      p.name = canonical(function_names, p.source_name);
+      p.params = resolve(p.params, "the parameters of procedure `" + p.source_name + "`");
+      p.returns = resolve(p.returns, "the return type of procedure `" + p.source_name + "`");
+      for (auto& r : def.reducers)
+        if (r.name == p.name)
+          throw bsatn_error("the module declares `" + p.name + "` both a reducer and a procedure");
+    }
     for (auto& [table, reducer, column] : schedules) {
       bool declared = false;
       for (auto& raw : tables) declared = declared || raw.source_name == table || canonical(table_names, raw.source_name) == table;
@@ -493,10 +516,14 @@ std::string module_def_json(const module_def& def) {
                 product_elements_json(r.params) + ",\"lifecycle\":" +
                 (kind ? "{\"some\":" + unit_variant(kind) + "}" : unit_variant("none")) + "}";
   }
+  std::string procedures;
+  for (auto& p : def.procedures)
+    procedures += std::string(procedures.empty() ? "" : ",") + "{\"Procedure\":{\"name\":" + json_quote(p.name) +
+                  ",\"params\":" + product_elements_json(p.params) + ",\"return_type\":" + type_to_json(p.returns) + "}}";
   std::string filters;
   for (auto& sql : def.row_filters) filters += std::string(filters.empty() ? "" : ",") + "{\"sql\":" + json_quote(sql) + "}";
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
-         "],\"types\":[" + type_names + "],\"misc_exports\":[],\"row_level_security\":[" + filters + "]}";
+         "],\"types\":[" + type_names + "],\"misc_exports\":[" + procedures + "],\"row_level_security\":[" + filters + "]}";
 }
 
 namespace {
@@ -598,6 +625,20 @@ result<module_def> module_def_from_json(std::string_view text) {
       }
       def.reducers.push_back(std::move(reducer));
     }
+    if (auto exports = member(*parsed, "misc_exports"))
+      for (auto& e : exports->items) {
+        const json_value* p = member(e, "Procedure");
+        if (!p) continue;
+        procedure_def procedure;
+        procedure.name = procedure.source_name = required(*p, "name").text;
+        auto params = type_from_json(json_value{json_value::kind::object, false, {}, {}, {{"Product", required(*p, "params")}}});
+        if (!params) return params.error();
+        auto returns = type_from_json(required(*p, "return_type"));
+        if (!returns) return returns.error();
+        procedure.params = *params;
+        procedure.returns = *returns;
+        def.procedures.push_back(std::move(procedure));
+      }
     if (auto names = member(*parsed, "types"))
       for (auto& n : names->items) {
         std::uint32_t ref = number(required(n, "ty"), UINT32_MAX, "a type reference");

@@ -46,12 +46,23 @@ struct named_type {
   std::uint32_t ref = 0;  // in module_def::typespace
 };
 
+/// A procedure: runs outside any transaction (opening its own with
+/// `ctx.withTx`), may call out over HTTP, and returns a value.
+struct procedure_def {
+  std::string name;         // canonical: what clients call
+  std::string source_name;  // as exported by the module
+  algebraic_type params;    // a product, references resolved
+  algebraic_type returns;   // references resolved
+  bool client_callable = true;
+};
+
 struct module_def {
   std::vector<algebraic_type> typespace;   // as declared: source names, references unresolved
   std::vector<named_type> type_names;      // the typespace's named types
   std::vector<table_schema> tables;        // ids unassigned; canonical names
   std::vector<table_source> table_sources; // per table
   std::vector<reducer_def> reducers;       // position = reducer id
+  std::vector<procedure_def> procedures;   // position = procedure id
   std::vector<std::string> row_filters;    // client visibility filters, as declared
   sql::row_security visibility;            // the same, compiled against `tables`
 
@@ -59,6 +70,8 @@ struct module_def {
   /// By canonical or source name, or by id written in decimal.
   std::optional<std::uint32_t> reducer_id(std::string_view name) const;
   std::optional<std::uint32_t> lifecycle_reducer(lifecycle kind) const;
+  /// By canonical or source name.
+  std::optional<std::uint32_t> procedure_id(std::string_view name) const;
 };
 
 /// Decodes RawModuleDef BSATN; fails naming what it cannot use.

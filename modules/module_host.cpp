@@ -334,6 +334,7 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
   if (describe.IsEmpty() || call.IsEmpty() || errors.IsEmpty())
     return "the module's hooks lack __describe_module__, __call_reducer__ or __get_error_constructor__";
   s.call_reducer.Reset(isolate, call);
+  if (auto procedures = method("__call_procedure__"); !procedures.IsEmpty()) s.call_procedure.Reset(isolate, procedures);
   s.error_constructor_of.Reset(isolate, errors);
   v8::Local<v8::Value> sender_error;
   if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
@@ -464,6 +465,7 @@ module_instance::impl::~impl() {
     sender_error_class.Reset();
     error_constructor_of.Reset();
     call_reducer.Reset();
+    call_procedure.Reset();
     hooks.Reset();
     hooks_symbol.Reset();
     module.Reset();
@@ -599,14 +601,31 @@ result<std::unique_ptr<module_instance>> module_instance::load(const std::string
 
 namespace {
 
-// Runs the reducer and reads its outcome, exception included: reading an
-// exception can run module code (getters, toString), so this stays inside
-// the call's time budget.
-call_outcome run_reducer(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught,
-                         std::uint32_t id, const identity& sender, const connection_id& connection,
-                         std::int64_t timestamp_micros, std::string_view args) {
+// The outcome of a call that threw: a SenderError is the caller's fault,
+// anything else an internal error. Reading the exception can run module code.
+call_outcome outcome_of_throw(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught,
+                              const char* what) {
   v8::Isolate* isolate = s.isolate;
   const std::size_t max_text = s.limits.max_log_line_bytes;
+  if (caught.HasTerminated()) return {call_status::internal_error, "execution was terminated", {}};
+  v8::Local<v8::Value> exception = caught.Exception();
+  if (exception.IsEmpty()) return {call_status::internal_error, std::string("the ") + what + " failed without an exception", {}};
+  if (!s.sender_error_class.IsEmpty() && exception->IsObject()) {
+    v8::Local<v8::Value> cls = s.sender_error_class.Get(isolate);
+    if (cls->IsFunction() && exception->InstanceOf(ctx, cls.As<v8::Object>()).FromMaybe(false)) {
+      v8::Local<v8::Value> message;
+      if (!exception.As<v8::Object>()->Get(ctx, host_string(isolate, "message")).ToLocal(&message))
+        message = exception;
+      return {call_status::user_error, to_std(isolate, message, max_text), {}};
+    }
+  }
+  return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}};
+}
+
+// The hooks' first arguments for a call: the sender as a u256 and the
+// connection as a u128, both BigInts.
+bool caller_values(v8::Local<v8::Context> ctx, const identity& sender, const connection_id& connection,
+                   v8::Local<v8::BigInt>& sender_value, v8::Local<v8::BigInt>& connection_value) {
   std::uint64_t sender_words[4], connection_words[2];
   for (int w = 0; w < 4; ++w) {
     std::uint64_t word = 0;
@@ -618,48 +637,70 @@ call_outcome run_reducer(module_instance::impl& s, v8::Local<v8::Context> ctx, v
     for (int b = 0; b < 8; ++b) word = word << 8 | connection.bytes[std::size_t((1 - w) * 8 + b)];
     connection_words[w] = word;
   }
+  return big_unsigned(ctx, sender_words, 4).ToLocal(&sender_value) &&
+         big_unsigned(ctx, connection_words, 2).ToLocal(&connection_value);
+}
+
+// Runs a reducer or procedure hook and reads its outcome, exception
+// included, inside the call's time budget. Reducers get their arguments as
+// a DataView, procedures as a Uint8Array returning one.
+call_outcome run_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught, bool procedure,
+                      std::uint32_t id, const identity& sender, const connection_id& connection,
+                      std::int64_t timestamp_micros, std::string_view args) {
+  v8::Isolate* isolate = s.isolate;
+  const std::size_t max_text = s.limits.max_log_line_bytes;
   v8::Local<v8::ArrayBuffer> buffer;
   if (!new_array_buffer(s, args.size()).ToLocal(&buffer)) {
     s.broken = true;  // a fresh instance gets its memory back
     return {call_status::internal_error, "the module holds too much ArrayBuffer memory to receive the call's " +
                                            std::to_string(args.size()) + " bytes of arguments (limit " +
-                                           std::to_string(s.allocator->limit() / mb) + " MB)"};
+                                           std::to_string(s.allocator->limit() / mb) + " MB)", {}};
   }
   if (!args.empty()) std::memcpy(buffer->Data(), args.data(), args.size());
   v8::Local<v8::BigInt> sender_value, connection_value;
-  if (!big_unsigned(ctx, sender_words, 4).ToLocal(&sender_value) ||
-      !big_unsigned(ctx, connection_words, 2).ToLocal(&connection_value))
-    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text)};
+  if (!caller_values(ctx, sender, connection, sender_value, connection_value))
+    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}};
   v8::Local<v8::Value> argv[5] = {
     v8::Integer::NewFromUnsigned(isolate, id),
     sender_value,
     connection_value,
     v8::BigInt::New(isolate, timestamp_micros),
-    v8::DataView::New(buffer, 0, args.size()),
+    procedure ? v8::Local<v8::Value>(v8::Uint8Array::New(buffer, 0, args.size()))
+              : v8::Local<v8::Value>(v8::DataView::New(buffer, 0, args.size())),
   };
-
-  if (!s.call_reducer.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 5, argv).IsEmpty()) return {call_status::ok, {}};
-  if (caught.HasTerminated()) return {call_status::internal_error, "execution was terminated"};
-  v8::Local<v8::Value> exception = caught.Exception();
-  if (exception.IsEmpty()) return {call_status::internal_error, "the reducer failed without an exception"};
-  if (!s.sender_error_class.IsEmpty() && exception->IsObject()) {
-    v8::Local<v8::Value> cls = s.sender_error_class.Get(isolate);
-    if (cls->IsFunction() && exception->InstanceOf(ctx, cls.As<v8::Object>()).FromMaybe(false)) {
-      v8::Local<v8::Value> message;
-      if (!exception.As<v8::Object>()->Get(ctx, host_string(isolate, "message")).ToLocal(&message))
-        message = exception;
-      return {call_status::user_error, to_std(isolate, message, max_text)};
-    }
-  }
-  return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text)};
+  v8::Local<v8::Function> hook = (procedure ? s.call_procedure : s.call_reducer).Get(isolate);
+  v8::Local<v8::Value> returned;
+  if (!hook->Call(ctx, s.hooks.Get(isolate), 5, argv).ToLocal(&returned))
+    return outcome_of_throw(s, ctx, caught, procedure ? "procedure" : "reducer");
+  if (!procedure) return {call_status::ok, {}, {}};
+  if (!returned->IsArrayBufferView())
+    return {call_status::internal_error, "__call_procedure__ did not return a Uint8Array", {}};
+  auto view = returned.As<v8::ArrayBufferView>();
+  std::string value(view->ByteLength(), '\0');
+  view->CopyContents(value.data(), value.size());
+  return {call_status::ok, {}, std::move(value)};
 }
 
 } // namespace
 
 call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
                                            std::int64_t timestamp_micros, std::string_view args, transaction& tx) {
+  return call(false, id, sender, connection, timestamp_micros, args, &tx);
+}
+
+call_outcome module_instance::call_procedure(std::uint32_t id, const identity& sender, const connection_id& connection,
+                                             std::int64_t timestamp_micros, std::string_view args) {
+  if (impl_->call_procedure.IsEmpty())
+    return {call_status::internal_error, "the module's hooks lack __call_procedure__", {}};
+  return call(true, id, sender, connection, timestamp_micros, args, nullptr);
+}
+
+call_outcome module_instance::call(bool procedure, std::uint32_t id, const identity& sender,
+                                   const connection_id& connection, std::int64_t timestamp_micros,
+                                   std::string_view args, transaction* tx) {
   impl& s = *impl_;
-  if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded"};
+  const char* what = procedure ? "procedure" : "reducer";
+  if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded", {}};
   v8::Isolate* isolate = s.isolate;
   v8::Locker locked(isolate);
   v8::Isolate::Scope entered(isolate);
@@ -668,21 +709,31 @@ call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sen
   v8::Context::Scope in_context(ctx);
   v8::TryCatch caught(isolate);
 
-  s.begin_call(&tx);
+  s.begin_call(tx);
+  s.in_call = true;
+  s.in_procedure = procedure;
   watch_scope watch(isolate, s.limits.reducer_budget);
-  call_outcome outcome = run_reducer(s, ctx, caught, id, sender, connection, timestamp_micros, args);
+  call_outcome outcome = run_hook(s, ctx, caught, procedure, id, sender, connection, timestamp_micros, args);
   const bool timed_out = watch.stop();
+  if (procedure && s.tx) {  // a transaction the procedure left open is rolled back
+    s.iterators.clear();
+    s.tx = nullptr;
+    s.env->end_procedure_tx(false);
+    if (outcome.status == call_status::ok)
+      s.env->log(log_level::warn, "the procedure returned with its transaction open; it was rolled back");
+  }
+  s.in_procedure = false;
   s.end_call();
   check_heap(s);
 
   if (s.out_of_heap) {
     s.broken = true;
     return {call_status::internal_error,
-            "the reducer ran out of memory and was stopped (" + heap_limit_text(s.limits) + ")"};
+            std::string("the ") + what + " ran out of memory and was stopped (" + heap_limit_text(s.limits) + ")", {}};
   }
   if (!s.fatal_error.empty()) {
     s.broken = true;
-    return {call_status::internal_error, "V8 reported a fatal error in the reducer: " + s.fatal_error};
+    return {call_status::internal_error, std::string("V8 reported a fatal error in the ") + what + ": " + s.fatal_error, {}};
   }
   if (timed_out) {
     if (outcome.status == call_status::ok && !caught.HasTerminated()) {
@@ -690,12 +741,12 @@ call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sen
       return outcome;
     }
     s.broken = true;
-    return {call_status::internal_error,
-            "the reducer ran longer than " + std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped"};
+    return {call_status::internal_error, std::string("the ") + what + " ran longer than " +
+                                           std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped", {}};
   }
   if (caught.HasTerminated() || isolate->IsExecutionTerminating()) {
     s.broken = true;
-    return {call_status::internal_error, "the reducer was stopped"};
+    return {call_status::internal_error, std::string("the ") + what + " was stopped", {}};
   }
   return outcome;
 }

@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace orrery {
 
@@ -47,6 +49,21 @@ struct module_limits {
 /// Console levels as the module ABI numbers them.
 enum class log_level { error = 0, warn = 1, info = 2, debug = 3, trace = 4, panic = 101 };
 
+/// A procedure's outbound HTTP request (`ctx.http.fetch`) and its answer.
+struct http_fetch_request {
+  std::string method = "GET";
+  std::string uri;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{0};  // 0: the host's default
+};
+
+struct http_fetch_response {
+  std::uint16_t status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
 /// What a module reaches outside itself; implemented by its database.
 class module_environment {
 public:
@@ -58,6 +75,22 @@ public:
   /// Runs reducer `name` with BSATN `args` after the current call. Called
   /// only while a reducer runs, at most `max_scheduled_per_call` times per call.
   virtual void schedule_immediate(std::string name, std::string args) = 0;
+
+  /// A procedure's own transaction (`ctx.withTx`), or null with `why` when
+  /// none may open. Called only while a procedure runs, with none open.
+  virtual transaction* begin_procedure_tx(std::string& why) {
+    why = "procedures cannot open transactions here";
+    return nullptr;
+  }
+  /// Commits (subscribers hear of it once it is durable) or rolls back the
+  /// transaction begin_procedure_tx opened.
+  virtual void end_procedure_tx(bool commit) { (void)commit; }
+  /// Sends a procedure's HTTP request and waits for the answer, within the
+  /// request's timeout. Fails with the reason.
+  virtual result<http_fetch_response> fetch(const http_fetch_request& request) {
+    (void)request;
+    return fail(errc::http_error, "outbound HTTP requests are not available here");
+  }
 };
 
 enum class call_status { ok, user_error, internal_error };
@@ -65,6 +98,7 @@ enum class call_status { ok, user_error, internal_error };
 struct call_outcome {
   call_status status = call_status::ok;
   std::string message;  // the SenderError message, or the error and its stack
+  std::string value;    // a procedure's return value (BSATN)
 };
 
 /// Table and index names (source and canonical) to ids.
@@ -103,6 +137,11 @@ public:
   call_outcome call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
                             std::int64_t timestamp_micros, std::string_view args, transaction& tx);
 
+  /// Calls procedure `id` with BSATN `args` outside any transaction: it opens
+  /// its own through the environment. Its return value is in `value`.
+  call_outcome call_procedure(std::uint32_t id, const identity& sender, const connection_id& connection,
+                              std::int64_t timestamp_micros, std::string_view args);
+
   /// True once a call was terminated (time budget), ran out of memory, or V8
   /// reported a fatal error in it: the instance must be replaced before the
   /// next call, and calls until then fail at once.
@@ -112,6 +151,8 @@ public:
 
 private:
   explicit module_instance(std::unique_ptr<impl> state);
+  call_outcome call(bool procedure, std::uint32_t id, const identity& sender, const connection_id& connection,
+                    std::int64_t timestamp_micros, std::string_view args, transaction* tx);
   std::unique_ptr<impl> impl_;
 };
 

@@ -11,6 +11,8 @@
 
 #include "runtime/types/bsatn.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -465,8 +467,116 @@ void jwt_payload(const args_t& args) {
   args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, payload.size()));
 }
 
-void not_supported(const args_t& args) {
-  throw_code(state_of(args), errc::host_call_failure, "procedures are not supported by this host yet");
+// ---- procedures ----
+
+bool in_procedure(state_t& s) {
+  if (s.in_procedure) return true;
+  throw_code(s, errc::host_call_failure, "only a running procedure may call this");
+  return false;
+}
+
+std::int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void start_tx(const args_t& args) {
+  state_t& s = state_of(args);
+  if (!in_procedure(s)) return;
+  if (s.tx) return throw_code(s, errc::would_block_transaction, "the procedure already has a transaction open");
+  std::string why;
+  transaction* tx = s.env->begin_procedure_tx(why);
+  if (!tx) return throw_code(s, errc::host_call_failure, why);
+  s.tx = tx;
+  args.GetReturnValue().Set(v8::BigInt::New(args.GetIsolate(), now_micros()));
+}
+
+void end_tx(const args_t& args, bool commit) {
+  state_t& s = state_of(args);
+  if (!in_procedure(s)) return;
+  if (!s.tx) return throw_code(s, errc::transaction_not_anonymous, "the procedure has no transaction open");
+  s.iterators.clear();  // their rows belong to the transaction
+  s.tx = nullptr;
+  s.env->end_procedure_tx(commit);
+}
+
+void commit_tx(const args_t& args) { end_tx(args, true); }
+void abort_tx(const args_t& args) { end_tx(args, false); }
+
+// Bytes of a Uint8Array (or any view) argument, or the UTF-8 of a string.
+bool bytes_arg(const args_t& args, int i, std::string& out) {
+  if (args[i]->IsString()) return text_of(args.GetIsolate(), args[i], std::numeric_limits<std::size_t>::max(), out);
+  if (!args[i]->IsArrayBufferView()) {
+    type_error(args.GetIsolate(), argument(i) + " must be a Uint8Array or a string");
+    return false;
+  }
+  auto view = args[i].As<v8::ArrayBufferView>();
+  out.resize(view->ByteLength());
+  view->CopyContents(out.data(), out.size());
+  return true;
+}
+
+const char* const http_methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+// HttpRequest BSATN: method, headers, timeout, uri, version (lib/autogen/types.ts).
+http_fetch_request read_http_request(std::string_view bytes) {
+  bsatn_reader in(bytes);
+  http_fetch_request r;
+  std::uint8_t method = in.u8();
+  if (method < 9) r.method = http_methods[method];
+  else if (method == 9) r.method = std::string(in.string());
+  else throw bsatn_error("unknown HTTP method tag " + std::to_string(method));
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    std::string name(in.string());
+    std::uint32_t length = in.u32();
+    r.headers.emplace_back(std::move(name), std::string(in.take(length)));
+  }
+  if (in.u8() == 0) r.timeout = std::chrono::milliseconds(std::max<std::int64_t>(in.fixed<std::int64_t>() / 1000, 1));
+  r.uri = std::string(in.string());
+  in.u8();  // HTTP version: the host speaks HTTP/1.1
+  if (in.remaining() != 0) throw bsatn_error("trailing bytes after the HTTP request");
+  return r;
+}
+
+v8::MaybeLocal<v8::Uint8Array> uint8_array(state_t& s, std::string_view bytes) {
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!new_array_buffer(s, bytes.size()).ToLocal(&buffer)) return {};
+  if (!bytes.empty()) std::memcpy(buffer->Data(), bytes.data(), bytes.size());
+  return v8::Uint8Array::New(buffer, 0, bytes.size());
+}
+
+void http_request(const args_t& args) {
+  state_t& s = state_of(args);
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!in_procedure(s)) return;
+  if (s.tx)
+    return throw_code(s, errc::would_block_transaction,
+                      "a procedure cannot make HTTP requests inside a transaction: commit it first");
+  std::string request_bytes, body;
+  if (!bytes_arg(args, 0, request_bytes) || !bytes_arg(args, 1, body)) return;
+  http_fetch_request request;
+  try {
+    request = read_http_request(request_bytes);
+  } catch (const bsatn_error& e) {
+    return type_error(isolate, std::string("failed to decode http request: ") + e.what());
+  }
+  request.body = std::move(body);
+  auto answered = s.env->fetch(request);
+  if (!answered) return throw_code(s, errc::http_error, answered.error().message);
+  // HttpResponse BSATN: headers, version, code.
+  std::string head;
+  bsatn_writer w(head);
+  w.u32(std::uint32_t(answered->headers.size()));
+  for (auto& [name, value] : answered->headers) {
+    w.string(name);
+    w.u32(std::uint32_t(value.size()));
+    w.raw(value);
+  }
+  w.u8(2);  // HTTP/1.1
+  w.fixed(answered->status);
+  v8::Local<v8::Uint8Array> parts[2];
+  if (!uint8_array(s, head).ToLocal(&parts[0]) || !uint8_array(s, answered->body).ToLocal(&parts[1])) return;
+  v8::Local<v8::Value> values[2] = {parts[0], parts[1]};
+  args.GetReturnValue().Set(v8::Array::New(isolate, values, 2));
 }
 
 void register_hooks(const args_t&) {}
@@ -512,10 +622,10 @@ const syscall sys_2_0[] = {
   {"console_timer_end", guarded<timer_end>},
   {"identity", guarded<database_identity>},
   {"get_jwt_payload", guarded<jwt_payload>},
-  {"procedure_http_request", guarded<not_supported>},
-  {"procedure_start_mut_tx", guarded<not_supported>},
-  {"procedure_commit_mut_tx", guarded<not_supported>},
-  {"procedure_abort_mut_tx", guarded<not_supported>},
+  {"procedure_http_request", guarded<http_request>},
+  {"procedure_start_mut_tx", guarded<start_tx>},
+  {"procedure_commit_mut_tx", guarded<commit_tx>},
+  {"procedure_abort_mut_tx", guarded<abort_tx>},
   {"register_hooks", register_hooks},
 };
 

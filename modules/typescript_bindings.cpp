@@ -184,10 +184,6 @@ import {
 )TS";
 
 const char* index_footer = R"TS(
-/** The schema information for all procedures in this module. */
-const proceduresSchema = __procedures(
-);
-
 /** The remote module schema, both runtime and type information. */
 const REMOTE_MODULE = {
   versionInfo: {
@@ -290,6 +286,19 @@ std::string reducer_file(const reducer_def& r, const type_writer& types) {
          (fields.empty() ? "" : "\n" + fields) + "};\n";
 }
 
+std::string procedure_file(const procedure_def& p, const type_writer& types) {
+  std::vector<std::uint32_t> refs;
+  std::string fields;
+  for (auto& e : p.params.elements) {
+    types.named_refs(e.type, refs);
+    fields += types.field(camel(e.name.value_or("")), types.builder(e.type), types.refers_to_named(e.type), "  ");
+  }
+  types.named_refs(p.returns, refs);
+  std::string imports = import_types(types, refs, "./types");
+  return std::string(banner) + type_imports + "\n" + imports + (imports.empty() ? "" : "\n") + "export const params = {" +
+         (fields.empty() ? "" : "\n" + fields) + "};\nexport const returnType = " + types.builder(p.returns) + ";\n";
+}
+
 std::string types_file(const module_def& def, const type_writer& types) {
   std::vector<const named_type*> sorted;
   for (auto& n : def.type_names) sorted.push_back(&n);
@@ -378,6 +387,19 @@ std::vector<std::pair<std::string, std::string>> typescript_bindings(const modul
     if (r.kind == lifecycle::none && (r.client_callable || include_private))
       reducer_params += "export type " + pascal(r.name) + "Params = __Infer<typeof " + pascal(r.name) + "Reducer>;\n";
 
+  // Procedures clients may call.
+  std::string procedure_imports, procedure_types, procedure_schemas, procedure_results;
+  for (auto& p : def.procedures) {
+    if (!p.client_callable && !include_private) continue;
+    std::string file = snake_case(p.name) + "_procedure", symbol = pascal(p.name) + "Procedure";
+    files.emplace_back(file + ".ts", procedure_file(p, types));
+    procedure_imports += "import * as " + symbol + " from \"./" + file + "\";\n";
+    procedure_types += "import * as " + symbol + " from \"../" + file + "\";\n";
+    procedure_schemas += "  __procedureSchema(" + quote(p.name) + ", " + symbol + ".params, " + symbol + ".returnType),\n";
+    procedure_results += "export type " + pascal(p.name) + "Args = __Infer<typeof " + symbol + ".params>;\nexport type " +
+                         pascal(p.name) + "Result = __Infer<typeof " + symbol + ".returnType>;\n";
+  }
+
   files.emplace_back("types.ts", types_file(def, types));
   files.emplace_back("types/reducers.ts", std::string(banner) +
                                             "\n/* eslint-disable */\n/* tslint:disable */\nimport { type Infer as __Infer } "
@@ -385,12 +407,15 @@ std::vector<std::pair<std::string, std::string>> typescript_bindings(const modul
                                             reducer_types + "\n" + reducer_params);
   files.emplace_back("types/procedures.ts", std::string(banner) +
                                               "\n/* eslint-disable */\n/* tslint:disable */\nimport { type Infer as "
-                                              "__Infer } from \"spacetimedb\";\n\n// Import all procedure arg schemas\n");
+                                              "__Infer } from \"spacetimedb\";\n\n// Import all procedure arg schemas\n" +
+                                              procedure_types + "\n" + procedure_results);
   files.emplace_back("index.ts", std::string(banner) + index_imports + "\n// Import all reducer arg schemas\n" +
-                                   reducer_imports + "\n// Import all procedure arg schemas\n\n// Import all table schema "
-                                   "definitions\n" + table_imports + schema +
+                                   reducer_imports + "\n// Import all procedure arg schemas\n" + procedure_imports +
+                                   "\n// Import all table schema definitions\n" + table_imports + schema +
                                    "\n/** The schema information for all reducers in this module. */\nconst reducersSchema = "
-                                   "__reducers(\n" + reducer_schemas + ");\n" + index_footer);
+                                   "__reducers(\n" + reducer_schemas + ");\n\n/** The schema information for all "
+                                   "procedures in this module. */\nconst proceduresSchema = __procedures(\n" +
+                                   procedure_schemas + ");\n" + index_footer);
   return files;
 }
 

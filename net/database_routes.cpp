@@ -63,7 +63,11 @@ void call_reducer(host_services& host, call_ptr call) {
   reducer_call req{caller->id, connection_id{}, call->param("reducer"), call->request.body, true, true};
   ask_database(
     host, call, call->param("x"), [req](const database_record&) { return std::make_tuple(call_atom::value, req); },
-    [call](const call_result& result) { call->reply(status_of(result.kind), result.message); });
+    [call](const call_result& result) {
+      if (result.kind == call_result_kind::ok && !result.value_json.empty())
+        return call->reply(http_response::json(200, result.value_json));  // a procedure's return value
+      call->reply(status_of(result.kind), result.message);
+    });
 }
 
 void names_reply(call_ptr call, const database_record& r) {

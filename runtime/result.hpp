@@ -21,6 +21,9 @@ enum class errc : int {
   index_not_unique = 14,
   no_such_row = 15,
   auto_inc_overflow = 16,
+  would_block_transaction = 17,    // a procedure opened a transaction while one is open
+  transaction_not_anonymous = 18,  // a procedure committed or aborted with none open
+  http_error = 21,                 // a procedure's HTTP request failed
   invalid_argument = 100,  // not an ABI errno: bad input from a user (SQL, JSON, schema)
   storage = 101,
 };

@@ -1,8 +1,8 @@
 #pragma once
-// Private to the database actor: whether a client's reducer call may run,
-// checked the same way for calls over HTTP and over WebSocket: the reducer
-// exists, clients may call it, and its arguments fit its parameters. Pure;
-// called on the database actor's thread.
+// Private to the database actor: whether a client's reducer or procedure
+// call may run, checked the same way for calls over HTTP and over WebSocket:
+// it exists, clients may call it, and its arguments fit its parameters.
+// Pure; called on the database actor's thread.
 
 #include "actors/messages.hpp"
 #include "modules/module_def.hpp"
@@ -18,9 +18,9 @@ namespace orrery::detail {
 /// "`<the name the client called>`".
 enum class call_origin { http, websocket };
 
-/// A call that may run: the reducer's id and its arguments as BSATN.
+/// A call that may run: the reducer's (or procedure's) id and its arguments as BSATN.
 struct checked_call {
-  std::uint32_t reducer = 0;
+  std::uint32_t id = 0;
   std::string args;
 };
 
@@ -34,5 +34,9 @@ struct refused_call {
 /// `args_are_json`, converted to BSATN) against the module `def`.
 std::variant<checked_call, refused_call> check_call(const module_def& def, const std::string& name, std::string args,
                                                     bool args_are_json, call_origin origin);
+
+/// The same checks for a call of procedure `name`.
+std::variant<checked_call, refused_call> check_procedure_call(const module_def& def, const std::string& name,
+                                                              std::string args, bool args_are_json, call_origin origin);
 
 } // namespace orrery::detail

@@ -48,6 +48,7 @@ struct module_instance::impl {
   v8::Global<v8::Symbol> hooks_symbol;
   v8::Global<v8::Object> hooks;
   v8::Global<v8::Function> call_reducer;
+  v8::Global<v8::Function> call_procedure;  // absent in modules built before procedures
   v8::Global<v8::Function> error_constructor_of;  // hooks.__get_error_constructor__
   v8::Global<v8::Value> sender_error_class;
   std::unordered_map<int, v8::Global<v8::Value>> error_constructors;
@@ -59,7 +60,8 @@ struct module_instance::impl {
 
   datastore* ds = nullptr;
   transaction* tx = nullptr;  // open only while a reducer runs
-  bool in_call = false;       // a reducer is running (not the module's loading)
+  bool in_call = false;       // a reducer or procedure is running (not the module's loading)
+  bool in_procedure = false;  // a procedure is running: `tx` is its own, opened and closed through `env`
   name_bindings names;
 
   struct row_iterator {

@@ -1,0 +1,38 @@
+// A module with procedures: they run outside any transaction, call out over
+// HTTP, write in `ctx.withTx`, and return values to their callers.
+import { schema, table, t } from 'spacetimedb/server';
+import { TimeDuration } from 'spacetimedb';
+
+const quote = table({ public: true }, { id: t.u32().primaryKey(), text: t.string(), fetchedAt: t.timestamp() });
+
+const spacetimedb = schema({ quote });
+export default spacetimedb;
+
+// Fetches a quote, stores it, and returns its length.
+export const fetch_quote = spacetimedb.procedure({ id: t.u32(), url: t.string() }, t.u32(), (ctx, { id, url }) => {
+  const response = ctx.http.fetch(url, { method: 'POST', headers: { 'x-quote-id': String(id) }, body: 'please' });
+  if (!response.ok) throw new Error(`the quote service answered ${response.status}`);
+  const text = response.text();
+  ctx.withTx((tx) => {
+    tx.db.quote.insert({ id, text, fetchedAt: tx.timestamp });
+  });
+  return text.length;
+});
+
+// A transaction that throws is rolled back; the procedure goes on.
+export const count_after_failed_tx = spacetimedb.procedure(t.u64(), (ctx) => {
+  try {
+    ctx.withTx((tx) => {
+      tx.db.quote.insert({ id: 999, text: 'never kept', fetchedAt: tx.timestamp });
+      throw new Error('changed my mind');
+    });
+  } catch {
+    // expected
+  }
+  return ctx.withTx((tx) => tx.db.quote.count());
+});
+
+// A request with a short timeout: its error reaches the caller.
+export const fetch_with_timeout = spacetimedb.procedure({ url: t.string(), millis: t.u32() }, t.string(), (ctx, { url, millis }) => {
+  return ctx.http.fetch(url, { timeout: TimeDuration.fromMillis(millis) }).text();
+});
