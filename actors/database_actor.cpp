@@ -598,7 +598,7 @@ struct database_state : module_environment {
     run_immediate();
     when_durable([answer, outcome, timestamp, micros] { answer(outcome, timestamp, micros); },
                  [answer, timestamp, micros](const std::string& why) {
-                   answer({call_status::internal_error, "the procedure's changes could not be written to disk: " + why, {}},
+                   answer({call_status::internal_error, "the procedure's changes could not be written to disk: " + why, {}, {}},
                           timestamp, micros);
                  });
   }
@@ -697,6 +697,63 @@ struct database_state : module_environment {
                     reply.deliver(r);
                   });
     return result_of(call_result_kind::ok);
+  }
+
+  /// A request to one of the module's HTTP routes: its handler runs outside
+  /// any transaction (as a procedure does); the answer waits until what it
+  /// committed is durable.
+  void serve_route(const route_request& req, caf::typed_response_promise<route_response>& reply) {
+    if (auto woke = wake(); !woke) return void(reply.deliver(route_response{500, {}, woke.error().message}));
+    const http_route_def* route = def.route(req.method, req.path);
+    if (!route) return void(reply.deliver(route_response{404, {}, "Database has not registered a handler for this route"}));
+    static const char* const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    std::string request;  // HttpRequest BSATN: method, headers, timeout, uri, version
+    bsatn_writer w(request);
+    auto known = std::find(std::begin(methods), std::end(methods), req.method);
+    w.u8(std::uint8_t(known - std::begin(methods)));
+    if (known == std::end(methods)) w.string(req.method);
+    w.u32(std::uint32_t(req.headers.size()));
+    for (auto& [name, value] : req.headers) {
+      w.string(name);
+      w.u32(std::uint32_t(value.size()));
+      w.raw(value);
+    }
+    w.u8(1);  // no timeout
+    w.string(req.uri);
+    w.u8(2);  // HTTP/1.1
+    const std::string& handler = def.http_handlers[route->handler];
+    call_outcome outcome = module->call_http_handler(route->handler, now_micros(), request, req.body);
+    if (module->broken()) {
+      system_log("Reloading the module after HTTP handler `" + handler + "` was stopped", "Warn");
+      module.reset();
+      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
+    }
+    run_immediate();
+    route_response answer{500, {}, outcome.message};
+    if (outcome.status == call_status::ok) {
+      try {  // HttpResponse BSATN: headers, version, code
+        bsatn_reader in(outcome.value);
+        route_response decoded;
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          std::string name(in.string());
+          std::uint32_t length = in.u32();
+          decoded.headers.emplace_back(std::move(name), std::string(in.take(length)));
+        }
+        in.u8();
+        decoded.status = in.fixed<std::uint16_t>();
+        if (decoded.status < 100 || decoded.status > 999) throw bsatn_error("status " + std::to_string(decoded.status));
+        decoded.body = std::move(outcome.body);
+        answer = std::move(decoded);
+      } catch (const bsatn_error& e) {
+        answer.body = std::string("the handler's response could not be read: ") + e.what();
+      }
+    }
+    if (answer.status == 500 && outcome.status != call_status::ok)
+      log(log_level::error, "HTTP handler `" + handler + "` failed: " + answer.body);
+    when_durable([reply, answer]() mutable { reply.deliver(answer); },
+                 [reply](const std::string& why) mutable {
+                   reply.deliver(route_response{500, {}, "the handler's changes could not be written to disk: " + why});
+                 });
   }
 
   // ---- WebSocket clients ----
@@ -945,6 +1002,12 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->state.on_client(connection, request);
       },
       [=](client_atom, const connection_id&) { return true; },
+      [=](route_atom, const route_request& req) {
+        self->state.touch();
+        auto reply = self->make_response_promise<route_response>();
+        self->state.serve_route(req, reply);
+        return reply;
+      },
       [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
         self->state.touch();
         auto reply = self->make_response_promise<sql_reply>();

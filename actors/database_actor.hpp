@@ -43,6 +43,8 @@ using database_actor = caf::typed_actor<
   caf::replies_to<update_atom, std::string, std::string, bool>::with<bool>,
   // Runs a reducer; replies once its changes are durable.
   caf::replies_to<call_atom, reducer_call>::with<call_result>,
+  // Serves a request to one of the module's HTTP routes.
+  caf::replies_to<route_atom, route_request>::with<route_response>,
   // Runs one SQL statement for a caller (who may or may not own the database).
   caf::replies_to<sql_atom, identity, bool, std::string>::with<sql_reply>,
   // The module definition as JSON (RawModuleDefV9 shape).

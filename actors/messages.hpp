@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orrery {
@@ -79,6 +80,21 @@ struct call_result {
   std::string message;
   std::int64_t timestamp_micros = 0;
   std::string value_json;  // a procedure's return value, as SATS-JSON; empty for reducers
+};
+
+/// A request to one of a module's HTTP routes, and the answer.
+struct route_request {
+  std::string method;  // upper case
+  std::string path;    // below /v1/database/:x/route: "" or starting with "/"
+  std::string uri;     // the request's URL as the client used it, query included
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct route_response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
 };
 
 /// The SQL endpoint's answer: an HTTP status and the body (JSON, or the error text).
@@ -169,6 +185,16 @@ typename Inspector::result_type inspect(Inspector& f, database_usage& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_request& x) {
+  return f(caf::meta::type_name("route_request"), x.method, x.path, x.uri, x.headers, x.body);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_response& x) {
+  return f(caf::meta::type_name("route_response"), x.status, x.headers, x.body);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_record& x) {
   return f(caf::meta::type_name("log_record"), x.level, x.ts_micros, x.target, x.filename,
            x.line_number, x.function, x.message);
@@ -190,6 +216,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::sql_reply))
   CAF_ADD_TYPE_ID(orrery, (orrery::client_request))
   CAF_ADD_TYPE_ID(orrery, (orrery::database_usage))
+  CAF_ADD_TYPE_ID(orrery, (orrery::route_request))
+  CAF_ADD_TYPE_ID(orrery, (orrery::route_response))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -221,4 +249,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, idle_atom, "idle")
   CAF_ADD_ATOM(orrery, orrery, usage_atom, "usage")
   CAF_ADD_ATOM(orrery, orrery, doze_atom, "doze")
+  CAF_ADD_ATOM(orrery, orrery, route_atom, "route")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -195,6 +195,15 @@ void require_empty(bsatn_reader& in, const char* what) {
   if (in.u32() != 0) throw bsatn_error(std::string("the module declares ") + what + ", which this host does not support yet");
 }
 
+// HttpMethod: 0 Get ... 8 Patch, 9 Extension(string).
+std::string read_http_method(bsatn_reader& in) {
+  static const char* const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  std::uint8_t tag = in.u8();
+  if (tag < 9) return names[tag];
+  if (tag == 9) return std::string(in.string());
+  throw bsatn_error("unknown HTTP method tag " + std::to_string(tag));
+}
+
 std::string index_name(const std::string& table, const raw_index& ix, const table_schema& schema) {
   if (ix.source_name) return *ix.source_name;
   std::string name = table;
@@ -245,6 +254,12 @@ std::optional<std::uint32_t> module_def::procedure_id(std::string_view name) con
   return std::nullopt;
 }
 
+const http_route_def* module_def::route(std::string_view method, std::string_view path) const {
+  for (auto& r : http_routes)
+    if (r.path == path && (!r.method || *r.method == method)) return &r;
+  return nullptr;
+}
+
 std::optional<std::uint32_t> module_def::lifecycle_reducer(lifecycle kind) const {
   for (std::size_t i = 0; i < reducers.size(); ++i)
     if (reducers[i].kind == kind) return std::uint32_t(i);
@@ -263,6 +278,12 @@ result<module_def> decode_module_def(std::string_view bytes) {
     std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
     std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
     std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
+    struct raw_route {
+      std::string handler;
+      std::optional<std::string> method;
+      std::string path;
+    };
+    std::vector<raw_route> routes;
     bool snake = true;
     for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
       std::uint8_t tag = in.u8();
@@ -330,8 +351,17 @@ result<module_def> decode_module_def(std::string_view bytes) {
             (kind == 0 ? table_names : kind == 1 ? function_names : index_names)[source] = canonical;
           }
           break;
-        case 11: require_empty(in, "HTTP handlers"); break;
-        case 12: require_empty(in, "HTTP routes"); break;
+        case 11:
+          for (std::uint32_t n = in.u32(); n > 0; --n) def.http_handlers.push_back(read_string(in));
+          break;
+        case 12:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            std::string handler = read_string(in);
+            std::optional<std::string> method;
+            if (in.u8() == 1) method = read_http_method(in);
+            routes.push_back({std::move(handler), std::move(method), read_string(in)});
+          }
+          break;
         case 13: require_empty(in, "view primary keys"); break;
         case 14: require_empty(in, "submodules"); break;
         default: throw bsatn_error("unknown module definition section " + std::to_string(tag));
@@ -437,6 +467,20 @@ result<module_def> decode_module_def(std::string_view bytes) {
       def.table_sources.push_back(std::move(origin));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    for (auto& r : routes) {
+      auto handler = std::find(def.http_handlers.begin(), def.http_handlers.end(), r.handler);
+      if (handler == def.http_handlers.end())
+        throw bsatn_error("HTTP route `" + r.path + "` names handler `" + r.handler + "`, which the module does not declare");
+      bool path_ok = r.path.empty() || r.path[0] == '/';
+      for (char c : r.path)
+        path_ok = path_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~' || c == '/');
+      if (!path_ok)
+        throw bsatn_error("HTTP route `" + r.path + "`: a path is empty or starts with `/`, and holds only a-z 0-9 - _ ~ /");
+      for (auto& other : def.http_routes)
+        if (other.path == r.path && (!other.method || !r.method || *other.method == *r.method))
+          throw bsatn_error("HTTP routes overlap at `" + r.path + "`");
+      def.http_routes.push_back({std::uint32_t(handler - def.http_handlers.begin()), r.method, r.path});
+    }
     auto visibility = sql::row_security::compile(def.row_filters, def.tables);
     if (!visibility) return visibility.error();
     def.visibility = std::move(*visibility);

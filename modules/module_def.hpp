@@ -56,6 +56,13 @@ struct procedure_def {
   bool client_callable = true;
 };
 
+/// A route of the module's HTTP API, served under /v1/database/:x/route.
+struct http_route_def {
+  std::uint32_t handler = 0;          // position in module_def::http_handlers
+  std::optional<std::string> method;  // upper case; none: any method
+  std::string path;                   // "" or starting with "/"
+};
+
 struct module_def {
   std::vector<algebraic_type> typespace;   // as declared: source names, references unresolved
   std::vector<named_type> type_names;      // the typespace's named types
@@ -63,6 +70,8 @@ struct module_def {
   std::vector<table_source> table_sources; // per table
   std::vector<reducer_def> reducers;       // position = reducer id
   std::vector<procedure_def> procedures;   // position = procedure id
+  std::vector<std::string> http_handlers;  // source names; position = handler id
+  std::vector<http_route_def> http_routes; // the first that matches serves
   std::vector<std::string> row_filters;    // client visibility filters, as declared
   sql::row_security visibility;            // the same, compiled against `tables`
 
@@ -72,6 +81,8 @@ struct module_def {
   std::optional<std::uint32_t> lifecycle_reducer(lifecycle kind) const;
   /// By canonical or source name.
   std::optional<std::uint32_t> procedure_id(std::string_view name) const;
+  /// The route serving `method` (upper case) at `path`, if any.
+  const http_route_def* route(std::string_view method, std::string_view path) const;
 };
 
 /// Decodes RawModuleDef BSATN; fails naming what it cannot use.

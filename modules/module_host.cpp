@@ -335,6 +335,7 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
     return "the module's hooks lack __describe_module__, __call_reducer__ or __get_error_constructor__";
   s.call_reducer.Reset(isolate, call);
   if (auto procedures = method("__call_procedure__"); !procedures.IsEmpty()) s.call_procedure.Reset(isolate, procedures);
+  if (auto handlers = method("__call_http_handler__"); !handlers.IsEmpty()) s.call_http_handler.Reset(isolate, handlers);
   s.error_constructor_of.Reset(isolate, errors);
   v8::Local<v8::Value> sender_error;
   if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
@@ -466,6 +467,7 @@ module_instance::impl::~impl() {
     error_constructor_of.Reset();
     call_reducer.Reset();
     call_procedure.Reset();
+    call_http_handler.Reset();
     hooks.Reset();
     hooks_symbol.Reset();
     module.Reset();
@@ -607,19 +609,19 @@ call_outcome outcome_of_throw(module_instance::impl& s, v8::Local<v8::Context> c
                               const char* what) {
   v8::Isolate* isolate = s.isolate;
   const std::size_t max_text = s.limits.max_log_line_bytes;
-  if (caught.HasTerminated()) return {call_status::internal_error, "execution was terminated", {}};
+  if (caught.HasTerminated()) return {call_status::internal_error, "execution was terminated", {}, {}};
   v8::Local<v8::Value> exception = caught.Exception();
-  if (exception.IsEmpty()) return {call_status::internal_error, std::string("the ") + what + " failed without an exception", {}};
+  if (exception.IsEmpty()) return {call_status::internal_error, std::string("the ") + what + " failed without an exception", {}, {}};
   if (!s.sender_error_class.IsEmpty() && exception->IsObject()) {
     v8::Local<v8::Value> cls = s.sender_error_class.Get(isolate);
     if (cls->IsFunction() && exception->InstanceOf(ctx, cls.As<v8::Object>()).FromMaybe(false)) {
       v8::Local<v8::Value> message;
       if (!exception.As<v8::Object>()->Get(ctx, host_string(isolate, "message")).ToLocal(&message))
         message = exception;
-      return {call_status::user_error, to_std(isolate, message, max_text), {}};
+      return {call_status::user_error, to_std(isolate, message, max_text), {}, {}};
     }
   }
-  return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}};
+  return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}, {}};
 }
 
 // The hooks' first arguments for a call: the sender as a u256 and the
@@ -654,12 +656,12 @@ call_outcome run_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::
     s.broken = true;  // a fresh instance gets its memory back
     return {call_status::internal_error, "the module holds too much ArrayBuffer memory to receive the call's " +
                                            std::to_string(args.size()) + " bytes of arguments (limit " +
-                                           std::to_string(s.allocator->limit() / mb) + " MB)", {}};
+                                           std::to_string(s.allocator->limit() / mb) + " MB)", {}, {}};
   }
   if (!args.empty()) std::memcpy(buffer->Data(), args.data(), args.size());
   v8::Local<v8::BigInt> sender_value, connection_value;
   if (!caller_values(ctx, sender, connection, sender_value, connection_value))
-    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}};
+    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}, {}};
   v8::Local<v8::Value> argv[5] = {
     v8::Integer::NewFromUnsigned(isolate, id),
     sender_value,
@@ -672,35 +674,78 @@ call_outcome run_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::
   v8::Local<v8::Value> returned;
   if (!hook->Call(ctx, s.hooks.Get(isolate), 5, argv).ToLocal(&returned))
     return outcome_of_throw(s, ctx, caught, procedure ? "procedure" : "reducer");
-  if (!procedure) return {call_status::ok, {}, {}};
+  if (!procedure) return {call_status::ok, {}, {}, {}};
   if (!returned->IsArrayBufferView())
-    return {call_status::internal_error, "__call_procedure__ did not return a Uint8Array", {}};
+    return {call_status::internal_error, "__call_procedure__ did not return a Uint8Array", {}, {}};
   auto view = returned.As<v8::ArrayBufferView>();
   std::string value(view->ByteLength(), '\0');
   view->CopyContents(value.data(), value.size());
-  return {call_status::ok, {}, std::move(value)};
+  return {call_status::ok, {}, std::move(value), {}};
+}
+
+// Runs an HTTP handler: request and body in, [HttpResponse, body] out.
+call_outcome run_http_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught, std::uint32_t id,
+                           std::int64_t timestamp_micros, std::string_view request, std::string_view body) {
+  v8::Isolate* isolate = s.isolate;
+  v8::Local<v8::ArrayBuffer> buffers[2];
+  std::string_view parts[2] = {request, body};
+  for (int i = 0; i < 2; ++i) {
+    if (!new_array_buffer(s, parts[i].size()).ToLocal(&buffers[i]))
+      return {call_status::internal_error, "the module holds too much ArrayBuffer memory to receive the request", {}, {}};
+    if (!parts[i].empty()) std::memcpy(buffers[i]->Data(), parts[i].data(), parts[i].size());
+  }
+  v8::Local<v8::Value> argv[4] = {
+    v8::Integer::NewFromUnsigned(isolate, id),
+    v8::BigInt::New(isolate, timestamp_micros),
+    v8::Uint8Array::New(buffers[0], 0, request.size()),
+    v8::Uint8Array::New(buffers[1], 0, body.size()),
+  };
+  v8::Local<v8::Value> returned;
+  if (!s.call_http_handler.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 4, argv).ToLocal(&returned))
+    return outcome_of_throw(s, ctx, caught, "HTTP handler");
+  call_outcome out;
+  v8::Local<v8::Value> items[2];
+  bool pair = returned->IsArray() && returned.As<v8::Array>()->Length() == 2 &&
+              returned.As<v8::Array>()->Get(ctx, 0).ToLocal(&items[0]) && items[0]->IsArrayBufferView() &&
+              returned.As<v8::Array>()->Get(ctx, 1).ToLocal(&items[1]) && items[1]->IsArrayBufferView();
+  if (!pair) return {call_status::internal_error, "__call_http_handler__ did not return [Uint8Array, Uint8Array]", {}, {}};
+  for (int i = 0; i < 2; ++i) {
+    auto view = items[i].As<v8::ArrayBufferView>();
+    std::string& into = i == 0 ? out.value : out.body;
+    into.resize(view->ByteLength());
+    view->CopyContents(into.data(), into.size());
+  }
+  return out;
 }
 
 } // namespace
 
 call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
                                            std::int64_t timestamp_micros, std::string_view args, transaction& tx) {
-  return call(false, id, sender, connection, timestamp_micros, args, &tx);
+  return call(hook::reducer, id, sender, connection, timestamp_micros, args, {}, &tx);
 }
 
 call_outcome module_instance::call_procedure(std::uint32_t id, const identity& sender, const connection_id& connection,
                                              std::int64_t timestamp_micros, std::string_view args) {
   if (impl_->call_procedure.IsEmpty())
-    return {call_status::internal_error, "the module's hooks lack __call_procedure__", {}};
-  return call(true, id, sender, connection, timestamp_micros, args, nullptr);
+    return {call_status::internal_error, "the module's hooks lack __call_procedure__", {}, {}};
+  return call(hook::procedure, id, sender, connection, timestamp_micros, args, {}, nullptr);
 }
 
-call_outcome module_instance::call(bool procedure, std::uint32_t id, const identity& sender,
-                                   const connection_id& connection, std::int64_t timestamp_micros,
-                                   std::string_view args, transaction* tx) {
+call_outcome module_instance::call_http_handler(std::uint32_t id, std::int64_t timestamp_micros,
+                                                std::string_view request, std::string_view body) {
+  if (impl_->call_http_handler.IsEmpty())
+    return {call_status::internal_error, "the module's hooks lack __call_http_handler__", {}, {}};
+  return call(hook::http_handler, id, identity{}, connection_id{}, timestamp_micros, request, body, nullptr);
+}
+
+call_outcome module_instance::call(hook kind, std::uint32_t id, const identity& sender, const connection_id& connection,
+                                   std::int64_t timestamp_micros, std::string_view args, std::string_view body,
+                                   transaction* tx) {
   impl& s = *impl_;
-  const char* what = procedure ? "procedure" : "reducer";
-  if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded", {}};
+  const bool procedure = kind != hook::reducer;  // procedures and HTTP handlers open their own transactions
+  const char* what = kind == hook::reducer ? "reducer" : kind == hook::procedure ? "procedure" : "HTTP handler";
+  if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded", {}, {}};
   v8::Isolate* isolate = s.isolate;
   v8::Locker locked(isolate);
   v8::Isolate::Scope entered(isolate);
@@ -713,14 +758,16 @@ call_outcome module_instance::call(bool procedure, std::uint32_t id, const ident
   s.in_call = true;
   s.in_procedure = procedure;
   watch_scope watch(isolate, s.limits.reducer_budget);
-  call_outcome outcome = run_hook(s, ctx, caught, procedure, id, sender, connection, timestamp_micros, args);
+  call_outcome outcome = kind == hook::http_handler
+                           ? run_http_hook(s, ctx, caught, id, timestamp_micros, args, body)
+                           : run_hook(s, ctx, caught, kind == hook::procedure, id, sender, connection, timestamp_micros, args);
   const bool timed_out = watch.stop();
   if (procedure && s.tx) {  // a transaction the procedure left open is rolled back
     s.iterators.clear();
     s.tx = nullptr;
     s.env->end_procedure_tx(false);
     if (outcome.status == call_status::ok)
-      s.env->log(log_level::warn, "the procedure returned with its transaction open; it was rolled back");
+      s.env->log(log_level::warn, std::string("the ") + what + " returned with its transaction open; it was rolled back");
   }
   s.in_procedure = false;
   s.end_call();
@@ -729,11 +776,11 @@ call_outcome module_instance::call(bool procedure, std::uint32_t id, const ident
   if (s.out_of_heap) {
     s.broken = true;
     return {call_status::internal_error,
-            std::string("the ") + what + " ran out of memory and was stopped (" + heap_limit_text(s.limits) + ")", {}};
+            std::string("the ") + what + " ran out of memory and was stopped (" + heap_limit_text(s.limits) + ")", {}, {}};
   }
   if (!s.fatal_error.empty()) {
     s.broken = true;
-    return {call_status::internal_error, std::string("V8 reported a fatal error in the ") + what + ": " + s.fatal_error, {}};
+    return {call_status::internal_error, std::string("V8 reported a fatal error in the ") + what + ": " + s.fatal_error, {}, {}};
   }
   if (timed_out) {
     if (outcome.status == call_status::ok && !caught.HasTerminated()) {
@@ -742,11 +789,11 @@ call_outcome module_instance::call(bool procedure, std::uint32_t id, const ident
     }
     s.broken = true;
     return {call_status::internal_error, std::string("the ") + what + " ran longer than " +
-                                           std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped", {}};
+                                           std::to_string(s.limits.reducer_budget.count()) + " ms and was stopped", {}, {}};
   }
   if (caught.HasTerminated() || isolate->IsExecutionTerminating()) {
     s.broken = true;
-    return {call_status::internal_error, std::string("the ") + what + " was stopped", {}};
+    return {call_status::internal_error, std::string("the ") + what + " was stopped", {}, {}};
   }
   return outcome;
 }

@@ -98,7 +98,8 @@ enum class call_status { ok, user_error, internal_error };
 struct call_outcome {
   call_status status = call_status::ok;
   std::string message;  // the SenderError message, or the error and its stack
-  std::string value;    // a procedure's return value (BSATN)
+  std::string value;    // a procedure's return value, or an HTTP handler's HttpResponse (BSATN)
+  std::string body;     // an HTTP handler's response body
 };
 
 /// Table and index names (source and canonical) to ids.
@@ -142,6 +143,12 @@ public:
   call_outcome call_procedure(std::uint32_t id, const identity& sender, const connection_id& connection,
                               std::int64_t timestamp_micros, std::string_view args);
 
+  /// Calls HTTP handler `id` with a BSATN HttpRequest and its body, outside
+  /// any transaction (as a procedure). The HttpResponse is in `value`, its
+  /// body in `body`.
+  call_outcome call_http_handler(std::uint32_t id, std::int64_t timestamp_micros, std::string_view request,
+                                 std::string_view body);
+
   /// True once a call was terminated (time budget), ran out of memory, or V8
   /// reported a fatal error in it: the instance must be replaced before the
   /// next call, and calls until then fail at once.
@@ -151,8 +158,9 @@ public:
 
 private:
   explicit module_instance(std::unique_ptr<impl> state);
-  call_outcome call(bool procedure, std::uint32_t id, const identity& sender, const connection_id& connection,
-                    std::int64_t timestamp_micros, std::string_view args, transaction* tx);
+  enum class hook { reducer, procedure, http_handler };
+  call_outcome call(hook kind, std::uint32_t id, const identity& sender, const connection_id& connection,
+                    std::int64_t timestamp_micros, std::string_view args, std::string_view body, transaction* tx);
   std::unique_ptr<impl> impl_;
 };
 

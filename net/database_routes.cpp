@@ -70,6 +70,47 @@ void call_reducer(host_services& host, call_ptr call) {
     });
 }
 
+// A request to one of the module's own HTTP routes: served by its handler,
+// without authentication (the module decides what it answers).
+void serve_module_route(host_services& host, call_ptr call) {
+  const http_request& in = call->request;
+  route_request req;
+  req.method = in.method;
+  std::string prefix = "/v1/database/" + call->param("x") + "/route";
+  req.path = in.path.size() > prefix.size() ? in.path.substr(prefix.size()) : "";
+  std::string scheme = in.header("x-forwarded-proto").value_or("http");
+  std::string authority = in.header("x-forwarded-host").value_or(in.header("host").value_or("localhost"));
+  req.uri = scheme + "://" + authority + in.path;
+  std::string query;
+  auto encode = [](const std::string& text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text)
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
+      else out += std::string("%") + hex[c >> 4] + hex[c & 15];
+    return out;
+  };
+  for (auto& [k, v] : in.query) query += (query.empty() ? "?" : "&") + encode(k) + "=" + encode(v);
+  req.uri += query;
+  for (auto& [name, value] : in.headers) req.headers.emplace_back(name, value);
+  req.body = in.body;
+  ask_database(
+    host, call, call->param("x"), [req](const database_record&) { return std::make_tuple(route_atom::value, req); },
+    [call](const route_response& answer) {
+      http_response out;
+      out.status = answer.status;
+      for (auto& [name, value] : answer.headers) {
+        if (name.size() == 12 && std::equal(name.begin(), name.end(), "content-type",
+                                            [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+          out.content_type = value;
+        else
+          out.headers.emplace_back(name, value);
+      }
+      out.body = answer.body;
+      call->reply(std::move(out));
+    });
+}
+
 void names_reply(call_ptr call, const database_record& r) {
   call->reply(http_response::json(200, json{{"names", r.names}}.dump()));
 }
@@ -110,6 +151,7 @@ void add_database_routes(router& routes, host_services& host) {
   routes.add("PUT", "/v1/database/:x", [&host](call_ptr call) { publish(host, call, call->param("x")); });
 
   routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });
+  routes.add("*", "/v1/database/:x/route/*path", [&host](call_ptr call) { serve_module_route(host, call); });
 
   routes.add("POST", "/v1/database/:x/sql", [&host](call_ptr call) {
     auto caller = authenticate(host, *call, true);

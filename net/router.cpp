@@ -63,6 +63,14 @@ void router::add(std::string method, const std::string& pattern, route_handler h
 
 bool router::match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
                    std::map<std::string, std::string>& params) {
+  if (!pattern.empty() && !pattern.back().empty() && pattern.back()[0] == '*') {
+    if (path.size() < pattern.size() - 1) return false;
+    std::string rest;
+    for (std::size_t i = pattern.size() - 1; i < path.size(); ++i) rest += (rest.empty() ? "" : "/") + path[i];
+    params[pattern.back().substr(1)] = rest;
+    return match({pattern.begin(), pattern.end() - 1}, {path.begin(), path.begin() + std::ptrdiff_t(pattern.size() - 1)},
+                 params);
+  }
   if (pattern.size() != path.size()) return false;
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (!pattern[i].empty() && pattern[i][0] == ':') params[pattern[i].substr(1)] = path[i];
@@ -102,7 +110,7 @@ void router::dispatch(http_request request, std::shared_ptr<responder> out) cons
     std::map<std::string, std::string> params;
     if (!match(r.segments, segments, params)) continue;
     path_matched = true;
-    if (r.method != request.method) continue;
+    if (r.method != request.method && r.method != "*") continue;
     auto call = std::make_shared<http_call>();
     call->request = std::move(request);
     call->params = std::move(params);

@@ -1,6 +1,8 @@
 #pragma once
 // Matches a request's method and path against patterns such as
-// "/v1/database/:name/logs" and runs the route's handler.
+// "/v1/database/:name/logs" and runs the route's handler. A last segment
+// "*name" takes the rest of the path (none or more segments); the method "*"
+// takes any method.
 
 #include "net/http.hpp"
 

@@ -48,7 +48,8 @@ struct module_instance::impl {
   v8::Global<v8::Symbol> hooks_symbol;
   v8::Global<v8::Object> hooks;
   v8::Global<v8::Function> call_reducer;
-  v8::Global<v8::Function> call_procedure;  // absent in modules built before procedures
+  v8::Global<v8::Function> call_procedure;     // absent in modules built before procedures
+  v8::Global<v8::Function> call_http_handler;  // absent in modules built before HTTP handlers
   v8::Global<v8::Function> error_constructor_of;  // hooks.__get_error_constructor__
   v8::Global<v8::Value> sender_error_class;
   std::unordered_map<int, v8::Global<v8::Value>> error_constructors;

@@ -1,6 +1,7 @@
 // Procedures: no implicit transaction; `ctx.withTx` commits inside; outbound
 // HTTP (to a local server here) with a timeout; return values over WebSocket
-// (the SDK, bindings from `orrery generate`) and over HTTP. Real `orrery start`.
+// (the SDK, bindings from `orrery generate`) and over HTTP. And the module's
+// own HTTP routes. Real `orrery start`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -109,6 +110,29 @@ test('a procedure calls a local HTTP server, writes in withTx, and returns a val
   assert.equal((await callOverHttp(token, 'fetch_quote', ['x'])).status, 400);
   const unknown = run('call', 'quotes', 'no_such_thing');
   assert.match(unknown.stderr, /HTTP 404\): no such reducer: `no_such_thing`/);
+});
+
+test('the module serves its HTTP routes under /v1/database/:name/route', async () => {
+  const base = `${host.url}/v1/database/quotes/route`;
+  const hello = await fetch(`${base}/hello?name=Ada`);
+  assert.equal(hello.status, 200);
+  assert.equal(hello.headers.get('x-greeting'), 'yes');
+  assert.equal(await hello.text(), 'hello Ada (GET)');
+
+  const stored = await fetch(`${base}/quotes`, { method: 'POST', body: JSON.stringify({ id: 7, text: 'via a route' }) });
+  assert.equal(stored.status, 201);
+  assert.equal(stored.headers.get('content-type'), 'application/json');
+  assert.deepEqual(await stored.json(), { stored: 7 });
+  assert.match(ok(run('sql', 'quotes', 'SELECT text FROM quote WHERE id = 7')), /via a route/);
+
+  const wrongMethod = await fetch(`${base}/hello`, { method: 'POST' });
+  assert.equal(wrongMethod.status, 404);
+  assert.equal(await wrongMethod.text(), 'Database has not registered a handler for this route');
+  assert.equal((await fetch(`${base}/nowhere`)).status, 404);
+  const broken = await fetch(`${base}/broken`, { method: 'DELETE' });
+  assert.equal(broken.status, 500);
+  assert.match(await broken.text(), /this handler is broken/);
+  assert.match(ok(run('logs', 'quotes')), /HTTP handler `broken` failed/);
 });
 
 test('without --allow-private-outbound-http, procedures cannot reach loopback addresses', async () => {

@@ -1,6 +1,7 @@
-// A module with procedures: they run outside any transaction, call out over
-// HTTP, write in `ctx.withTx`, and return values to their callers.
-import { schema, table, t } from 'spacetimedb/server';
+// A module with procedures and HTTP routes: they run outside any
+// transaction, call out over HTTP, write in `ctx.withTx`, and return values
+// (procedures) or HTTP responses (routes) to their callers.
+import { schema, table, t, Router, SyncResponse } from 'spacetimedb/server';
 import { TimeDuration } from 'spacetimedb';
 
 const quote = table({ public: true }, { id: t.u32().primaryKey(), text: t.string(), fetchedAt: t.timestamp() });
@@ -36,3 +37,26 @@ export const count_after_failed_tx = spacetimedb.procedure(t.u64(), (ctx) => {
 export const fetch_with_timeout = spacetimedb.procedure({ url: t.string(), millis: t.u32() }, t.string(), (ctx, { url, millis }) => {
   return ctx.http.fetch(url, { timeout: TimeDuration.fromMillis(millis) }).text();
 });
+
+// Routes served under /v1/database/<name>/route.
+export const hello = spacetimedb.httpHandler((_ctx, req) => {
+  const query = req.url.split('?')[1] ?? '';
+  const name = /(?:^|&)name=([^&]*)/.exec(query)?.[1] ?? 'world';
+  return new SyncResponse(`hello ${name} (${req.method})`, { headers: { 'content-type': 'text/plain', 'x-greeting': 'yes' } });
+});
+
+export const add_quote = spacetimedb.httpHandler((ctx, req) => {
+  const { id, text } = req.json();
+  ctx.withTx((tx) => {
+    tx.db.quote.insert({ id, text, fetchedAt: tx.timestamp });
+  });
+  return new SyncResponse(JSON.stringify({ stored: id }), { status: 201, headers: { 'content-type': 'application/json' } });
+});
+
+export const broken = spacetimedb.httpHandler(() => {
+  throw new Error('this handler is broken');
+});
+
+export const routes = spacetimedb.httpRouter(
+  new Router().get('/hello', hello).post('/quotes', add_quote).any('/broken', broken)
+);
