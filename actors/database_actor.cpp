@@ -93,6 +93,10 @@ struct database_state : module_environment {
   std::uint64_t next_chain = 1;
   std::deque<std::pair<std::string, std::string>> immediate;  // reducers the current call scheduled at once
   std::optional<transaction> procedure_tx;  // the running procedure's `withTx`, while open
+  // While a procedure or HTTP handler runs, views cannot be computed: the
+  // tables its commits change are noted, and views refreshed once it returns.
+  bool module_busy = false;
+  std::set<table_id> changed_while_busy;
   sql::settings sql_settings;
   sql::limits sql_limits;
   detail::subscription_hub subscriptions;  // WebSocket clients and their subscriptions
@@ -161,6 +165,21 @@ struct database_state : module_environment {
     if (!parsed) {
       reply.deliver(sql_reply{400, parsed.error().message});
       return;
+    }
+    if (auto view = view_read_by(query); !view || *view) {  // a view, computed for the caller
+      if (!view) return void(reply.deliver(sql_reply{400, view.error().message}));
+      std::set<table_id> reads;
+      auto rows = evaluate_view((*view)->schema.name, (*view)->anonymous ? identity{} : caller, reads);
+      if (!rows) return void(reply.deliver(sql_reply{400, rows.error().message}));
+      sql::query_result result;
+      for (auto& c : (*view)->schema.columns) result.columns.push_back({c.name, c.type});
+      algebraic_type row_type = (*view)->schema.row_type();
+      for (auto& bytes : *rows) {
+        auto row = decode_value(row_type, bytes);
+        if (row) result.rows.push_back(std::get<product_value>(row->v).fields);
+      }
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      return void(reply.deliver(sql_reply{200, sql::response_json(result, micros.count())}));
     }
     auto tx = ds->begin();
     std::uint64_t limit_before = sql_settings.row_limit;
@@ -463,6 +482,8 @@ struct database_state : module_environment {
     };
     commit_result committed = tx.commit(std::move(on_durable));
     schedules.apply(*ds, committed);
+    if (module_busy)
+      for (auto& u : committed.updates) changed_while_busy.insert(u.table);
     if (!subscriptions.has_queries() && !reply_to_caller) {  // nothing subscribed: nothing to fan out
       waiting.emplace_back(ticket, [when_durable = std::move(when_durable),
                                     when_failed = std::move(when_failed)](const std::string* failure) {
@@ -576,6 +597,96 @@ struct database_state : module_environment {
     return failed;
   }
 
+  // ---- views ----
+
+  /// Computes view `name` for `who` over the tables as they are now: its
+  /// rows (BSATN) and the tables it read.
+  result<std::vector<std::string>> evaluate_view(const std::string& name, const identity& who, std::set<table_id>& reads) {
+    if (auto woke = wake(); !woke) return woke.error();
+    const view_def* v = def.view(name);
+    if (!v) return fail(errc::invalid_argument, "the module has no view `" + name + "` any more");
+    auto tx = ds->begin();
+    call_outcome outcome = module->call_view(v->hook_id, v->anonymous, who, tx, reads);
+    tx.rollback();
+    if (module->broken()) {
+      system_log("Reloading the module after view `" + name + "` was stopped", "Warn");
+      module.reset();
+      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
+    }
+    if (outcome.status != call_status::ok) {
+      log(log_level::error, "view `" + name + "` failed: " + outcome.message);
+      return fail(errc::host_call_failure, "view `" + name + "` failed: " + outcome.message);
+    }
+    std::vector<std::string> rows;
+    try {
+      bsatn_reader in(outcome.value);
+      if (in.u8() == 0) {  // ViewResultHeader::RowData, then the rows
+        std::string_view data(in.position(), in.remaining());
+        auto decoded = decode_value(algebraic_type::array_of(v->schema.row_type()), data);
+        if (!decoded) return fail(errc::host_call_failure, "view `" + name + "` returned rows not of its type: " + decoded.error().message);
+        for (auto& row : std::get<array_value>(decoded->v)) rows.push_back(encode_value(row));
+        return rows;
+      }
+      std::string sql(in.string());  // ViewResultHeader::RawSql: a query whose rows the view means
+      if (sql.empty()) return rows;
+      auto query = sql::subscription_query::compile(*ds, sql, sql::caller{record.owner, true, nullptr}, sql_limits);
+      if (!query) return fail(errc::host_call_failure, "view `" + name + "` returned a query that fails: " + query.error().message);
+      if (auto filled = (*query)->initial_rows(rows, sql_limits); !filled) return filled.error();
+      for (const table* t : ds->tables()) reads.insert(t->schema().id);
+      return rows;
+    } catch (const bsatn_error& e) {
+      return fail(errc::host_call_failure, "view `" + name + "` returned bytes that cannot be read: " + e.what());
+    }
+  }
+
+  /// The view `text` reads whole, if it reads one: `SELECT * FROM <view>`.
+  /// A query that reads a view otherwise fails.
+  result<const view_def*> view_read_by(const std::string& text) {
+    auto parsed = sql::parse(text, sql_limits);
+    if (!parsed || parsed->type != sql::statement::kind::select) return static_cast<const view_def*>(nullptr);
+    const sql::select_statement& s = parsed->select;
+    const view_def* v = def.view(s.from.name);
+    bool joins_view = false;
+    for (auto& j : s.joins) joins_view = joins_view || def.view(j.table.name);
+    if (!v && !joins_view) return static_cast<const view_def*>(nullptr);
+    bool whole = v && s.joins.empty() && !s.where && s.order_by.empty() && !s.limit && s.items.size() == 1 &&
+                 (s.items[0].type == sql::select_item::kind::all ||
+                  (s.items[0].type == sql::select_item::kind::table_all && s.items[0].table == s.from.alias));
+    if (!whole)
+      return fail(errc::invalid_argument, "a view is read whole, alone: SELECT * FROM " +
+                                            (v ? v->schema.name : std::string("<view>")));
+    return v;
+  }
+
+  /// The live query of `text` for client `who` when it reads a view.
+  result<std::shared_ptr<detail::live_query>> view_query(const std::string& text, const identity& who) {
+    auto v = view_read_by(text);
+    if (!v) return v.error();
+    if (!*v) return std::shared_ptr<detail::live_query>();
+    std::string name = (*v)->schema.name;
+    identity caller = (*v)->anonymous ? identity{} : who;
+    return detail::view_live_query(name, [this, name, caller](std::set<table_id>& reads)
+                                           -> std::optional<result<std::vector<std::string>>> {
+      if (module_busy) return std::nullopt;
+      return evaluate_view(name, caller, reads);
+    });
+  }
+
+  /// Sends subscribers the changes to views that commits made while the
+  /// module could not compute them (a procedure or HTTP handler ran), once
+  /// those commits are durable.
+  void refresh_views() {
+    if (changed_while_busy.empty()) return;
+    commit_result changed;
+    for (table_id t : changed_while_busy) changed.updates.push_back({t, {}, {}, {}});
+    changed_while_busy.clear();
+    auto changes = subscriptions.fan_out(changed);  // tables' queries see no rows; views compute again
+    if (changes.empty()) return;
+    when_durable([this, changes = std::move(changes)] {
+      for (auto& [connection, sets] : changes) subscriptions.send_update(connection, sets);
+    }, {});
+  }
+
   /// Runs procedure `id` outside any transaction; it commits its own
   /// (`withTx`) as it goes. `answer` hears the outcome, and how long the
   /// procedure ran, once everything it committed is durable.
@@ -585,7 +696,9 @@ struct database_state : module_environment {
     const std::string name = def.procedures[id].name;
     std::int64_t timestamp = now_micros();
     auto started = std::chrono::steady_clock::now();
+    module_busy = true;
     call_outcome outcome = module->call_procedure(id, sender, connection, timestamp, args);
+    module_busy = false;
     std::int64_t micros =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
     if (outcome.status == call_status::internal_error)
@@ -596,6 +709,7 @@ struct database_state : module_environment {
       if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
     }
     run_immediate();
+    refresh_views();
     when_durable([answer, outcome, timestamp, micros] { answer(outcome, timestamp, micros); },
                  [answer, timestamp, micros](const std::string& why) {
                    answer({call_status::internal_error, "the procedure's changes could not be written to disk: " + why, {}, {}},
@@ -722,13 +836,16 @@ struct database_state : module_environment {
     w.string(req.uri);
     w.u8(2);  // HTTP/1.1
     const std::string& handler = def.http_handlers[route->handler];
+    module_busy = true;
     call_outcome outcome = module->call_http_handler(route->handler, now_micros(), request, req.body);
+    module_busy = false;
     if (module->broken()) {
       system_log("Reloading the module after HTTP handler `" + handler + "` was stopped", "Warn");
       module.reset();
       if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
     }
     run_immediate();
+    refresh_views();
     route_response answer{500, {}, outcome.message};
     if (outcome.status == call_status::ok) {
       try {  // HttpResponse BSATN: headers, version, code
@@ -811,9 +928,21 @@ struct database_state : module_environment {
       }
     }
     switch (r.type) {
-      case client_request::kind::subscribe: return subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility, reply);
+      case client_request::kind::subscribe:
+        return subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility,
+                                       [this](const std::string& text, const identity& who) { return view_query(text, who); },
+                                       reply);
       case client_request::kind::unsubscribe: return subscriptions.unsubscribe(connection, r, reply);
       case client_request::kind::one_off_query: {
+        const std::string text = r.queries.empty() ? "" : r.queries[0];
+        auto view = view_query(text, c->id);
+        if (!view) return reply(encode_one_off_result(r.request_id, nullptr, view.error().message));
+        if (*view) {
+          std::vector<table_rows> rows{{(*view)->table_name(), {}}};
+          if (auto filled = (*view)->initial_rows(rows[0].rows, sql_limits); !filled)
+            return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
+          return reply(encode_one_off_result(r.request_id, &rows, ""));
+        }
         auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0],
                                                   sql::caller{c->id, c->id == record.owner, &def.visibility}, sql_limits);
         if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));

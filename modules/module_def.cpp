@@ -254,6 +254,12 @@ std::optional<std::uint32_t> module_def::procedure_id(std::string_view name) con
   return std::nullopt;
 }
 
+const view_def* module_def::view(std::string_view name) const {
+  for (auto& v : views)
+    if (v.schema.name == name) return &v;
+  return nullptr;
+}
+
 const http_route_def* module_def::route(std::string_view method, std::string_view path) const {
   for (auto& r : http_routes)
     if (r.path == path && (!r.method || *r.method == method)) return &r;
@@ -284,6 +290,14 @@ result<module_def> decode_module_def(std::string_view bytes) {
       std::string path;
     };
     std::vector<raw_route> routes;
+    struct raw_view {
+      std::string source_name;
+      std::uint32_t index = 0;
+      bool is_public = true, anonymous = false;
+      algebraic_type params, returns;
+    };
+    std::vector<raw_view> raw_views;
+    std::vector<std::pair<std::string, std::vector<std::string>>> view_keys;  // view source name, key columns
     bool snake = true;
     for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
       std::uint8_t tag = in.u8();
@@ -323,7 +337,18 @@ result<module_def> decode_module_def(std::string_view bytes) {
             def.procedures.push_back(std::move(p));
           }
           break;
-        case 5: require_empty(in, "views"); break;
+        case 5:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            raw_view v;
+            v.source_name = read_string(in);
+            v.index = in.u32();
+            v.is_public = in.boolean();
+            v.anonymous = in.boolean();
+            v.params = read_product(in);
+            v.returns = read_type(in);
+            raw_views.push_back(std::move(v));
+          }
+          break;
         case 6:
           for (std::uint32_t n = in.u32(); n > 0; --n) {
             read_option_string(in);
@@ -362,7 +387,14 @@ result<module_def> decode_module_def(std::string_view bytes) {
             routes.push_back({std::move(handler), std::move(method), read_string(in)});
           }
           break;
-        case 13: require_empty(in, "view primary keys"); break;
+        case 13:
+          for (std::uint32_t n = in.u32(); n > 0; --n) {
+            std::string view = read_string(in);
+            std::vector<std::string> columns;
+            for (std::uint32_t c = in.u32(); c > 0; --c) columns.push_back(read_string(in));
+            view_keys.emplace_back(std::move(view), std::move(columns));
+          }
+          break;
         case 14: require_empty(in, "submodules"); break;
         default: throw bsatn_error("unknown module definition section " + std::to_string(tag));
       }
@@ -467,6 +499,39 @@ result<module_def> decode_module_def(std::string_view bytes) {
       def.table_sources.push_back(std::move(origin));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    for (auto& raw : raw_views) {
+      const std::string what = "view `" + raw.source_name + "`";
+      if (!raw.params.elements.empty())
+        throw bsatn_error("the module declares " + what + " with parameters, which this host does not support yet");
+      // Views return an array or an option of rows; the rows' type is a product.
+      const algebraic_type* element = nullptr;
+      if (raw.returns.kind == type_kind::array) element = raw.returns.element.get();
+      else if (raw.returns.special() == special_type::option) element = &raw.returns.elements[0].type;
+      if (!element) throw bsatn_error(what + " must return an array or an option of rows");
+      algebraic_type row = resolve(*element, what);
+      if (row.kind != type_kind::product) throw bsatn_error(what + " must return rows of a product type");
+      view_def v;
+      v.schema.name = canonical(function_names, raw.source_name);
+      v.schema.is_public = raw.is_public;
+      for (std::size_t i = 0; i < row.elements.size(); ++i)
+        v.schema.columns.push_back({canonical({}, row.elements[i].name.value_or("col_" + std::to_string(i))),
+                                    row.elements[i].type, {}});
+      v.source = {raw.source_name, element->kind == type_kind::ref ? element->ref : UINT32_MAX, {}, {}};
+      v.hook_id = raw.index;
+      v.anonymous = raw.anonymous;
+      for (auto& [name, columns] : view_keys) {
+        if (name != raw.source_name) continue;
+        if (columns.size() != 1) throw bsatn_error(what + " must have a primary key of one column");
+        for (std::size_t i = 0; i < row.elements.size(); ++i)
+          if (row.elements[i].name == columns[0]) v.schema.primary_key = std::uint16_t(i);
+        if (!v.schema.primary_key) throw bsatn_error(what + " has no column `" + columns[0] + "` for its primary key");
+      }
+      for (auto& t : def.tables)
+        if (t.name == v.schema.name) throw bsatn_error("the module declares `" + t.name + "` both a table and a view");
+      for (auto& r : def.reducers)
+        if (r.name == v.schema.name) throw bsatn_error("the module declares `" + r.name + "` both a reducer and a view");
+      def.views.push_back(std::move(v));
+    }
     for (auto& r : routes) {
       auto handler = std::find(def.http_handlers.begin(), def.http_handlers.end(), r.handler);
       if (handler == def.http_handlers.end())
@@ -564,6 +629,11 @@ std::string module_def_json(const module_def& def) {
   for (auto& p : def.procedures)
     procedures += std::string(procedures.empty() ? "" : ",") + "{\"Procedure\":{\"name\":" + json_quote(p.name) +
                   ",\"params\":" + product_elements_json(p.params) + ",\"return_type\":" + type_to_json(p.returns) + "}}";
+  for (auto& v : def.views)
+    procedures += std::string(procedures.empty() ? "" : ",") + "{\"View\":{\"name\":" + json_quote(v.schema.name) +
+                  ",\"index\":" + std::to_string(v.hook_id) + ",\"is_public\":" + (v.schema.is_public ? "true" : "false") +
+                  ",\"is_anonymous\":" + (v.anonymous ? "true" : "false") + ",\"params\":{\"elements\":[]}" +
+                  ",\"return_type\":{\"Array\":" + type_to_json(v.schema.row_type()) + "}}}";
   std::string filters;
   for (auto& sql : def.row_filters) filters += std::string(filters.empty() ? "" : ",") + "{\"sql\":" + json_quote(sql) + "}";
   return "{\"typespace\":{\"types\":[" + types + "]},\"tables\":[" + tables + "],\"reducers\":[" + reducers +
@@ -671,6 +741,21 @@ result<module_def> module_def_from_json(std::string_view text) {
     }
     if (auto exports = member(*parsed, "misc_exports"))
       for (auto& e : exports->items) {
+        if (const json_value* v = member(e, "View")) {
+          view_def view;
+          view.schema.name = required(*v, "name").text;
+          view.hook_id = number(required(*v, "index"), UINT32_MAX, "a view index");
+          view.schema.is_public = required(*v, "is_public").flag;
+          view.anonymous = required(*v, "is_anonymous").flag;
+          auto returns = type_from_json(required(*v, "return_type"));
+          if (!returns) return returns.error();
+          if (returns->kind != type_kind::array || returns->element->kind != type_kind::product)
+            throw bsatn_error("view `" + view.schema.name + "` does not return an array of rows");
+          for (auto& c : returns->element->elements) view.schema.columns.push_back({c.name.value_or(""), c.type, {}});
+          view.source = {view.schema.name, UINT32_MAX, {}, {}};
+          def.views.push_back(std::move(view));
+          continue;
+        }
         const json_value* p = member(e, "Procedure");
         if (!p) continue;
         procedure_def procedure;

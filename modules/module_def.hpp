@@ -56,6 +56,16 @@ struct procedure_def {
   bool client_callable = true;
 };
 
+/// A view: a read-only function of the database (and of the caller, unless
+/// anonymous) returning rows, which clients query and subscribe to as if it
+/// were a table.
+struct view_def {
+  table_schema schema;        // canonical name, columns and primary key, as clients see it
+  table_source source;        // the view's source name and its row type
+  std::uint32_t hook_id = 0;  // what the view hook takes (anonymous views are numbered apart)
+  bool anonymous = false;
+};
+
 /// A route of the module's HTTP API, served under /v1/database/:x/route.
 struct http_route_def {
   std::uint32_t handler = 0;          // position in module_def::http_handlers
@@ -70,6 +80,7 @@ struct module_def {
   std::vector<table_source> table_sources; // per table
   std::vector<reducer_def> reducers;       // position = reducer id
   std::vector<procedure_def> procedures;   // position = procedure id
+  std::vector<view_def> views;
   std::vector<std::string> http_handlers;  // source names; position = handler id
   std::vector<http_route_def> http_routes; // the first that matches serves
   std::vector<std::string> row_filters;    // client visibility filters, as declared
@@ -81,6 +92,8 @@ struct module_def {
   std::optional<std::uint32_t> lifecycle_reducer(lifecycle kind) const;
   /// By canonical or source name.
   std::optional<std::uint32_t> procedure_id(std::string_view name) const;
+  /// By canonical name.
+  const view_def* view(std::string_view name) const;
   /// The route serving `method` (upper case) at `path`, if any.
   const http_route_def* route(std::string_view method, std::string_view path) const;
 };

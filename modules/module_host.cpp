@@ -336,6 +336,8 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
   s.call_reducer.Reset(isolate, call);
   if (auto procedures = method("__call_procedure__"); !procedures.IsEmpty()) s.call_procedure.Reset(isolate, procedures);
   if (auto handlers = method("__call_http_handler__"); !handlers.IsEmpty()) s.call_http_handler.Reset(isolate, handlers);
+  if (auto views = method("__call_view__"); !views.IsEmpty()) s.call_view.Reset(isolate, views);
+  if (auto views = method("__call_view_anon__"); !views.IsEmpty()) s.call_view_anon.Reset(isolate, views);
   s.error_constructor_of.Reset(isolate, errors);
   v8::Local<v8::Value> sender_error;
   if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
@@ -468,6 +470,8 @@ module_instance::impl::~impl() {
     call_reducer.Reset();
     call_procedure.Reset();
     call_http_handler.Reset();
+    call_view.Reset();
+    call_view_anon.Reset();
     hooks.Reset();
     hooks_symbol.Reset();
     module.Reset();
@@ -718,6 +722,35 @@ call_outcome run_http_hook(module_instance::impl& s, v8::Local<v8::Context> ctx,
   return out;
 }
 
+// Runs a view hook: (id, [sender,] args) in, `{data}` out.
+call_outcome run_view_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught, std::uint32_t id,
+                           bool anonymous, const identity& sender) {
+  v8::Isolate* isolate = s.isolate;
+  const std::size_t max_text = s.limits.max_log_line_bytes;
+  v8::Local<v8::ArrayBuffer> empty;
+  if (!new_array_buffer(s, 0).ToLocal(&empty))
+    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}, {}};
+  v8::Local<v8::BigInt> sender_value, connection_value;
+  if (!caller_values(ctx, sender, connection_id{}, sender_value, connection_value))
+    return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}, {}};
+  v8::Local<v8::Value> args = v8::Uint8Array::New(empty, 0, 0);  // views take no parameters
+  v8::Local<v8::Value> argv[3] = {v8::Integer::NewFromUnsigned(isolate, id), sender_value, args};
+  v8::Local<v8::Value> anon_argv[2] = {argv[0], args};
+  v8::Local<v8::Value> returned;
+  bool called = anonymous ? s.call_view_anon.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 2, anon_argv).ToLocal(&returned)
+                          : s.call_view.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 3, argv).ToLocal(&returned);
+  if (!called) return outcome_of_throw(s, ctx, caught, "view");
+  v8::Local<v8::Value> data;
+  if (!returned->IsObject() || !returned.As<v8::Object>()->Get(ctx, host_string(isolate, "data")).ToLocal(&data) ||
+      !data->IsArrayBufferView())
+    return {call_status::internal_error, "the view hook did not return { data: Uint8Array }", {}, {}};
+  auto view = data.As<v8::ArrayBufferView>();
+  call_outcome out;
+  out.value.resize(view->ByteLength());
+  view->CopyContents(out.value.data(), out.value.size());
+  return out;
+}
+
 } // namespace
 
 call_outcome module_instance::call_reducer(std::uint32_t id, const identity& sender, const connection_id& connection,
@@ -739,12 +772,25 @@ call_outcome module_instance::call_http_handler(std::uint32_t id, std::int64_t t
   return call(hook::http_handler, id, identity{}, connection_id{}, timestamp_micros, request, body, nullptr);
 }
 
+call_outcome module_instance::call_view(std::uint32_t hook_id, bool anonymous, const identity& sender, transaction& tx,
+                                        std::set<table_id>& reads) {
+  if ((anonymous ? impl_->call_view_anon : impl_->call_view).IsEmpty())
+    return {call_status::internal_error, "the module's hooks lack __call_view__", {}, {}};
+  impl_->reads = &reads;
+  call_outcome outcome = call(anonymous ? hook::anonymous_view : hook::view, hook_id, sender, connection_id{}, 0, {}, {}, &tx);
+  impl_->reads = nullptr;
+  return outcome;
+}
+
 call_outcome module_instance::call(hook kind, std::uint32_t id, const identity& sender, const connection_id& connection,
                                    std::int64_t timestamp_micros, std::string_view args, std::string_view body,
                                    transaction* tx) {
   impl& s = *impl_;
-  const bool procedure = kind != hook::reducer;  // procedures and HTTP handlers open their own transactions
-  const char* what = kind == hook::reducer ? "reducer" : kind == hook::procedure ? "procedure" : "HTTP handler";
+  const bool procedure = kind == hook::procedure || kind == hook::http_handler;  // they open their own transactions
+  const char* what = kind == hook::reducer     ? "reducer"
+                     : kind == hook::procedure ? "procedure"
+                     : kind == hook::http_handler ? "HTTP handler"
+                                                  : "view";
   if (s.broken) return {call_status::internal_error, "the module instance is broken and must be reloaded", {}, {}};
   v8::Isolate* isolate = s.isolate;
   v8::Locker locked(isolate);
@@ -758,9 +804,11 @@ call_outcome module_instance::call(hook kind, std::uint32_t id, const identity& 
   s.in_call = true;
   s.in_procedure = procedure;
   watch_scope watch(isolate, s.limits.reducer_budget);
-  call_outcome outcome = kind == hook::http_handler
-                           ? run_http_hook(s, ctx, caught, id, timestamp_micros, args, body)
-                           : run_hook(s, ctx, caught, kind == hook::procedure, id, sender, connection, timestamp_micros, args);
+  call_outcome outcome =
+    kind == hook::http_handler ? run_http_hook(s, ctx, caught, id, timestamp_micros, args, body)
+    : kind == hook::view || kind == hook::anonymous_view
+      ? run_view_hook(s, ctx, caught, id, kind == hook::anonymous_view, sender)
+      : run_hook(s, ctx, caught, kind == hook::procedure, id, sender, connection, timestamp_micros, args);
   const bool timed_out = watch.stop();
   if (procedure && s.tx) {  // a transaction the procedure left open is rolled back
     s.iterators.clear();

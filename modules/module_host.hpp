@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -149,6 +150,12 @@ public:
   call_outcome call_http_handler(std::uint32_t id, std::int64_t timestamp_micros, std::string_view request,
                                  std::string_view body);
 
+  /// Calls the view the hook knows as `hook_id` (anonymous, or for `sender`)
+  /// over `tx`, which it may only read: a write fails the view. `value`
+  /// holds its ViewResultHeader and data (BSATN); `reads` gets the tables it read.
+  call_outcome call_view(std::uint32_t hook_id, bool anonymous, const identity& sender, transaction& tx,
+                         std::set<table_id>& reads);
+
   /// True once a call was terminated (time budget), ran out of memory, or V8
   /// reported a fatal error in it: the instance must be replaced before the
   /// next call, and calls until then fail at once.
@@ -158,7 +165,7 @@ public:
 
 private:
   explicit module_instance(std::unique_ptr<impl> state);
-  enum class hook { reducer, procedure, http_handler };
+  enum class hook { reducer, procedure, http_handler, view, anonymous_view };
   call_outcome call(hook kind, std::uint32_t id, const identity& sender, const connection_id& connection,
                     std::int64_t timestamp_micros, std::string_view args, std::string_view body, transaction* tx);
   std::unique_ptr<impl> impl_;

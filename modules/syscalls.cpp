@@ -134,6 +134,24 @@ bool in_transaction(state_t& s) {
   return false;
 }
 
+// Views read only: a write fails.
+bool writable(state_t& s) {
+  if (!in_transaction(s)) return false;
+  if (!s.reads) return true;
+  throw_code(s, errc::host_call_failure, "a view cannot change the database");
+  return false;
+}
+
+// A view's reads decide when it is evaluated again.
+void note_read(state_t& s, table_id table) {
+  if (s.reads) s.reads->insert(table);
+}
+
+void note_index_read(state_t& s, index_id index) {
+  if (!s.reads) return;
+  if (auto [t, ix] = s.ds->find_index(index); t) s.reads->insert(t->schema().id);
+}
+
 v8::Local<v8::BigInt> u64_value(v8::Isolate* isolate, std::uint64_t x) { return v8::BigInt::NewFromUnsigned(isolate, x); }
 
 bool new_iterator(state_t& s, std::vector<std::string_view> rows, std::uint32_t& id) {
@@ -199,6 +217,7 @@ void table_row_count(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table;
   if (!u32_arg(args, 0, table) || !in_transaction(s)) return;
+  note_read(s, table);
   auto n = s.tx->row_count(table);
   if (!n) return throw_failure(s, n.error());
   args.GetReturnValue().Set(u64_value(args.GetIsolate(), *n));
@@ -210,6 +229,7 @@ void table_scan(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table, id;
   if (!u32_arg(args, 0, table) || !in_transaction(s)) return;
+  note_read(s, table);
   auto rows = s.tx->scan(table);
   if (!rows) return throw_failure(s, rows.error());
   if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
@@ -221,6 +241,7 @@ void index_scan_point(const args_t& args) {
   char* data;
   if (!u32_arg(args, 0, index) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !in_transaction(s))
     return;
+  note_index_read(s, index);
   auto rows = s.tx->scan_point(index, std::string_view(data, len));
   if (!rows) return throw_failure(s, rows.error());
   if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
@@ -231,6 +252,7 @@ void index_scan_range(const args_t& args) {
   std::uint32_t index, id;
   range_scan range;
   if (!u32_arg(args, 0, index) || !range_args(args, range) || !in_transaction(s)) return;
+  note_index_read(s, index);
   auto rows = s.tx->scan_range(index, range);
   if (!rows) return throw_failure(s, rows.error());
   if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
@@ -297,7 +319,7 @@ void insert(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table, len;
   char* data;
-  if (!u32_arg(args, 0, table) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !in_transaction(s))
+  if (!u32_arg(args, 0, table) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !writable(s))
     return;
   auto generated = s.tx->insert(table, std::string_view(data, len));
   if (!generated) return throw_failure(s, generated.error());
@@ -309,7 +331,7 @@ void update(const args_t& args) {
   std::uint32_t table, index, len;
   char* data;
   if (!u32_arg(args, 0, table) || !u32_arg(args, 1, index) || !u32_arg(args, 3, len) ||
-      !buffer_arg(args, 2, len, data) || !in_transaction(s))
+      !buffer_arg(args, 2, len, data) || !writable(s))
     return;
   auto generated = s.tx->update(table, index, std::string_view(data, len));
   if (!generated) return throw_failure(s, generated.error());
@@ -320,7 +342,7 @@ void delete_point(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index, len;
   char* data;
-  if (!u32_arg(args, 0, index) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !in_transaction(s))
+  if (!u32_arg(args, 0, index) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) || !writable(s))
     return;
   auto n = s.tx->delete_point(index, std::string_view(data, len));
   if (!n) return throw_failure(s, n.error());
@@ -331,7 +353,7 @@ void delete_range(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index;
   range_scan range;
-  if (!u32_arg(args, 0, index) || !range_args(args, range) || !in_transaction(s)) return;
+  if (!u32_arg(args, 0, index) || !range_args(args, range) || !writable(s)) return;
   auto n = s.tx->delete_range(index, range);
   if (!n) return throw_failure(s, n.error());
   args.GetReturnValue().Set(*n);
@@ -343,7 +365,7 @@ void delete_all_by_eq(const args_t& args) {
   std::uint32_t table_number, len;
   char* data;
   if (!u32_arg(args, 0, table_number) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) ||
-      !in_transaction(s))
+      !writable(s))
     return;
   const table* t = s.ds->find_table(table_number);
   if (!t) return throw_code(s, errc::no_such_table, "no table with id " + std::to_string(table_number));
@@ -368,7 +390,7 @@ void delete_all_by_eq(const args_t& args) {
 void clear(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table;
-  if (!u32_arg(args, 0, table) || !in_transaction(s)) return;
+  if (!u32_arg(args, 0, table) || !writable(s)) return;
   auto n = s.tx->clear(table);
   if (!n) return throw_failure(s, n.error());
   args.GetReturnValue().Set(u64_value(args.GetIsolate(), *n));
@@ -381,7 +403,7 @@ void schedule_immediate(const args_t& args) {
   std::string name;
   if (!name_arg(args, 0, name)) return;
   if (!args[1]->IsArrayBufferView()) return type_error(args.GetIsolate(), "argument 2 must be a Uint8Array");
-  if (!s.in_call)
+  if (!s.in_call || s.reads)
     return throw_code(s, errc::not_in_transaction, "reducers can be scheduled only from a running reducer");
   if (s.scheduled_this_call >= s.limits.max_scheduled_per_call)
     return throw_code(s, errc::host_call_failure,

@@ -250,11 +250,9 @@ std::string import_types(const type_writer& types, const std::vector<std::uint32
   return out + "} from " + quote(from) + ";\n\n";
 }
 
-// The row type of table `i`: its fields keyed as the module's source names
-// them (camelCase), with the column's canonical name where it differs.
-std::string table_file(const module_def& def, std::size_t i, const type_writer& types) {
-  const table_schema& t = def.tables[i];
-  const table_source& source = def.table_sources[i];
+// The row type of a table (or view): its fields keyed as the module's source
+// names them (camelCase), with the column's canonical name where it differs.
+std::string table_file(const module_def& def, const table_schema& t, const table_source& source, const type_writer& types) {
   const algebraic_type* row = source.row_type < def.typespace.size() ? &def.typespace[source.row_type] : nullptr;
   if (row && row->kind == type_kind::ref && row->ref < def.typespace.size()) row = &def.typespace[row->ref];
   std::vector<std::uint32_t> refs;
@@ -329,28 +327,34 @@ std::vector<std::pair<std::string, std::string>> typescript_bindings(const modul
   type_writer types(def);
   std::vector<std::pair<std::string, std::string>> files;
 
-  // Tables, keyed by their accessor in camelCase; in the schema sorted by canonical name.
-  std::vector<std::size_t> tables;
+  // Tables and views (which clients read as tables), keyed by their accessor
+  // in camelCase; in the schema sorted by canonical name.
+  struct table_entry {
+    const table_schema* schema;
+    const table_source* source;
+  };
+  std::vector<table_entry> tables;
   for (std::size_t i = 0; i < def.tables.size(); ++i)
-    if (include_private || def.tables[i].is_public) tables.push_back(i);
+    if (include_private || def.tables[i].is_public) tables.push_back({&def.tables[i], &def.table_sources[i]});
+  for (auto& v : def.views)
+    if (include_private || v.schema.is_public) tables.push_back({&v.schema, &v.source});
   std::string table_imports;
   {
-    std::vector<std::size_t> by_accessor = tables;
-    std::sort(by_accessor.begin(), by_accessor.end(),
-              [&](auto a, auto b) { return def.table_sources[a].name < def.table_sources[b].name; });
-    for (auto i : by_accessor) {
-      const std::string& accessor = def.table_sources[i].name;
+    std::vector<table_entry> by_accessor = tables;
+    std::sort(by_accessor.begin(), by_accessor.end(), [](auto& a, auto& b) { return a.source->name < b.source->name; });
+    for (auto& entry : by_accessor) {
+      const std::string& accessor = entry.source->name;
       std::string file = snake_case(accessor) + "_table";
-      files.emplace_back(file + ".ts", table_file(def, i, types));
+      files.emplace_back(file + ".ts", table_file(def, *entry.schema, *entry.source, types));
       table_imports += "import " + pascal(accessor) + "Row from \"./" + file + "\";\n";
     }
   }
-  std::sort(tables.begin(), tables.end(), [&](auto a, auto b) { return def.tables[a].name < def.tables[b].name; });
+  std::sort(tables.begin(), tables.end(), [](auto& a, auto& b) { return a.schema->name < b.schema->name; });
   std::string schema = "\n/** The schema information for all tables in this module. This is defined the same way as the "
                        "tables would have been defined in the server. */\nconst tablesSchema = __schema({\n";
-  for (auto i : tables) {
-    const table_schema& t = def.tables[i];
-    const table_source& source = def.table_sources[i];
+  for (auto& entry : tables) {
+    const table_schema& t = *entry.schema;
+    const table_source& source = *entry.source;
     auto column_key = [&](std::uint16_t c) { return single_quote(camel(t.columns[c].name)); };
     std::string indexes, constraints;
     for (std::size_t k = 0; k < t.indexes.size(); ++k) {

@@ -60,18 +60,27 @@ std::string subscription_hub::plan_key(const client& c, const std::string& text,
   return text + '\n' + c.id.to_hex();
 }
 
-result<std::shared_ptr<sql::subscription_query>> subscription_hub::compile(const client& c, const std::string& text,
-                                                                           datastore& ds, const identity& owner,
-                                                                           const sql::row_security& visibility) {
+result<std::pair<std::string, std::shared_ptr<live_query>>> subscription_hub::compile(
+  const client& c, const std::string& text, datastore& ds, const identity& owner, const sql::row_security& visibility,
+  const view_resolver& views) {
+  if (views) {
+    auto view = views(text, c.id);
+    if (!view) return view.error();
+    if (*view) {
+      std::string key = text + '\n' + c.id.to_hex();
+      auto it = queries_.find(key);
+      return std::make_pair(key, it != queries_.end() ? it->second.query : *view);
+    }
+  }
   auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner, &visibility}, limits_);
   if (!compiled) return compiled.error();
-  auto it = queries_.find(plan_key(c, text, visibility));
-  if (it != queries_.end()) return it->second.query;
-  return compiled;
+  std::string key = plan_key(c, text, visibility);
+  auto it = queries_.find(key);
+  return std::make_pair(key, it != queries_.end() ? it->second.query : sql_live_query(std::move(*compiled)));
 }
 
 void subscription_hub::subscribe(const connection_id& connection, const client_request& r, datastore& ds,
-                                 const identity& owner, const sql::row_security& visibility,
+                                 const identity& owner, const sql::row_security& visibility, const view_resolver& views,
                                  const std::function<void(std::string)>& reply) {
   auto found = clients_.find(connection.to_hex());
   if (found == clients_.end()) return;
@@ -87,21 +96,21 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
   if (c.subscribed_queries + texts.size() > max_queries_per_client)
     return refuse("a client may subscribe to at most " + std::to_string(max_queries_per_client) + " queries; it has " +
                   std::to_string(c.subscribed_queries) + " and asks for " + std::to_string(texts.size()) + " more");
-  std::vector<std::shared_ptr<sql::subscription_query>> compiled;
+  std::vector<std::pair<std::string, std::shared_ptr<live_query>>> compiled;
   std::vector<table_rows> rows;
   for (auto& text : texts) {
-    auto q = compile(c, text, ds, owner, visibility);
+    auto q = compile(c, text, ds, owner, visibility, views);
     if (!q) return refuse(q.error().message);
-    table_rows t{(*q)->table_name(), {}};
-    if (auto filled = (*q)->initial_rows(t.rows, limits_); !filled) return refuse(filled.error().message);
-    compiled.push_back(*q);
+    table_rows t{q->second->table_name(), {}};
+    if (auto filled = q->second->initial_rows(t.rows, limits_); !filled) return refuse(filled.error().message);
+    compiled.push_back(std::move(*q));
     rows.push_back(std::move(t));
   }
   std::vector<std::string> keys;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    keys.push_back(plan_key(c, texts[i], visibility));
-    auto& shared = queries_[keys.back()];
-    shared.query = compiled[i];
+  for (auto& [plan, query] : compiled) {
+    keys.push_back(plan);
+    auto& shared = queries_[plan];
+    shared.query = query;
     shared.users.insert({key, r.query_set_id});
   }
   c.subscribed_queries += keys.size();

@@ -6,6 +6,7 @@
 // fanned out to each client. Called on the database actor's thread only.
 
 #include "actors/database_actor.hpp"
+#include "actors/detail/live_query.hpp"
 #include "runtime/storage/datastore.hpp"
 #include "runtime/sql/limits.hpp"
 #include "runtime/sql/row_security.hpp"
@@ -32,6 +33,10 @@ public:
   /// The changes one commit makes to the subscribed query sets, per client
   /// (connection id in hex).
   using changes = std::map<std::string, std::vector<query_set_changes>>;
+
+  /// The live query of a query reading a view (`SELECT * FROM <view>`) as
+  /// client `who` subscribes to it; null when the query reads no view.
+  using view_resolver = std::function<result<std::shared_ptr<live_query>>(const std::string& text, const identity& who)>;
 
   /// A connected client as the calls it makes see it.
   struct connected_client {
@@ -64,7 +69,8 @@ public:
   /// holds the tables the queries read; `owner` owns the database, and
   /// `visibility` restricts the rows everyone else sees.
   void subscribe(const connection_id& connection, const client_request& r, datastore& ds, const identity& owner,
-                 const sql::row_security& visibility, const std::function<void(std::string)>& reply);
+                 const sql::row_security& visibility, const view_resolver& views,
+                 const std::function<void(std::string)>& reply);
   void unsubscribe(const connection_id& connection, const client_request& r,
                    const std::function<void(std::string)>& reply);
   /// Ends every subscription (their tables are going away); clients are told
@@ -91,7 +97,7 @@ private:
     std::size_t subscribed_queries = 0;
   };
   struct shared_query {
-    std::shared_ptr<sql::subscription_query> query;
+    std::shared_ptr<live_query> query;
     std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
   };
 
@@ -99,10 +105,13 @@ private:
   /// query naming `:sender`, or any query of a module with row-level
   /// security, is bound to each subscriber's own identity.
   static std::string plan_key(const client& c, const std::string& text, const sql::row_security& visibility);
-  /// The plan for `text` as `c` may run it: the one already shared under its
-  /// key, or a new one. Compiling first checks that `c` may see its tables.
-  result<std::shared_ptr<sql::subscription_query>> compile(const client& c, const std::string& text, datastore& ds,
-                                                           const identity& owner, const sql::row_security& visibility);
+  /// The plan for `text` as `c` may run it, and its key: the one already
+  /// shared under its key, or a new one. Compiling first checks that `c` may
+  /// see its tables. A view's plan is each subscriber's own.
+  result<std::pair<std::string, std::shared_ptr<live_query>>> compile(const client& c, const std::string& text,
+                                                                      datastore& ds, const identity& owner,
+                                                                      const sql::row_security& visibility,
+                                                                      const view_resolver& views);
   void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans);
 
   database_actor::pointer self_;

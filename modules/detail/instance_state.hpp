@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,7 @@ struct module_instance::impl {
   v8::Global<v8::Function> call_reducer;
   v8::Global<v8::Function> call_procedure;     // absent in modules built before procedures
   v8::Global<v8::Function> call_http_handler;  // absent in modules built before HTTP handlers
+  v8::Global<v8::Function> call_view, call_view_anon;
   v8::Global<v8::Function> error_constructor_of;  // hooks.__get_error_constructor__
   v8::Global<v8::Value> sender_error_class;
   std::unordered_map<int, v8::Global<v8::Value>> error_constructors;
@@ -63,6 +65,7 @@ struct module_instance::impl {
   transaction* tx = nullptr;  // open only while a reducer runs
   bool in_call = false;       // a reducer or procedure is running (not the module's loading)
   bool in_procedure = false;  // a procedure is running: `tx` is its own, opened and closed through `env`
+  std::set<table_id>* reads = nullptr;  // a view is running: it reads only, and its reads are noted here
   name_bindings names;
 
   struct row_iterator {
