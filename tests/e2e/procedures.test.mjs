@@ -86,14 +86,18 @@ test('a procedure calls a local HTTP server, writes in withTx, and returns a val
   const { conn, token } = await connect(t);
   await new Promise((resolve, reject) => {
     conn.subscriptionBuilder().onApplied(resolve).onError((_ctx, e) => reject(e ?? new Error('subscription failed')))
-      .subscribe(['SELECT * FROM quote']);
+      .subscribe(['SELECT * FROM quote', 'SELECT * FROM quote_count']);
   });
+  const counted = () => [...conn.db.quoteCount.iter()].map((r) => r.quotes)[0];
+  assert.equal(counted(), 0n);
   const length = await conn.procedures.fetchQuote({ id: 1, url: `${quotesUrl}/quote` });
   assert.equal(length, 'Simplicity is prerequisite for reliability.'.length);
   assert.deepEqual(received.at(-1), { method: 'POST', url: '/quote', id: '1', body: 'please' });
   // The subscriber hears of the procedure's transaction.
   await waitUntil(() => conn.db.quote.id.find(1), 'the subscriber to see quote 1');
   assert.equal(conn.db.quote.id.find(1).text, 'Simplicity is prerequisite for reliability.');
+  // A view over the table is computed again once the procedure returns.
+  await waitUntil(() => counted() === 1n, 'the quote_count view to reach 1');
 
   // A transaction that threw was rolled back; the next one saw only quote 1.
   assert.equal(await conn.procedures.countAfterFailedTx({}), 1n);

@@ -9,6 +9,12 @@ const quote = table({ public: true }, { id: t.u32().primaryKey(), text: t.string
 const spacetimedb = schema({ quote });
 export default spacetimedb;
 
+// How many quotes there are: a view the procedures' transactions change.
+const counted = t.row('QuoteCount', { quotes: t.u64() });
+export const quote_count = spacetimedb.anonymousView({ name: 'quote_count', public: true }, t.array(counted), (ctx) => [
+  { quotes: ctx.db.quote.count() },
+]);
+
 // Fetches a quote, stores it, and returns its length.
 export const fetch_quote = spacetimedb.procedure({ id: t.u32(), url: t.string() }, t.u32(), (ctx, { id, url }) => {
   const response = ctx.http.fetch(url, { method: 'POST', headers: { 'x-quote-id': String(id) }, body: 'please' });
