@@ -19,7 +19,10 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <variant>
@@ -166,14 +169,15 @@ struct database_state : module_environment {
       reply.deliver(sql_reply{400, parsed.error().message});
       return;
     }
-    if (auto view = view_read_by(query); !view || *view) {  // a view, computed for the caller
+    if (auto view = view_read_by(query, owner); !view || *view) {  // a view, computed for the caller
       if (!view) return void(reply.deliver(sql_reply{400, view.error().message}));
+      const table_schema schema = (*view)->schema;  // a copy: a reload replaces `def`
       std::set<table_id> reads;
-      auto rows = evaluate_view((*view)->schema.name, (*view)->anonymous ? identity{} : caller, reads);
+      auto rows = evaluate_view(schema.name, (*view)->anonymous ? identity{} : caller, reads);
       if (!rows) return void(reply.deliver(sql_reply{400, rows.error().message}));
       sql::query_result result;
-      for (auto& c : (*view)->schema.columns) result.columns.push_back({c.name, c.type});
-      algebraic_type row_type = (*view)->schema.row_type();
+      for (auto& c : schema.columns) result.columns.push_back({c.name, c.type});
+      algebraic_type row_type = schema.row_type();
       for (auto& bytes : *rows) {
         auto row = decode_value(row_type, bytes);
         if (row) result.rows.push_back(std::get<product_value>(row->v).fields);
@@ -601,7 +605,7 @@ struct database_state : module_environment {
 
   /// Computes view `name` for `who` over the tables as they are now: its
   /// rows (BSATN) and the tables it read.
-  result<std::vector<std::string>> evaluate_view(const std::string& name, const identity& who, std::set<table_id>& reads) {
+  result<std::vector<std::string>> evaluate_view(const std::string name, const identity& who, std::set<table_id>& reads) {
     if (auto woke = wake(); !woke) return woke.error();
     const view_def* v = def.view(name);
     if (!v) return fail(errc::invalid_argument, "the module has no view `" + name + "` any more");
@@ -640,8 +644,9 @@ struct database_state : module_environment {
   }
 
   /// The view `text` reads whole, if it reads one: `SELECT * FROM <view>`.
-  /// A query that reads a view otherwise fails.
-  result<const view_def*> view_read_by(const std::string& text) {
+  /// A query that reads a view otherwise fails, as does one of a private
+  /// view by anyone but the owner.
+  result<const view_def*> view_read_by(const std::string& text, bool owner) {
     auto parsed = sql::parse(text, sql_limits);
     if (!parsed || parsed->type != sql::statement::kind::select) return static_cast<const view_def*>(nullptr);
     const sql::select_statement& s = parsed->select;
@@ -649,6 +654,8 @@ struct database_state : module_environment {
     bool joins_view = false;
     for (auto& j : s.joins) joins_view = joins_view || def.view(j.table.name);
     if (!v && !joins_view) return static_cast<const view_def*>(nullptr);
+    if (v && !v->schema.is_public && !owner)
+      return fail(errc::invalid_argument, "no such table: `" + v->schema.name + "`. If the table exists, it may be marked private.");
     bool whole = v && s.joins.empty() && !s.where && s.order_by.empty() && !s.limit && s.items.size() == 1 &&
                  (s.items[0].type == sql::select_item::kind::all ||
                   (s.items[0].type == sql::select_item::kind::table_all && s.items[0].table == s.from.alias));
@@ -660,7 +667,7 @@ struct database_state : module_environment {
 
   /// The live query of `text` for client `who` when it reads a view.
   result<std::shared_ptr<detail::live_query>> view_query(const std::string& text, const identity& who) {
-    auto v = view_read_by(text);
+    auto v = view_read_by(text, who == record.owner);
     if (!v) return v.error();
     if (!*v) return std::shared_ptr<detail::live_query>();
     std::string name = (*v)->schema.name;
@@ -835,7 +842,7 @@ struct database_state : module_environment {
     w.u8(1);  // no timeout
     w.string(req.uri);
     w.u8(2);  // HTTP/1.1
-    const std::string& handler = def.http_handlers[route->handler];
+    const std::string handler = def.http_handlers[route->handler];  // a copy: a reload replaces `def`
     module_busy = true;
     call_outcome outcome = module->call_http_handler(route->handler, now_micros(), request, req.body);
     module_busy = false;
@@ -858,8 +865,15 @@ struct database_state : module_environment {
         }
         in.u8();
         decoded.status = in.fixed<std::uint16_t>();
-        if (decoded.status < 100 || decoded.status > 999) throw bsatn_error("status " + std::to_string(decoded.status));
-        decoded.body = std::move(outcome.body);
+        if (decoded.status < 200 || decoded.status > 999) throw bsatn_error("status " + std::to_string(decoded.status));
+        for (auto& [name, value] : decoded.headers) {
+          bool token = !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+          });
+          if (!token || value.size() > 8192 || value.find_first_of("\r\n") != std::string::npos)
+            throw bsatn_error("header `" + name.substr(0, 64) + "` is not a valid HTTP header");
+        }
+        if (decoded.status != 204 && decoded.status != 304) decoded.body = std::move(outcome.body);
         answer = std::move(decoded);
       } catch (const bsatn_error& e) {
         answer.body = std::string("the handler's response could not be read: ") + e.what();
@@ -1044,6 +1058,14 @@ struct database_state : module_environment {
       schedules.clear();
     }
     if (auto ensured = ensure_tables(decoded); !ensured) return ensured;
+    // Subscriptions were planned with the old module's row-level security and views.
+    auto view_names = [](const module_def& d) {
+      std::vector<std::string> names;
+      for (auto& v : d.views) names.push_back(v.schema.name);
+      return names;
+    };
+    if (!clear && (decoded.row_filters != def.row_filters || view_names(decoded) != view_names(def)))
+      subscriptions.end_all("the module's row-level security or views changed; subscribe again");
     module = std::move(*loaded);
     def = std::move(decoded);
     bundle_hash = hash;

@@ -162,13 +162,15 @@ struct offline_environment : module_environment {
 };
 
 /// Writes the bindings into `dir`, removing files an earlier generation wrote
-/// that this one does not (a table or reducer the module no longer has).
+/// there (or in its types/) that this one does not: a table or reducer the
+/// module no longer has. Other folders are left alone.
 void write_bindings(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& files) {
   std::set<fs::path> fresh;
   for (auto& [name, text] : files) fresh.insert((dir / name).lexically_normal());
   std::error_code ec;
-  if (fs::is_directory(dir, ec))
-    for (auto& entry : fs::recursive_directory_iterator(dir, ec)) {
+  for (const fs::path& folder : {dir, dir / "types"}) {
+    if (!fs::is_directory(folder, ec)) continue;
+    for (auto& entry : fs::directory_iterator(folder, ec)) {
       if (!entry.is_regular_file() || entry.path().extension() != ".ts" || fresh.count(entry.path().lexically_normal())) continue;
       std::ifstream in(entry.path(), std::ios::binary);
       std::string head(512, '\0');
@@ -176,6 +178,7 @@ void write_bindings(const fs::path& dir, const std::vector<std::pair<std::string
       head.resize(std::size_t(in.gcount()));
       if (is_generated_binding(head)) fs::remove(entry.path(), ec);
     }
+  }
   for (auto& [name, text] : files) write_file(dir / name, text);
   std::cout << "Generated TypeScript bindings in " << dir.string() << "\n";
 }

@@ -103,7 +103,11 @@ void run_host(const start_options& o) {
                              std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
     context.memory_budget_bytes = std::uint64_t(o.memory_budget_mb) << 20;
     context.images = &images;
-    context.fetch_http = [policy = o.outbound_http](const http_fetch_request& request) { return http_fetch(request, policy); };
+    // A procedure, waiting for its requests included, runs within the reducer time budget.
+    http_fetch_policy policy = o.outbound_http;
+    policy.max_timeout = std::min(policy.max_timeout, o.reducer_budget);
+    policy.default_timeout = std::min(policy.default_timeout, policy.max_timeout);
+    context.fetch_http = [policy](const http_fetch_request& request) { return http_fetch(request, policy); };
     auto registry = spawn_registry_actor(system, context);
     host_services services{system, registry, logs, *tokens};
     add_identity_routes(routes, services);

@@ -213,24 +213,6 @@ std::string index_name(const std::string& table, const raw_index& ix, const tabl
 
 } // namespace
 
-std::string snake_case(std::string_view name) {
-  std::string out;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (std::isupper(static_cast<unsigned char>(c))) {
-      bool after_lower = i > 0 && (std::islower(static_cast<unsigned char>(name[i - 1])) ||
-                                   std::isdigit(static_cast<unsigned char>(name[i - 1])));
-      bool acronym_end = i > 0 && std::isupper(static_cast<unsigned char>(name[i - 1])) && i + 1 < name.size() &&
-                         std::islower(static_cast<unsigned char>(name[i + 1]));
-      if ((after_lower || acronym_end) && !out.empty() && out.back() != '_') out.push_back('_');
-      out.push_back(char(std::tolower(static_cast<unsigned char>(c))));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 const reducer_def* module_def::reducer(std::string_view name) const {
   for (auto& r : reducers)
     if (r.name == name || r.source_name == name) return &r;
@@ -437,6 +419,10 @@ result<module_def> decode_module_def(std::string_view bytes) {
       for (auto& raw : tables) declared = declared || raw.source_name == table || canonical(table_names, raw.source_name) == table;
       if (!declared) throw bsatn_error("a schedule names table `" + table + "`, which the module does not declare");
       reducer_def* scheduled = find_reducer(reducer);
+      for (auto& p : def.procedures)
+        if (!scheduled && (p.source_name == reducer || canonical(function_names, p.source_name) == reducer))
+          throw bsatn_error("the schedule of table `" + table + "` names procedure `" + reducer +
+                            "`: scheduled procedures are not supported by this host yet");
       if (!scheduled)
         throw bsatn_error("the schedule of table `" + table + "` names reducer `" + reducer +
                           "`, which the module does not declare");
@@ -494,11 +480,17 @@ result<module_def> decode_module_def(std::string_view bytes) {
         if (table == raw.source_name || table == s.name) s.schedule = schedule_schema{find_reducer(reducer)->name, column};
       s.is_public = raw.is_public;
       s.is_event = raw.is_event;
+      if (s.is_event && s.schedule)
+        throw bsatn_error("the module schedules event table `" + raw.source_name +
+                          "`, whose rows do not outlive their transaction");
       check_table(s, raw.source_name);
       def.tables.push_back(std::move(s));
       def.table_sources.push_back(std::move(origin));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    for (auto& [name, columns] : view_keys)
+      if (std::none_of(raw_views.begin(), raw_views.end(), [&](auto& v) { return v.source_name == name; }))
+        throw bsatn_error("a view primary key names view `" + name + "`, which the module does not declare");
     for (auto& raw : raw_views) {
       const std::string what = "view `" + raw.source_name + "`";
       if (!raw.params.elements.empty())
@@ -530,6 +522,8 @@ result<module_def> decode_module_def(std::string_view bytes) {
         if (t.name == v.schema.name) throw bsatn_error("the module declares `" + t.name + "` both a table and a view");
       for (auto& r : def.reducers)
         if (r.name == v.schema.name) throw bsatn_error("the module declares `" + r.name + "` both a reducer and a view");
+      for (auto& p : def.procedures)
+        if (p.name == v.schema.name) throw bsatn_error("the module declares `" + p.name + "` both a procedure and a view");
       def.views.push_back(std::move(v));
     }
     for (auto& r : routes) {
@@ -541,6 +535,8 @@ result<module_def> decode_module_def(std::string_view bytes) {
         path_ok = path_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~' || c == '/');
       if (!path_ok)
         throw bsatn_error("HTTP route `" + r.path + "`: a path is empty or starts with `/`, and holds only a-z 0-9 - _ ~ /");
+      if (r.method == "OPTIONS")
+        throw bsatn_error("HTTP route `" + r.path + "` answers OPTIONS, which this host keeps for CORS preflight");
       for (auto& other : def.http_routes)
         if (other.path == r.path && (!other.method || !r.method || *other.method == *r.method))
           throw bsatn_error("HTTP routes overlap at `" + r.path + "`");

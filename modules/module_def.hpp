@@ -9,6 +9,7 @@
 
 #include "runtime/result.hpp"
 #include "runtime/sql/row_security.hpp"
+#include "runtime/types/names.hpp"
 #include "runtime/types/algebraic_type.hpp"
 #include "runtime/types/schema.hpp"
 
@@ -101,8 +102,6 @@ struct module_def {
 /// Decodes RawModuleDef BSATN; fails naming what it cannot use.
 result<module_def> decode_module_def(std::string_view bytes);
 
-/// "sendMessage" -> "send_message".
-std::string snake_case(std::string_view name);
 
 /// The module as JSON in the shape of RawModuleDefV9 (SATS-JSON), which
 /// client code generators read.

@@ -76,8 +76,10 @@ void serve_module_route(host_services& host, call_ptr call) {
   const http_request& in = call->request;
   route_request req;
   req.method = in.method;
-  std::string prefix = "/v1/database/" + call->param("x") + "/route";
-  req.path = in.path.size() > prefix.size() ? in.path.substr(prefix.size()) : "";
+  // "" for .../route, "/" for .../route/, "/a/b" for .../route/a/b.
+  const std::string& rest = call->param("path");
+  bool trailing = !in.path.empty() && in.path.back() == '/';
+  req.path = rest.empty() ? (trailing ? "/" : "") : "/" + rest + (trailing ? "/" : "");
   std::string scheme = in.header("x-forwarded-proto").value_or("http");
   std::string authority = in.header("x-forwarded-host").value_or(in.header("host").value_or("localhost"));
   req.uri = scheme + "://" + authority + in.path;

@@ -67,7 +67,14 @@ bool is_special(const asio::ip::address& a) {
   auto v6 = a.to_v6();
   if (v6.is_v4_mapped()) return is_special(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
   auto b = v6.to_bytes();
-  return v6.is_link_local() || v6.is_site_local() || (b[0] & 0xfe) == 0xfc;
+  auto zeros = [&](int from, int to) { return std::all_of(b.begin() + from, b.begin() + to, [](auto x) { return x == 0; }); };
+  // Forms that carry an IPv4 address (IPv4-compatible ::a.b.c.d, SIIT
+  // ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16,
+  // Teredo 2001::/32) are refused whole: they may lead to a private one.
+  bool embeds_v4 = zeros(0, 12) || (zeros(0, 8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) ||
+                   (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) || (b[0] == 0x20 && b[1] == 0x02) ||
+                   (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0);
+  return embeds_v4 || v6.is_link_local() || v6.is_site_local() || (b[0] & 0xfe) == 0xfc;
 }
 
 } // namespace
@@ -83,7 +90,8 @@ result<http_fetch_response> http_fetch(const http_fetch_request& request, const 
   req.method_string(request.method);
   req.target(uri->target);
   req.version(11);
-  req.set(http::field::host, uri->port == "80" ? uri->host : uri->host + ":" + uri->port);
+  std::string host = uri->host.find(':') != std::string::npos ? "[" + uri->host + "]" : uri->host;
+  req.set(http::field::host, uri->port == "80" ? host : host + ":" + uri->port);
   req.set(http::field::user_agent, "orrery");
   for (auto& [name, value] : request.headers) req.insert(name, value);
   req.body() = request.body;

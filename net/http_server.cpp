@@ -253,12 +253,21 @@ public:
     add_cors_headers(r);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
       static_cast<bhttp::status>(r.status), 11);
-    res->set(bhttp::field::server, "orrery");
-    if (r.status != 204) res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->insert(k, v);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_);
-    res->prepare_payload();
+    try {
+      res->set(bhttp::field::server, "orrery");
+      if (r.status != 204) res->set(bhttp::field::content_type, r.content_type);
+      for (auto& [k, v] : r.headers) res->insert(k, v);
+      res->body() = std::move(r.body);
+      res->keep_alive(keep_alive_);
+      res->prepare_payload();
+    } catch (const std::exception& e) {  // a reply Beast cannot write (a module route's, say)
+      res = std::make_shared<bhttp::response<bhttp::string_body>>(bhttp::status::internal_server_error, 11);
+      res->set(bhttp::field::server, "orrery");
+      res->set(bhttp::field::content_type, "text/plain; charset=utf-8");
+      res->body() = std::string("the reply could not be written: ") + e.what();
+      res->keep_alive(keep_alive_);
+      res->prepare_payload();
+    }
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
       if (self->unread_body_) return self->drain_and_close();

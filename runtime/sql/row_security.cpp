@@ -2,6 +2,7 @@
 
 #include "runtime/sql/detail/binding.hpp"
 #include "runtime/sql/parser.hpp"
+#include "runtime/types/names.hpp"
 
 #include <algorithm>
 
@@ -37,6 +38,7 @@ void check_condition(const expr& e, const table_schema& t, const std::string& al
     if (!ref.table.empty() && ref.table != alias && ref.table != t.name)
       error("`" + ref.table + "." + ref.column + "` names another table; filters that join tables are not supported yet");
     auto col = t.column_index(ref.column);
+    if (!col) col = t.column_index(snake_case(ref.column));
     if (!col) error("unknown column `" + ref.column + "` in table `" + t.name + "`");
     types[i] = &t.columns[*col].type;
   }
@@ -70,7 +72,8 @@ result<row_security> row_security::compile(const std::vector<std::string>& filte
                                               (s.items[0].type == select_item::kind::table_all &&
                                                s.items[0].table == s.from.alias));
     if (!whole_rows) return refuse("a filter selects whole rows of its table: SELECT * or SELECT t.*");
-    auto t = std::find_if(tables.begin(), tables.end(), [&](auto& x) { return x.name == s.from.name; });
+    auto t = std::find_if(tables.begin(), tables.end(),
+                          [&](auto& x) { return x.name == s.from.name || x.name == snake_case(s.from.name); });
     if (t == tables.end()) return refuse("the module declares no table `" + s.from.name + "`");
     try {
       if (s.where) check_condition(*s.where, *t, s.from.alias);

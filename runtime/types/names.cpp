@@ -1,5 +1,7 @@
 #include "runtime/types/names.hpp"
 
+#include <cctype>
+
 #include "runtime/types/identity.hpp"
 
 namespace orrery {
@@ -30,6 +32,24 @@ std::optional<std::string> database_name_error(std::string_view name) {
 
 bool looks_like_identity(std::string_view text) {
   return identity::from_hex(text).has_value();
+}
+
+std::string snake_case(std::string_view name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      bool after_lower = i > 0 && (std::islower(static_cast<unsigned char>(name[i - 1])) ||
+                                   std::isdigit(static_cast<unsigned char>(name[i - 1])));
+      bool acronym_end = i > 0 && std::isupper(static_cast<unsigned char>(name[i - 1])) && i + 1 < name.size() &&
+                         std::islower(static_cast<unsigned char>(name[i + 1]));
+      if ((after_lower || acronym_end) && !out.empty() && out.back() != '_') out.push_back('_');
+      out.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 } // namespace orrery

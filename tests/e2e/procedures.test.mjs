@@ -137,6 +137,10 @@ test('the module serves its HTTP routes under /v1/database/:name/route', async (
   assert.equal(broken.status, 500);
   assert.match(await broken.text(), /this handler is broken/);
   assert.match(ok(run('logs', 'quotes')), /HTTP handler `broken` failed/);
+  const empty = await fetch(`${base}/empty`);
+  assert.equal(empty.status, 204);
+  assert.equal(await empty.text(), '');
+  assert.equal((await fetch(`${base}/hello`)).status, 200, 'the host serves on');
 });
 
 test('without --allow-private-outbound-http, procedures cannot reach loopback addresses', async () => {

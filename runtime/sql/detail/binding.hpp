@@ -9,6 +9,7 @@
 #include "runtime/storage/datastore.hpp"
 #include "runtime/types/bsatn.hpp"
 #include "runtime/types/index_key.hpp"
+#include "runtime/types/names.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -85,6 +86,7 @@ public:
 
   std::size_t add_table(const table_ref& ref) {
     const table* t = ds_.find_table(ref.name);
+    if (!t) t = ds_.find_table(snake_case(ref.name));  // the module's source name (an alias)
     if (!t || (!who_.owner && !t->schema().is_public)) error(hidden_table(ref.name));
     for (auto& b : tables)
       if (b.alias == ref.alias) error("table alias `" + ref.alias + "` is used twice");
@@ -106,6 +108,7 @@ public:
       const auto& b = tables[slot];
       if (!ref.table.empty() && ref.table != b.alias) continue;
       auto col = b.t->schema().column_index(ref.column);
+      if (!col) col = b.t->schema().column_index(snake_case(ref.column));  // the module's source name
       if (!col) continue;
       if (found) error("column `" + ref.column + "` is ambiguous: qualify it with a table name");
       found = bound_column{slot, *col, &b.t->schema().columns[*col].type, ref.column};

@@ -63,6 +63,9 @@ export const broken = spacetimedb.httpHandler(() => {
   throw new Error('this handler is broken');
 });
 
+// A 204 carries no body, whatever the handler put in it.
+export const no_content = spacetimedb.httpHandler(() => new SyncResponse('ignored', { status: 204 }));
+
 export const routes = spacetimedb.httpRouter(
-  new Router().get('/hello', hello).post('/quotes', add_quote).any('/broken', broken)
+  new Router().get('/hello', hello).post('/quotes', add_quote).any('/broken', broken).get('/empty', no_content)
 );
