@@ -73,7 +73,7 @@ test('each subscriber sees its own view rows, updated as the tables they read ch
   await a.conn.reducers.addTask({ id: 1, title: 'a-one' });
   await b.conn.reducers.addTask({ id: 2, title: 'b-one' });
 
-  await subscribe(a.conn, ['SELECT * FROM my_tasks', 'SELECT * FROM task_count']);
+  await subscribe(a.conn, ['SELECT * FROM my_tasks', 'SELECT * FROM task_count', 'SELECT * FROM finished_tasks']);
   await subscribe(b.conn, ['SELECT * FROM my_tasks']);
   assert.deepEqual(titles(a), ['a-one']);
   assert.deepEqual(titles(b), ['b-one']);
@@ -85,6 +85,8 @@ test('each subscriber sees its own view rows, updated as the tables they read ch
   await b.conn.reducers.finishTask({ id: 2 });
   await waitUntil(() => titles(b).length === 0, 'B to see its task finished');
   await waitUntil(() => openCount(a) === 2n, 'the count to fall to 2');
+  // The query a view returned is run again too.
+  await waitUntil(() => [...a.conn.db.finishedTasks.iter()].map((r) => r.title).join() === 'b-one', 'finished_tasks to hold b-one');
   assert.deepEqual(titles(a), ['a-one', 'a-two']);
 
   // SQL reads a view for its caller; anything but the whole view is refused.

@@ -16,6 +16,11 @@ export const task_count = spacetimedb.anonymousView({ name: 'task_count', public
   { name: 'open', openTasks: BigInt([...ctx.db.task.iter()].filter((row) => !row.done).length) },
 ]);
 
+// A view that returns a query rather than rows: the host runs the query.
+export const finished_tasks = spacetimedb.anonymousView({ name: 'finished_tasks', public: true }, t.array(task.rowType), (ctx) =>
+  ctx.from.task.where((row) => row.done.eq(true))
+);
+
 export const add_task = spacetimedb.reducer({ id: t.u32(), title: t.string() }, (ctx, { id, title }) => {
   ctx.db.task.insert({ id, owner: ctx.sender, title, done: false });
 });
