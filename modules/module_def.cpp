@@ -488,9 +488,11 @@ result<module_def> decode_module_def(std::string_view bytes) {
       def.table_sources.push_back(std::move(origin));
     }
     if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
-    for (auto& [name, columns] : view_keys)
-      if (std::none_of(raw_views.begin(), raw_views.end(), [&](auto& v) { return v.source_name == name; }))
-        throw bsatn_error("a view primary key names view `" + name + "`, which the module does not declare");
+    for (auto& key : view_keys) {
+      const std::string& view = key.first;
+      if (std::none_of(raw_views.begin(), raw_views.end(), [&](auto& v) { return v.source_name == view; }))
+        throw bsatn_error("a view primary key names view `" + view + "`, which the module does not declare");
+    }
     for (auto& raw : raw_views) {
       const std::string what = "view `" + raw.source_name + "`";
       if (!raw.params.elements.empty())
