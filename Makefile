@@ -49,6 +49,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_live
 	$(BUILD_DIR)/orrery_bench_transfer
 	$(BUILD_DIR)/orrery_bench_databases
+	node tests/bench/view_latency.mjs
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
