@@ -868,7 +868,7 @@ struct database_state : module_environment {
         if (decoded.status < 200 || decoded.status > 999) throw bsatn_error("status " + std::to_string(decoded.status));
         for (auto& [name, value] : decoded.headers) {
           bool token = !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+            return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c));
           });
           if (!token || value.size() > 8192 || value.find_first_of("\r\n") != std::string::npos)
             throw bsatn_error("header `" + name.substr(0, 64) + "` is not a valid HTTP header");
