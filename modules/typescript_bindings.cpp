@@ -272,29 +272,29 @@ std::string table_file(const module_def& def, const table_schema& t, const table
          "export default __t.row({\n" + fields + "});\n";
 }
 
-std::string reducer_file(const reducer_def& r, const type_writer& types) {
+// A file of function parameters: the banner, imports of the named types they
+// (and `returns`, if given) refer to, then `open`, one line per parameter, `close`.
+std::string params_file(const algebraic_type& params, const algebraic_type* returns, const std::string& open,
+                        const std::string& close, const type_writer& types) {
   std::vector<std::uint32_t> refs;
   std::string fields;
-  for (auto& p : r.params.elements) {
+  for (auto& p : params.elements) {
     types.named_refs(p.type, refs);
     fields += types.field(camel(p.name.value_or("")), types.builder(p.type), types.refers_to_named(p.type), "  ");
   }
+  if (returns) types.named_refs(*returns, refs);
   std::string imports = import_types(types, refs, "./types");
-  return std::string(banner) + type_imports + "\n" + imports + (imports.empty() ? "" : "\n") + "export default {" +
-         (fields.empty() ? "" : "\n" + fields) + "};\n";
+  return std::string(banner) + type_imports + "\n" + imports + (imports.empty() ? "" : "\n") + open +
+         (fields.empty() ? "" : "\n" + fields) + close;
+}
+
+std::string reducer_file(const reducer_def& r, const type_writer& types) {
+  return params_file(r.params, nullptr, "export default {", "};\n", types);
 }
 
 std::string procedure_file(const procedure_def& p, const type_writer& types) {
-  std::vector<std::uint32_t> refs;
-  std::string fields;
-  for (auto& e : p.params.elements) {
-    types.named_refs(e.type, refs);
-    fields += types.field(camel(e.name.value_or("")), types.builder(e.type), types.refers_to_named(e.type), "  ");
-  }
-  types.named_refs(p.returns, refs);
-  std::string imports = import_types(types, refs, "./types");
-  return std::string(banner) + type_imports + "\n" + imports + (imports.empty() ? "" : "\n") + "export const params = {" +
-         (fields.empty() ? "" : "\n" + fields) + "};\nexport const returnType = " + types.builder(p.returns) + ";\n";
+  return params_file(p.params, &p.returns, "export const params = {",
+                     "};\nexport const returnType = " + types.builder(p.returns) + ";\n", types);
 }
 
 std::string types_file(const module_def& def, const type_writer& types) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 setGlobalLogLevel('warn');
@@ -38,32 +38,8 @@ after(async () => {
   removeDir(me);
 });
 
-/** A connected client, disconnected when test `t` ends unless already gone. */
-function connect(t) {
-  return new Promise((resolve, reject) => {
-    let gone, isGone = false;
-    const closed = new Promise((resolve) => { gone = resolve; });
-    game.DbConnection.builder().withUri(host.url).withDatabaseName('game')
-      .onConnect((conn) => {
-        t.after(async () => {
-          if (isGone) return;
-          conn.disconnect();
-          await closed;
-        });
-        resolve(conn);
-      })
-      .onDisconnect(() => { isGone = true; gone(); })
-      .onConnectError((_ctx, e) => reject(e))
-      .build();
-  });
-}
-
-function subscribe(conn, queries) {
-  return new Promise((resolve, reject) => {
-    conn.subscriptionBuilder().onApplied(() => resolve())
-      .onError((_ctx, e) => reject(e ?? new Error('subscription failed'))).subscribe(queries);
-  });
-}
+const connect = async (t) => (await connectClient(t, game, host.url, 'game')).conn;
+const subscribe = subscribeTo;
 
 test('subscribers observe each event once; SQL and later transactions never see it', async (t) => {
   const watcher = await connect(t);

@@ -79,3 +79,33 @@ export async function waitUntil(check, what, ms = 5000, every = 10) {
     await new Promise((resolve) => setTimeout(resolve, every));
   }
 }
+
+/** A client of `database` through `bindings` (from sdkBindings): resolves
+ *  with {conn, identity, token} once connected, and disconnects when test `t`
+ *  ends unless the host already closed it. */
+export function connectClient(t, bindings, url, database) {
+  return new Promise((resolve, reject) => {
+    let gone, isGone = false;
+    const closed = new Promise((resolve) => { gone = resolve; });
+    bindings.DbConnection.builder().withUri(url).withDatabaseName(database)
+      .onConnect((conn, identity, token) => {
+        t.after(async () => {
+          if (isGone) return;
+          conn.disconnect();
+          await closed;
+        });
+        resolve({ conn, identity, token });
+      })
+      .onDisconnect(() => { isGone = true; gone(); })
+      .onConnectError((_ctx, e) => reject(e))
+      .build();
+  });
+}
+
+/** Subscribes `conn` to `queries`; resolves once applied, rejects with the host's error. */
+export function subscribeTo(conn, queries) {
+  return new Promise((resolve, reject) => {
+    conn.subscriptionBuilder().onApplied(() => resolve()).onError((_ctx, e) => reject(e ?? new Error('subscription failed')))
+      .subscribe(queries);
+  });
+}

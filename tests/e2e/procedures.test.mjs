@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 setGlobalLogLevel('warn');
@@ -55,24 +55,7 @@ after(async () => {
   removeDir(me);
 });
 
-function connect(t) {
-  return new Promise((resolve, reject) => {
-    let gone, isGone = false;
-    const closed = new Promise((resolve) => { gone = resolve; });
-    bindings.DbConnection.builder().withUri(host.url).withDatabaseName('quotes')
-      .onConnect((conn, _identity, token) => {
-        t.after(async () => {
-          if (isGone) return;
-          conn.disconnect();
-          await closed;
-        });
-        resolve({ conn, token });
-      })
-      .onDisconnect(() => { isGone = true; gone(); })
-      .onConnectError((_ctx, e) => reject(e))
-      .build();
-  });
-}
+const connect = (t) => connectClient(t, bindings, host.url, 'quotes');
 
 /** POST /call/:name, without blocking this process (which serves the quotes). */
 async function callOverHttp(token, name, args) {
@@ -84,10 +67,7 @@ async function callOverHttp(token, name, args) {
 
 test('a procedure calls a local HTTP server, writes in withTx, and returns a value', async (t) => {
   const { conn, token } = await connect(t);
-  await new Promise((resolve, reject) => {
-    conn.subscriptionBuilder().onApplied(resolve).onError((_ctx, e) => reject(e ?? new Error('subscription failed')))
-      .subscribe(['SELECT * FROM quote', 'SELECT * FROM quote_count']);
-  });
+  await subscribeTo(conn, ['SELECT * FROM quote', 'SELECT * FROM quote_count']);
   const counted = () => [...conn.db.quoteCount.iter()].map((r) => r.quotes)[0];
   assert.equal(counted(), 0n);
   const length = await conn.procedures.fetchQuote({ id: 1, url: `${quotesUrl}/quote` });

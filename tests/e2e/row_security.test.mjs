@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 setGlobalLogLevel('warn');
@@ -38,33 +38,14 @@ after(async () => {
   removeDir(me);
 });
 
-/** A connected client that records every row it was ever sent; it disconnects when `t` ends. */
-function connect(t) {
-  return new Promise((resolve, reject) => {
-    let gone;
-    const closed = new Promise((resolve) => { gone = resolve; });
-    notes.DbConnection.builder().withUri(host.url).withDatabaseName('notes')
-      .onConnect((conn, identity, token) => {
-        const received = [];
-        conn.db.note.onInsert((_ctx, row) => received.push(row));
-        t.after(async () => {
-          conn.disconnect();
-          await closed;
-        });
-        resolve({ conn, identity, token, received });
-      })
-      .onDisconnect(() => gone())
-      .onConnectError((_ctx, e) => reject(e))
-      .build();
-  });
+/** A connected client that records every row it was ever sent. */
+async function connect(t) {
+  const client = await connectClient(t, notes, host.url, 'notes');
+  client.received = [];
+  client.conn.db.note.onInsert((_ctx, row) => client.received.push(row));
+  return client;
 }
-
-function subscribe(conn, queries) {
-  return new Promise((resolve, reject) => {
-    conn.subscriptionBuilder().onApplied(() => resolve())
-      .onError((_ctx, e) => reject(e ?? new Error('subscription failed'))).subscribe(queries);
-  });
-}
+const subscribe = subscribeTo;
 
 const texts = (client) => [...client.conn.db.note.iter()].map((r) => r.text).sort();
 const received = (client) => client.received.map((r) => r.text).sort();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setGlobalLogLevel } from 'spacetimedb';
 import { WebSocket } from 'undici';
-import { cli, removeDir, sdkBindings, startHost, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 
 globalThis.WebSocket = WebSocket;  // Node 20 has none; the SDK takes the global
 setGlobalLogLevel('warn');
@@ -38,31 +38,8 @@ after(async () => {
   removeDir(me);
 });
 
-function connect(t) {
-  return new Promise((resolve, reject) => {
-    let gone, isGone = false;
-    const closed = new Promise((resolve) => { gone = resolve; });
-    bindings.DbConnection.builder().withUri(host.url).withDatabaseName('tasks')
-      .onConnect((conn, identity, token) => {
-        t.after(async () => {
-          if (isGone) return;
-          conn.disconnect();
-          await closed;
-        });
-        resolve({ conn, identity, token });
-      })
-      .onDisconnect(() => { isGone = true; gone(); })
-      .onConnectError((_ctx, e) => reject(e))
-      .build();
-  });
-}
-
-function subscribe(conn, queries) {
-  return new Promise((resolve, reject) => {
-    conn.subscriptionBuilder().onApplied(resolve).onError((_ctx, e) => reject(e ?? new Error('subscription failed')))
-      .subscribe(queries);
-  });
-}
+const connect = (t) => connectClient(t, bindings, host.url, 'tasks');
+const subscribe = subscribeTo;
 
 const titles = (client) => [...client.conn.db.myTasks.iter()].map((r) => r.title).sort();
 const openCount = (client) => [...client.conn.db.taskCount.iter()].map((r) => r.openTasks)[0];
