@@ -591,11 +591,7 @@ struct database_state : module_environment {
                                    outcome.message);
     if (outcome.status == call_status::internal_error)
       log(log_level::error, "reducer `" + reducer.name + "` failed: " + outcome.message);
-    if (module->broken()) {
-      system_log("Reloading the module after reducer `" + reducer.name + "` was stopped", "Warn");
-      module.reset();  // the next call loads a fresh isolate
-      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
-    }
+    reload_if_broken("reducer `" + reducer.name + "`");
     if (reply) reply->deliver(failed);
     if (to_client) to_client(failed, {});
     return failed;
@@ -612,11 +608,7 @@ struct database_state : module_environment {
     auto tx = ds->begin();
     call_outcome outcome = module->call_view(v->hook_id, v->anonymous, who, tx, reads);
     tx.rollback();
-    if (module->broken()) {
-      system_log("Reloading the module after view `" + name + "` was stopped", "Warn");
-      module.reset();
-      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
-    }
+    reload_if_broken("view `" + name + "`");
     if (outcome.status != call_status::ok) {
       log(log_level::error, "view `" + name + "` failed: " + outcome.message);
       return fail(errc::host_call_failure, "view `" + name + "` failed: " + outcome.message);
@@ -694,6 +686,15 @@ struct database_state : module_environment {
     }, {});
   }
 
+  /// Replaces a module instance a call left broken (stopped, or out of
+  /// memory): the next call gets a fresh isolate. `what` names the call.
+  void reload_if_broken(const std::string& what) {
+    if (!module || !module->broken()) return;
+    system_log("Reloading the module after " + what + " was stopped", "Warn");
+    module.reset();
+    if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
+  }
+
   /// Runs procedure `id` outside any transaction; it commits its own
   /// (`withTx`) as it goes. `answer` hears the outcome, and how long the
   /// procedure ran, once everything it committed is durable.
@@ -710,11 +711,7 @@ struct database_state : module_environment {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
     if (outcome.status == call_status::internal_error)
       log(log_level::error, "procedure `" + name + "` failed: " + outcome.message);
-    if (module->broken()) {
-      system_log("Reloading the module after procedure `" + name + "` was stopped", "Warn");
-      module.reset();
-      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
-    }
+    reload_if_broken("procedure `" + name + "`");
     run_immediate();
     refresh_views();
     when_durable([answer, outcome, timestamp, micros] { answer(outcome, timestamp, micros); },
@@ -846,11 +843,7 @@ struct database_state : module_environment {
     module_busy = true;
     call_outcome outcome = module->call_http_handler(route->handler, now_micros(), request, req.body);
     module_busy = false;
-    if (module->broken()) {
-      system_log("Reloading the module after HTTP handler `" + handler + "` was stopped", "Warn");
-      module.reset();
-      if (auto woke = wake(); !woke) system_log("Reloading the module failed: " + woke.error().message, "Error");
-    }
+    reload_if_broken("HTTP handler `" + handler + "`");
     run_immediate();
     refresh_views();
     route_response answer{500, {}, outcome.message};
