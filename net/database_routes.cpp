@@ -82,18 +82,7 @@ void serve_module_route(host_services& host, call_ptr call) {
   req.path = rest.empty() ? (trailing ? "/" : "") : "/" + rest + (trailing ? "/" : "");
   std::string scheme = in.header("x-forwarded-proto").value_or("http");
   std::string authority = in.header("x-forwarded-host").value_or(in.header("host").value_or("localhost"));
-  req.uri = scheme + "://" + authority + in.path;
-  std::string query;
-  auto encode = [](const std::string& text) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : text)
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
-      else out += std::string("%") + hex[c >> 4] + hex[c & 15];
-    return out;
-  };
-  for (auto& [k, v] : in.query) query += (query.empty() ? "?" : "&") + encode(k) + "=" + encode(v);
-  req.uri += query;
+  req.uri = scheme + "://" + authority + in.target;
   for (auto& [name, value] : in.headers) req.headers.emplace_back(name, value);
   req.body = in.body;
   ask_database(

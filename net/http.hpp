@@ -15,6 +15,7 @@ namespace orrery {
 
 struct http_request {
   std::string method;  // upper case: GET, POST, ...
+  std::string target;  // as sent: path and query, not decoded
   std::string path;    // percent-decoded, without the query
   std::map<std::string, std::string> query;    // percent-decoded
   std::map<std::string, std::string> headers;  // names in lower case

@@ -51,6 +51,7 @@ http_request to_request(bhttp::request<bhttp::string_body>&& raw) {
   http_request req;
   req.method = std::string(raw.method_string());
   std::string_view target(raw.target().data(), raw.target().size());
+  req.target = std::string(target);
   auto q = target.find('?');
   req.path = percent_decode(target.substr(0, q), false);
   if (q != std::string_view::npos) {
