@@ -15,6 +15,7 @@
 #include "runtime/storage/store.hpp"
 #include "runtime/types/bsatn.hpp"
 #include "runtime/types/identity.hpp"
+#include "runtime/types/names.hpp"
 #include "runtime/types/sats_json.hpp"
 
 #include <caf/all.hpp>
@@ -218,6 +219,34 @@ struct database_state : module_environment {
            [reply](const std::string& why) mutable {
              reply.deliver(sql_reply{500, "the statement's changes could not be written to disk: " + why});
            });
+  }
+
+  /// A client's one-off query: whole rows as a subscription would send them,
+  /// else (projections, COUNT, ORDER BY, LIMIT) the SQL endpoint's answer,
+  /// each row in BSATN of the selected columns. Read-only either way.
+  result<std::vector<table_rows>> one_off_rows(const std::string& text, const identity& who) {
+    sql::caller asker{who, who == record.owner, &def.visibility};
+    auto q = sql::subscription_query::compile(*ds, text, asker, sql_limits);
+    if (q) {
+      std::vector<table_rows> rows{{(*q)->table_name(), {}}};
+      if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled) return filled.error();
+      return rows;
+    }
+    auto parsed = sql::parse(text, sql_limits);
+    if (!parsed) return parsed.error();
+    if (parsed->type != sql::statement::kind::select)
+      return fail(errc::invalid_argument, "a one-off query only reads: use SELECT, or the SQL endpoint to write");
+    auto tx = ds->begin();
+    sql::settings config = sql_settings;
+    auto ran = sql::run(*ds, tx, *parsed, asker, config, sql_limits);
+    tx.rollback();
+    if (!ran) return ran.error();
+    const std::string& named = parsed->select.from.name;
+    const table* from = ds->find_table(named);
+    if (!from) from = ds->find_table(snake_case(named));  // ran, so it exists under one of these
+    std::vector<table_rows> rows{{from ? from->schema().name : named, {}}};
+    for (auto& row : ran->rows) rows[0].rows.push_back(encode_value(value{product_value{row}}));
+    return rows;
   }
 
   module_limits limits() const {
@@ -950,13 +979,9 @@ struct database_state : module_environment {
             return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
           return reply(encode_one_off_result(r.request_id, &rows, ""));
         }
-        auto q = sql::subscription_query::compile(*ds, r.queries.empty() ? "" : r.queries[0],
-                                                  sql::caller{c->id, c->id == record.owner, &def.visibility}, sql_limits);
-        if (!q) return reply(encode_one_off_result(r.request_id, nullptr, q.error().message));
-        std::vector<table_rows> rows{{(*q)->table_name(), {}}};
-        if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled)
-          return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
-        return reply(encode_one_off_result(r.request_id, &rows, ""));
+        auto rows = one_off_rows(text, c->id);
+        if (!rows) return reply(encode_one_off_result(r.request_id, nullptr, rows.error().message));
+        return reply(encode_one_off_result(r.request_id, &*rows, ""));
       }
       case client_request::kind::call_procedure: {
         auto checked = detail::check_procedure_call(def, r.name, r.args, false, detail::call_origin::websocket);
@@ -1158,10 +1183,10 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->state.sql(caller, owner, query, reply);
         return reply;
       },
-      [=](describe_atom) -> caf::result<std::string> {
+      [=](describe_atom, std::uint32_t version) -> caf::result<std::string> {
         self->state.touch();
         if (auto woke = self->state.wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
-        return module_def_json(self->state.def);
+        return version == 10 ? module_def_v10_json(self->state.def) : module_def_json(self->state.def);
       },
       [=](stop_atom) {
         auto& st = self->state;

@@ -48,7 +48,7 @@ using database_actor = caf::typed_actor<
   // Runs one SQL statement for a caller (who may or may not own the database).
   caf::replies_to<sql_atom, identity, bool, std::string>::with<sql_reply>,
   // The module definition as JSON (RawModuleDefV9 shape).
-  caf::replies_to<describe_atom>::with<std::string>,
+  caf::replies_to<describe_atom, std::uint32_t>::with<std::string>,
   // Finishes what is in flight and quits.
   caf::replies_to<stop_atom>::with<bool>,
   // Internal: a commit became durable; a schedule came due.

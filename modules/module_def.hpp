@@ -106,7 +106,9 @@ result<module_def> decode_module_def(std::string_view bytes);
 /// The module as JSON in the shape of RawModuleDefV9 (SATS-JSON), which
 /// client code generators read.
 std::string module_def_json(const module_def& def);
-/// Reads that JSON back (as `orrery generate` does for a published database).
+/// The module as JSON in the shape of RawModuleDefV10 (SATS-JSON).
+std::string module_def_v10_json(const module_def& def);
+/// Reads the V9-shaped JSON back (as `orrery generate` does for a published database).
 result<module_def> module_def_from_json(std::string_view json);
 
 } // namespace orrery

@@ -162,8 +162,10 @@ void add_database_routes(router& routes, host_services& host) {
     auto version = call->request.query_value("version");
     if (!version || (*version != "9" && *version != "10"))
       return call->reply(400, "give the module definition version: ?version=9 or ?version=10");
+    std::uint32_t wanted = *version == "10" ? 10 : 9;
     ask_database(
-      host, call, call->param("x"), [](const database_record&) { return std::make_tuple(describe_atom::value); },
+      host, call, call->param("x"),
+      [wanted](const database_record&) { return std::make_tuple(describe_atom::value, wanted); },
       [call](const std::string& json) { call->reply(http_response::json(200, json)); });
   });
 

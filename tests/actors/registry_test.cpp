@@ -117,7 +117,7 @@ TEST_CASE("a database actor that dies is dropped, logged and started again by th
   auto opened = open_database(self, h, "phoenix");
   const database_record record = opened.first;
   const database_actor first = opened.second;
-  REQUIRE(ask<std::string>(self, first, describe_atom::value).value);
+  REQUIRE(ask<std::string>(self, first, describe_atom::value, std::uint32_t{9}).value);
 
   self->monitor(first);
   caf::anon_send_exit(first, caf::exit_reason::kill);
@@ -131,7 +131,7 @@ TEST_CASE("a database actor that dies is dropped, logged and started again by th
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   REQUIRE(second.address() != first.address());
-  auto described = ask<std::string>(self, second, describe_atom::value);
+  auto described = ask<std::string>(self, second, describe_atom::value, std::uint32_t{9});
   INFO(error_message(described.error));
   CHECK(described.value);
   CHECK(log_mentions(self, h, record.id, "stopped unexpectedly"));

@@ -117,6 +117,26 @@ test('columns have canonical names in SQL, the schema and the typed query builde
   const book = schema.typespace.types[schema.tables.find((x) => x.name === 'book').product_type_ref];
   assert.deepEqual(book.Product.elements.map((e) => e.name.some), ['id', 'author_id', 'title']);
 
+  // Version 10 answers the sections of RawModuleDefV10, names as the reference keeps them.
+  const v10 = await (await fetch(`${host.url}/v1/database/library/schema?version=10`)).json();
+  const section = (name) => v10.sections.find((s) => name in s)?.[name];
+  assert.deepEqual(v10.sections.map((s) => Object.keys(s)[0]), ['Typespace', 'Types', 'Tables', 'Reducers', 'ExplicitNames']);
+  const bookDef = section('Tables').find((x) => x.source_name === 'book');
+  assert.deepEqual(section('Typespace').types[bookDef.product_type_ref].Product.elements.map((e) => e.name.some),
+    ['id', 'author_id', 'title']);
+  assert.deepEqual(bookDef.primary_key, [0]);
+  assert.deepEqual(bookDef.table_access, { Public: [] });
+  assert.ok(bookDef.indexes.some((ix) => ix.accessor_name.some === 'authorId' && 'BTree' in ix.algorithm));
+  const audit = section('Tables').find((x) => x.source_name === 'audit');
+  assert.equal(audit.sequences[0].source_name.some, 'audit_id_seq');
+  assert.deepEqual(audit.table_access, { Private: [] });
+  const addBook = section('Reducers').find((r) => r.source_name === 'add_book');
+  assert.deepEqual(addBook.params.elements.map((e) => e.name.some), ['id', 'authorId', 'title']);
+  assert.deepEqual(addBook.visibility, { ClientCallable: [] });
+  assert.ok(section('ExplicitNames').entries.some((e) => e.Table?.canonical_name === 'book'));
+  const v9 = await (await fetch(`${host.url}/v1/database/library/schema?version=9`)).json();
+  assert.ok(Array.isArray(v9.tables) && !('sections' in v9));
+
   ok(run('call', 'library', 'add_author', '1', '"Le Guin"'));
   ok(run('call', 'library', 'add_book', '10', '1', '"Earthsea"'));
   ok(run('call', 'library', 'add_book', '11', '2', '"Solaris"'));
