@@ -149,11 +149,8 @@ struct raw_table {
   bool is_event;
 };
 
-raw_table read_table(bsatn_reader& in) {
-  raw_table t;
-  t.source_name = read_string(in);
-  t.type_ref = in.u32();
-  t.primary_key = read_columns(in);
+// Indexes, constraints and sequences: laid out alike in V9 and V10.
+void read_indexes_constraints_sequences(bsatn_reader& in, raw_table& t) {
   for (std::uint32_t n = in.u32(); n > 0; --n) {
     raw_index ix;
     ix.source_name = read_option_string(in);
@@ -180,6 +177,14 @@ raw_table read_table(bsatn_reader& in) {
     q.increment = in.fixed<i128>();
     t.sequences.push_back(q);
   }
+}
+
+raw_table read_table(bsatn_reader& in) {
+  raw_table t;
+  t.source_name = read_string(in);
+  t.type_ref = in.u32();
+  t.primary_key = read_columns(in);
+  read_indexes_constraints_sequences(in, t);
   in.u8();  // table type: user tables only reach us
   t.is_public = in.u8() == 0;
   for (std::uint32_t n = in.u32(); n > 0; --n) {
@@ -209,6 +214,210 @@ std::string index_name(const std::string& table, const raw_index& ix, const tabl
   std::string name = table;
   for (auto c : ix.columns) name += "_" + schema.columns.at(c).name;
   return name + (ix.algorithm == index_algorithm::hash ? "_idx_hash" : "_idx_btree");
+}
+
+// What a module definition declares, read but not yet checked or named.
+struct raw_module {
+  module_def def;  // typespace, named types, reducers, procedures, filters and HTTP handlers so far
+  std::vector<raw_table> tables;
+  std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
+  std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
+  std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
+  struct route {
+    std::string handler;
+    std::optional<std::string> method;
+    std::string path;
+  };
+  std::vector<route> routes;
+  struct view {
+    std::string source_name;
+    std::uint32_t index = 0;
+    bool is_public = true, anonymous = false;
+    algebraic_type params, returns;
+  };
+  std::vector<view> views;
+  std::vector<std::pair<std::string, std::vector<std::string>>> view_keys;  // view source name, key columns
+  bool snake = true;                       // V10's default case conversion; V9 names are kept as written
+  bool scheduled_reducers_private = true;  // V10 makes scheduled reducers private; V9 leaves them callable
+};
+
+// RawModuleDefV10: a list of sections.
+void read_v10(bsatn_reader& in, raw_module& raw) {
+  module_def& def = raw.def;
+  for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
+    std::uint8_t tag = in.u8();
+    switch (tag) {
+      case 0:
+        for (std::uint32_t n = in.u32(); n > 0; --n) def.typespace.push_back(read_type(in));
+        break;
+      case 1:  // named types: for code generators only
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
+          std::string name(in.string());
+          def.type_names.push_back({std::move(name), in.u32()});
+          in.boolean();
+        }
+        break;
+      case 2:
+        for (std::uint32_t n = in.u32(); n > 0; --n) raw.tables.push_back(read_table(in));
+        break;
+      case 3:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          reducer_def r;
+          r.source_name = read_string(in);
+          r.params = read_product(in);
+          r.client_callable = in.u8() == 1;
+          read_type(in);
+          read_type(in);
+          def.reducers.push_back(std::move(r));
+        }
+        break;
+      case 4:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          procedure_def p;
+          p.source_name = read_string(in);
+          p.params = read_product(in);
+          p.returns = read_type(in);
+          p.client_callable = in.u8() == 1;
+          def.procedures.push_back(std::move(p));
+        }
+        break;
+      case 5:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          raw_module::view v;
+          v.source_name = read_string(in);
+          v.index = in.u32();
+          v.is_public = in.boolean();
+          v.anonymous = in.boolean();
+          v.params = read_product(in);
+          v.returns = read_type(in);
+          raw.views.push_back(std::move(v));
+        }
+        break;
+      case 6:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          read_option_string(in);
+          std::string table = read_string(in);
+          std::uint16_t column = in.fixed<std::uint16_t>();
+          raw.schedules.emplace_back(table, read_string(in), column);
+        }
+        break;
+      case 7:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          std::uint8_t kind = in.u8();
+          if (kind > 2) throw bsatn_error("unknown lifecycle kind " + std::to_string(kind));
+          raw.lifecycles.emplace_back(kind, read_string(in));
+        }
+        break;
+      case 8:
+        for (std::uint32_t n = in.u32(); n > 0; --n) def.row_filters.push_back(read_string(in));
+        break;
+      case 9: raw.snake = in.u8() == 1; break;
+      case 10:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          std::uint8_t kind = in.u8();
+          if (kind > 2) throw bsatn_error("unknown explicit name kind " + std::to_string(kind));
+          std::string source = read_string(in), canonical = read_string(in);
+          (kind == 0 ? raw.table_names : kind == 1 ? raw.function_names : raw.index_names)[source] = canonical;
+        }
+        break;
+      case 11:
+        for (std::uint32_t n = in.u32(); n > 0; --n) def.http_handlers.push_back(read_string(in));
+        break;
+      case 12:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          std::string handler = read_string(in);
+          std::optional<std::string> method;
+          if (in.u8() == 1) method = read_http_method(in);
+          raw.routes.push_back({std::move(handler), std::move(method), read_string(in)});
+        }
+        break;
+      case 13:
+        for (std::uint32_t n = in.u32(); n > 0; --n) {
+          std::string view = read_string(in);
+          std::vector<std::string> columns;
+          for (std::uint32_t c = in.u32(); c > 0; --c) columns.push_back(read_string(in));
+          raw.view_keys.emplace_back(std::move(view), std::move(columns));
+        }
+        break;
+      case 14: require_empty(in, "submodules"); break;
+      default: throw bsatn_error("unknown module definition section " + std::to_string(tag));
+    }
+  }
+}
+
+// RawModuleDefV9 (the 1.x library's): typespace, tables, reducers, types,
+// misc exports and row-level security, in that order. Names are canonical as
+// written.
+void read_v9(bsatn_reader& in, raw_module& raw) {
+  module_def& def = raw.def;
+  raw.snake = false;
+  raw.scheduled_reducers_private = false;
+  for (std::uint32_t n = in.u32(); n > 0; --n) def.typespace.push_back(read_type(in));
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    raw_table t;
+    t.source_name = read_string(in);
+    t.type_ref = in.u32();
+    t.primary_key = read_columns(in);
+    read_indexes_constraints_sequences(in, t);
+    if (in.u8() == 0) {  // a schedule
+      read_option_string(in);
+      std::string reducer = read_string(in);
+      raw.schedules.emplace_back(t.source_name, std::move(reducer), in.fixed<std::uint16_t>());
+    }
+    in.u8();  // table type: user tables only reach us
+    t.is_public = in.u8() == 0;
+    t.is_event = false;
+    raw.tables.push_back(std::move(t));
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    reducer_def r;
+    r.source_name = read_string(in);
+    r.params = read_product(in);
+    if (in.u8() == 0) {
+      std::uint8_t kind = in.u8();
+      if (kind > 2) throw bsatn_error("unknown lifecycle kind " + std::to_string(kind));
+      raw.lifecycles.emplace_back(kind, r.source_name);
+    }
+    def.reducers.push_back(std::move(r));
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
+    std::string name(in.string());
+    def.type_names.push_back({std::move(name), in.u32()});
+    in.boolean();
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) {
+    std::uint8_t kind = in.u8();
+    if (kind == 0) {  // a column's default value
+      std::string table = read_string(in);
+      std::uint16_t column = in.fixed<std::uint16_t>();
+      std::uint32_t length = in.u32();
+      std::string value(in.take(length));
+      auto it = std::find_if(raw.tables.begin(), raw.tables.end(), [&](auto& t) { return t.source_name == table; });
+      if (it == raw.tables.end())
+        throw bsatn_error("a column default names table `" + table + "`, which the module does not declare");
+      it->defaults.emplace_back(column, std::move(value));
+    } else if (kind == 1) {
+      procedure_def p;
+      p.source_name = read_string(in);
+      p.params = read_product(in);
+      p.returns = read_type(in);
+      def.procedures.push_back(std::move(p));
+    } else if (kind == 2) {
+      raw_module::view v;
+      v.source_name = read_string(in);
+      v.index = in.u32();
+      v.is_public = in.boolean();
+      v.anonymous = in.boolean();
+      v.params = read_product(in);
+      v.returns = read_type(in);
+      raw.views.push_back(std::move(v));
+    } else {
+      throw bsatn_error("unknown module export kind " + std::to_string(kind));
+    }
+  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) def.row_filters.push_back(read_string(in));
 }
 
 } // namespace
@@ -258,129 +467,24 @@ result<module_def> decode_module_def(std::string_view bytes) {
   try {
     bsatn_reader in(bytes);
     std::uint8_t version = in.u8();
-    if (version != 2)
+    if (version != 1 && version != 2)
       return fail(errc::invalid_argument, "module definition version " + std::to_string(version) +
-                                            " is not supported: build with spacetimedb 2.x (RawModuleDef V10)");
-    module_def def;
-    std::vector<raw_table> tables;
-    std::vector<std::tuple<std::string, std::string, std::uint16_t>> schedules;  // table, reducer, column
-    std::vector<std::pair<std::uint8_t, std::string>> lifecycles;
-    std::map<std::string, std::string> table_names, function_names, index_names;  // source -> canonical
-    struct raw_route {
-      std::string handler;
-      std::optional<std::string> method;
-      std::string path;
-    };
-    std::vector<raw_route> routes;
-    struct raw_view {
-      std::string source_name;
-      std::uint32_t index = 0;
-      bool is_public = true, anonymous = false;
-      algebraic_type params, returns;
-    };
-    std::vector<raw_view> raw_views;
-    std::vector<std::pair<std::string, std::vector<std::string>>> view_keys;  // view source name, key columns
-    bool snake = true;
-    for (std::uint32_t sections = in.u32(); sections > 0; --sections) {
-      std::uint8_t tag = in.u8();
-      switch (tag) {
-        case 0:
-          for (std::uint32_t n = in.u32(); n > 0; --n) def.typespace.push_back(read_type(in));
-          break;
-        case 1:  // named types: for code generators only
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
-            std::string name(in.string());
-            def.type_names.push_back({std::move(name), in.u32()});
-            in.boolean();
-          }
-          break;
-        case 2:
-          for (std::uint32_t n = in.u32(); n > 0; --n) tables.push_back(read_table(in));
-          break;
-        case 3:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            reducer_def r;
-            r.source_name = read_string(in);
-            r.params = read_product(in);
-            r.client_callable = in.u8() == 1;
-            read_type(in);
-            read_type(in);
-            def.reducers.push_back(std::move(r));
-          }
-          break;
-        case 4:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            procedure_def p;
-            p.source_name = read_string(in);
-            p.params = read_product(in);
-            p.returns = read_type(in);
-            p.client_callable = in.u8() == 1;
-            def.procedures.push_back(std::move(p));
-          }
-          break;
-        case 5:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            raw_view v;
-            v.source_name = read_string(in);
-            v.index = in.u32();
-            v.is_public = in.boolean();
-            v.anonymous = in.boolean();
-            v.params = read_product(in);
-            v.returns = read_type(in);
-            raw_views.push_back(std::move(v));
-          }
-          break;
-        case 6:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            read_option_string(in);
-            std::string table = read_string(in);
-            std::uint16_t column = in.fixed<std::uint16_t>();
-            schedules.emplace_back(table, read_string(in), column);
-          }
-          break;
-        case 7:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            std::uint8_t kind = in.u8();
-            if (kind > 2) throw bsatn_error("unknown lifecycle kind " + std::to_string(kind));
-            lifecycles.emplace_back(kind, read_string(in));
-          }
-          break;
-        case 8:
-          for (std::uint32_t n = in.u32(); n > 0; --n) def.row_filters.push_back(read_string(in));
-          break;
-        case 9: snake = in.u8() == 1; break;
-        case 10:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            std::uint8_t kind = in.u8();
-            if (kind > 2) throw bsatn_error("unknown explicit name kind " + std::to_string(kind));
-            std::string source = read_string(in), canonical = read_string(in);
-            (kind == 0 ? table_names : kind == 1 ? function_names : index_names)[source] = canonical;
-          }
-          break;
-        case 11:
-          for (std::uint32_t n = in.u32(); n > 0; --n) def.http_handlers.push_back(read_string(in));
-          break;
-        case 12:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            std::string handler = read_string(in);
-            std::optional<std::string> method;
-            if (in.u8() == 1) method = read_http_method(in);
-            routes.push_back({std::move(handler), std::move(method), read_string(in)});
-          }
-          break;
-        case 13:
-          for (std::uint32_t n = in.u32(); n > 0; --n) {
-            std::string view = read_string(in);
-            std::vector<std::string> columns;
-            for (std::uint32_t c = in.u32(); c > 0; --c) columns.push_back(read_string(in));
-            view_keys.emplace_back(std::move(view), std::move(columns));
-          }
-          break;
-        case 14: require_empty(in, "submodules"); break;
-        default: throw bsatn_error("unknown module definition section " + std::to_string(tag));
-      }
-    }
+                                            " is not supported: build with spacetimedb 1.x (RawModuleDef V9) or 2.x (V10)");
+    raw_module parsed;
+    if (version == 2) read_v10(in, parsed);
+    else read_v9(in, parsed);
+    if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
+    module_def& def = parsed.def;
+    auto& tables = parsed.tables;
+    auto& schedules = parsed.schedules;
+    auto& lifecycles = parsed.lifecycles;
+    auto& table_names = parsed.table_names;
+    auto& function_names = parsed.function_names;
+    auto& index_names = parsed.index_names;
+    auto& routes = parsed.routes;
+    auto& raw_views = parsed.views;
+    auto& view_keys = parsed.view_keys;
+    const bool snake = parsed.snake;
     auto canonical = [&](const std::map<std::string, std::string>& explicit_names, const std::string& source) {
       auto it = explicit_names.find(source);
       if (it != explicit_names.end()) return it->second;
@@ -426,7 +530,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
       if (!scheduled)
         throw bsatn_error("the schedule of table `" + table + "` names reducer `" + reducer +
                           "`, which the module does not declare");
-      scheduled->client_callable = false;  // only its schedule calls it
+      if (parsed.scheduled_reducers_private) scheduled->client_callable = false;  // only its schedule calls it
     }
 
     for (auto& raw : tables) {
@@ -487,7 +591,6 @@ result<module_def> decode_module_def(std::string_view bytes) {
       def.tables.push_back(std::move(s));
       def.table_sources.push_back(std::move(origin));
     }
-    if (in.remaining() != 0) throw bsatn_error("trailing bytes after the module definition");
     for (auto& key : view_keys) {
       const std::string& view = key.first;
       if (std::none_of(raw_views.begin(), raw_views.end(), [&](auto& v) { return v.source_name == view; }))
@@ -547,7 +650,7 @@ result<module_def> decode_module_def(std::string_view bytes) {
     auto visibility = sql::row_security::compile(def.row_filters, def.tables);
     if (!visibility) return visibility.error();
     def.visibility = std::move(*visibility);
-    return def;
+    return std::move(def);
   } catch (const bsatn_error& e) {
     return fail(errc::invalid_argument, std::string("cannot read the module definition: ") + e.what());
   }

@@ -203,10 +203,17 @@ v8::MaybeLocal<v8::Module> resolve(v8::Local<v8::Context> ctx, v8::Local<v8::Str
   v8::Isolate* isolate = ctx->GetIsolate();
   auto* state = state_of(isolate);
   std::string name = to_std(isolate, specifier, 256);
-  if (name != "spacetime:sys@2.0" && name != "spacetime:sys@2.1") {
+  if (!is_sys_module(name)) {
     isolate->ThrowException(v8::Exception::TypeError(host_string(isolate, "Could not find module " + name)));
     return {};
   }
+  const module_abi abi = name.compare(0, 16, "spacetime:sys@1.") == 0 ? module_abi::v1 : module_abi::v2;
+  if (!state->sys_modules.empty() && abi != state->abi) {
+    isolate->ThrowException(v8::Exception::TypeError(
+      host_string(isolate, "the module imports both spacetime:sys@1.x and @2.x; build it with one spacetimedb version")));
+    return {};
+  }
+  state->abi = abi;
   auto it = state->sys_modules.find(name);
   if (it != state->sys_modules.end()) return it->second.Get(isolate);
   v8::Local<v8::Module> m;
@@ -304,23 +311,28 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
       return "the module's top level is still waiting (top-level await is not supported)";
   }
 
-  // default[moduleHooks](namespace) gives the hooks.
   phase = "running its module hooks";
-  auto ns = module->GetModuleNamespace().As<v8::Object>();
-  v8::Local<v8::Value> default_export;
-  if (!ns->Get(ctx, host_string(isolate, "default")).ToLocal(&default_export) || !default_export->IsObject())
-    return "the module has no default export; export the schema: `export default spacetimedb`";
-  v8::Local<v8::Value> hook_fn;
-  if (s.hooks_symbol.IsEmpty() ||
-      !default_export.As<v8::Object>()->Get(ctx, s.hooks_symbol.Get(isolate)).ToLocal(&hook_fn) ||
-      !hook_fn->IsFunction())
-    return "the module's default export is not a spacetimedb schema";
-  v8::Local<v8::Value> ns_value = ns;
-  v8::Local<v8::Value> hooks;
-  if (!hook_fn.As<v8::Function>()->Call(ctx, default_export, 1, &ns_value).ToLocal(&hooks) || !hooks->IsObject())
-    return "the module's hooks failed: " + describe_exception(isolate, ctx, caught, max_text);
-  auto hooks_object = hooks.As<v8::Object>();
-  s.hooks.Reset(isolate, hooks_object);
+  v8::Local<v8::Object> hooks_object;
+  if (s.abi == module_abi::v1) {  // register_hooks received them while the top level ran
+    if (s.hooks.IsEmpty()) return "the module did not register its hooks (register_hooks from spacetime:sys@1.0)";
+    hooks_object = s.hooks.Get(isolate);
+  } else {  // default[moduleHooks](namespace) gives the hooks
+    auto ns = module->GetModuleNamespace().As<v8::Object>();
+    v8::Local<v8::Value> default_export;
+    if (!ns->Get(ctx, host_string(isolate, "default")).ToLocal(&default_export) || !default_export->IsObject())
+      return "the module has no default export; export the schema: `export default spacetimedb`";
+    v8::Local<v8::Value> hook_fn;
+    if (s.hooks_symbol.IsEmpty() ||
+        !default_export.As<v8::Object>()->Get(ctx, s.hooks_symbol.Get(isolate)).ToLocal(&hook_fn) ||
+        !hook_fn->IsFunction())
+      return "the module's default export is not a spacetimedb schema";
+    v8::Local<v8::Value> ns_value = ns;
+    v8::Local<v8::Value> hooks;
+    if (!hook_fn.As<v8::Function>()->Call(ctx, default_export, 1, &ns_value).ToLocal(&hooks) || !hooks->IsObject())
+      return "the module's hooks failed: " + describe_exception(isolate, ctx, caught, max_text);
+    hooks_object = hooks.As<v8::Object>();
+    s.hooks.Reset(isolate, hooks_object);
+  }
 
   auto method = [&](const char* name) -> v8::Local<v8::Function> {
     v8::Local<v8::Value> fn;
@@ -330,15 +342,15 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
   };
   v8::Local<v8::Function> describe = method("__describe_module__");
   v8::Local<v8::Function> call = method("__call_reducer__");
-  v8::Local<v8::Function> errors = method("__get_error_constructor__");
-  if (describe.IsEmpty() || call.IsEmpty() || errors.IsEmpty())
+  v8::Local<v8::Function> errors = method("__get_error_constructor__");  // v2 only: v1 errors are plain objects
+  if (describe.IsEmpty() || call.IsEmpty() || (errors.IsEmpty() && s.abi == module_abi::v2))
     return "the module's hooks lack __describe_module__, __call_reducer__ or __get_error_constructor__";
   s.call_reducer.Reset(isolate, call);
   if (auto procedures = method("__call_procedure__"); !procedures.IsEmpty()) s.call_procedure.Reset(isolate, procedures);
   if (auto handlers = method("__call_http_handler__"); !handlers.IsEmpty()) s.call_http_handler.Reset(isolate, handlers);
   if (auto views = method("__call_view__"); !views.IsEmpty()) s.call_view.Reset(isolate, views);
   if (auto views = method("__call_view_anon__"); !views.IsEmpty()) s.call_view_anon.Reset(isolate, views);
-  s.error_constructor_of.Reset(isolate, errors);
+  if (!errors.IsEmpty()) s.error_constructor_of.Reset(isolate, errors);
   v8::Local<v8::Value> sender_error;
   if (hooks_object->Get(ctx, host_string(isolate, "__sender_error_class__")).ToLocal(&sender_error))
     s.sender_error_class.Reset(isolate, sender_error);
@@ -346,7 +358,7 @@ std::string evaluate(module_instance::impl& s, const std::string* code_cache, v8
   if (!s.definition.empty()) return {};
   phase = "running __describe_module__";
   v8::Local<v8::Value> described;
-  if (!describe->Call(ctx, hooks_object, 0, nullptr).ToLocal(&described))
+  if (!describe->Call(ctx, hook_receiver(s), 0, nullptr).ToLocal(&described))
     return "describing the module failed: " + describe_exception(isolate, ctx, caught, max_text);
   if (!described->IsArrayBufferView()) return "__describe_module__ did not return bytes";
   auto view = described.As<v8::ArrayBufferView>();
@@ -362,6 +374,11 @@ std::string heap_limit_text(const module_limits& limits) {
 } // namespace
 
 // ---- shared with syscalls.cpp ----
+
+v8::Local<v8::Value> hook_receiver(module_instance::impl& s) {
+  if (s.abi == module_abi::v1) return v8::Undefined(s.isolate);
+  return s.hooks.Get(s.isolate);
+}
 
 array_buffer_budget::array_buffer_budget(std::size_t limit_bytes) : limit_(limit_bytes) {}
 
@@ -464,7 +481,6 @@ module_instance::impl::~impl() {
     iterators.clear();
     error_constructors.clear();
     sys_modules.clear();
-    sys_module_2_0.Reset();
     sender_error_class.Reset();
     error_constructor_of.Reset();
     call_reducer.Reset();
@@ -628,6 +644,24 @@ call_outcome outcome_of_throw(module_instance::impl& s, v8::Local<v8::Context> c
   return {call_status::internal_error, describe_exception(isolate, ctx, caught, max_text), {}, {}};
 }
 
+// A v1 reducer's return value: `{tag: 'ok'}` commits, `{tag: 'err', value}`
+// is the caller's error; anything else is the module's.
+call_outcome v1_reducer_outcome(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::TryCatch& caught,
+                                v8::Local<v8::Value> returned) {
+  v8::Isolate* isolate = s.isolate;
+  const std::size_t max_text = s.limits.max_log_line_bytes;
+  v8::Local<v8::Value> tag, value;
+  if (returned->IsObject() && returned.As<v8::Object>()->Get(ctx, host_string(isolate, "tag")).ToLocal(&tag) &&
+      tag->IsString()) {
+    std::string name = to_std(isolate, tag, 16);
+    if (name == "ok") return {call_status::ok, {}, {}, {}};
+    if (name == "err" && returned.As<v8::Object>()->Get(ctx, host_string(isolate, "value")).ToLocal(&value))
+      return {call_status::user_error, to_std(isolate, value, max_text), {}, {}};
+  }
+  if (caught.HasCaught()) return outcome_of_throw(s, ctx, caught, "reducer");
+  return {call_status::internal_error, "__call_reducer__ returned neither {tag: 'ok'} nor {tag: 'err', value}", {}, {}};
+}
+
 // The hooks' first arguments for a call: the sender as a u256 and the
 // connection as a u128, both BigInts.
 bool caller_values(v8::Local<v8::Context> ctx, const identity& sender, const connection_id& connection,
@@ -671,13 +705,14 @@ call_outcome run_hook(module_instance::impl& s, v8::Local<v8::Context> ctx, v8::
     sender_value,
     connection_value,
     v8::BigInt::New(isolate, timestamp_micros),
-    procedure ? v8::Local<v8::Value>(v8::Uint8Array::New(buffer, 0, args.size()))
-              : v8::Local<v8::Value>(v8::DataView::New(buffer, 0, args.size())),
+    procedure || s.abi == module_abi::v1 ? v8::Local<v8::Value>(v8::Uint8Array::New(buffer, 0, args.size()))
+                                         : v8::Local<v8::Value>(v8::DataView::New(buffer, 0, args.size())),
   };
   v8::Local<v8::Function> hook = (procedure ? s.call_procedure : s.call_reducer).Get(isolate);
   v8::Local<v8::Value> returned;
-  if (!hook->Call(ctx, s.hooks.Get(isolate), 5, argv).ToLocal(&returned))
+  if (!hook->Call(ctx, hook_receiver(s), 5, argv).ToLocal(&returned))
     return outcome_of_throw(s, ctx, caught, procedure ? "procedure" : "reducer");
+  if (!procedure && s.abi == module_abi::v1) return v1_reducer_outcome(s, ctx, caught, returned);
   if (!procedure) return {call_status::ok, {}, {}, {}};
   if (!returned->IsArrayBufferView())
     return {call_status::internal_error, "__call_procedure__ did not return a Uint8Array", {}, {}};
@@ -705,7 +740,7 @@ call_outcome run_http_hook(module_instance::impl& s, v8::Local<v8::Context> ctx,
     v8::Uint8Array::New(buffers[1], 0, body.size()),
   };
   v8::Local<v8::Value> returned;
-  if (!s.call_http_handler.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 4, argv).ToLocal(&returned))
+  if (!s.call_http_handler.Get(isolate)->Call(ctx, hook_receiver(s), 4, argv).ToLocal(&returned))
     return outcome_of_throw(s, ctx, caught, "HTTP handler");
   call_outcome out;
   v8::Local<v8::Value> items[2];
@@ -737,8 +772,8 @@ call_outcome run_view_hook(module_instance::impl& s, v8::Local<v8::Context> ctx,
   v8::Local<v8::Value> argv[3] = {v8::Integer::NewFromUnsigned(isolate, id), sender_value, args};
   v8::Local<v8::Value> anon_argv[2] = {argv[0], args};
   v8::Local<v8::Value> returned;
-  bool called = anonymous ? s.call_view_anon.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 2, anon_argv).ToLocal(&returned)
-                          : s.call_view.Get(isolate)->Call(ctx, s.hooks.Get(isolate), 3, argv).ToLocal(&returned);
+  bool called = anonymous ? s.call_view_anon.Get(isolate)->Call(ctx, hook_receiver(s), 2, anon_argv).ToLocal(&returned)
+                          : s.call_view.Get(isolate)->Call(ctx, hook_receiver(s), 3, argv).ToLocal(&returned);
   if (!called) return outcome_of_throw(s, ctx, caught, "view");
   v8::Local<v8::Value> data;
   if (!returned->IsObject() || !returned.As<v8::Object>()->Get(ctx, host_string(isolate, "data")).ToLocal(&data) ||

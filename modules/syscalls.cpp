@@ -1,5 +1,8 @@
-// The spacetime:sys@2.0 and @2.1 modules: the syscalls a module uses to reach
-// its database, bound to the transaction of the reducer being called.
+// The spacetime:sys modules: the syscalls a module uses to reach its
+// database, bound to the transaction of the reducer being called. @2.0 and
+// @2.1 serve the 2.x library; @1.0 to @1.3 the 1.x library, which passes
+// bytes as Uint8Arrays and gets new ones back instead of writing into its
+// buffers.
 //
 // Every argument comes from module code and may be anything: each syscall
 // checks types and ranges before it touches memory (offsets and lengths in
@@ -15,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <new>
 
@@ -35,6 +39,15 @@ void throw_code(state_t& s, errc code, const std::string& message) {
   v8::Isolate* isolate = s.isolate;
   v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
   int errno_value = int(code) < 100 ? int(code) : int(errc::host_call_failure);
+  if (s.abi == module_abi::v1) {  // a plain object the 1.x library turns into its own error
+    if (code == errc::wrong_index_algorithm) errno_value = int(errc::host_call_failure);  // not in its table
+    v8::Local<v8::Object> error = v8::Object::New(isolate);
+    if (error->Set(ctx, str(isolate, "__code_error__"), v8::Integer::New(isolate, errno_value)).IsNothing() ||
+        error->Set(ctx, str(isolate, "__error_message__"), str(isolate, message)).IsNothing())
+      return;
+    isolate->ThrowException(error);
+    return;
+  }
   if (!s.error_constructor_of.IsEmpty() && !s.hooks.IsEmpty()) {
     auto& cached = s.error_constructors[errno_value];
     if (cached.IsEmpty()) {
@@ -167,6 +180,13 @@ bool new_iterator(state_t& s, std::vector<std::string_view> rows, std::uint32_t&
   return true;
 }
 
+bool parse_bound(std::string_view bytes, bound& b) {
+  if (bytes.empty() || std::uint8_t(bytes[0]) > 2) return false;
+  b.type = bound::kind(std::uint8_t(bytes[0]));
+  b.value = bytes.substr(1);
+  return true;
+}
+
 // [prefix][rstart][rend] as the range syscalls pass it.
 bool range_args(const args_t& args, range_scan& range) {
   std::uint32_t prefix_len, prefix_elems, start_len, end_len;
@@ -176,12 +196,6 @@ bool range_args(const args_t& args, range_scan& range) {
     return false;
   const std::uint64_t total = std::uint64_t(prefix_len) + start_len + end_len;  // no u32 wrap-around
   if (!buffer_arg(args, 1, total, data)) return false;
-  auto parse_bound = [&](std::string_view bytes, bound& b) {
-    if (bytes.empty() || std::uint8_t(bytes[0]) > 2) return false;
-    b.type = bound::kind(std::uint8_t(bytes[0]));
-    b.value = bytes.substr(1);
-    return true;
-  };
   range.prefix = std::string_view(data, prefix_len);
   range.prefix_columns = prefix_elems;
   std::string_view start(data + prefix_len, start_len);
@@ -360,18 +374,13 @@ void delete_range(const args_t& args) {
 }
 
 // Payload: u32 count, then that many rows.
-void delete_all_by_eq(const args_t& args) {
+void delete_rows(const args_t& args, std::uint32_t table_number, std::string_view payload) {
   state_t& s = state_of(args);
-  std::uint32_t table_number, len;
-  char* data;
-  if (!u32_arg(args, 0, table_number) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) ||
-      !writable(s))
-    return;
   const table* t = s.ds->find_table(table_number);
   if (!t) return throw_code(s, errc::no_such_table, "no table with id " + std::to_string(table_number));
   std::uint32_t deleted = 0;
   try {
-    bsatn_reader in(std::string_view(data, len));
+    bsatn_reader in(payload);
     std::uint32_t count = in.u32();
     for (std::uint32_t i = 0; i < count; ++i) {
       const char* start = in.position();
@@ -385,6 +394,15 @@ void delete_all_by_eq(const args_t& args) {
     return throw_code(s, errc::bsatn_decode, e.what());
   }
   args.GetReturnValue().Set(deleted);
+}
+
+void delete_all_by_eq(const args_t& args) {
+  std::uint32_t table_number, len;
+  char* data;
+  if (!u32_arg(args, 0, table_number) || !u32_arg(args, 2, len) || !buffer_arg(args, 1, len, data) ||
+      !writable(state_of(args)))
+    return;
+  delete_rows(args, table_number, std::string_view(data, len));
 }
 
 void clear(const args_t& args) {
@@ -459,17 +477,20 @@ void timer_end(const args_t& args) {
   s.timers.erase(it);
 }
 
-void database_identity(const args_t& args) {
-  state_t& s = state_of(args);
-  identity id = s.env->database_identity();
+v8::MaybeLocal<v8::BigInt> database_identity_value(const args_t& args) {
+  identity id = state_of(args).env->database_identity();
   std::uint64_t words[4];
   for (int w = 0; w < 4; ++w) {
     std::uint64_t word = 0;
     for (int b = 0; b < 8; ++b) word = word << 8 | id.bytes[std::size_t((3 - w) * 8 + b)];
     words[w] = word;
   }
+  return big_unsigned(args.GetIsolate()->GetCurrentContext(), words, 4);
+}
+
+void database_identity(const args_t& args) {
   v8::Local<v8::BigInt> value;
-  if (big_unsigned(args.GetIsolate()->GetCurrentContext(), words, 4).ToLocal(&value)) args.GetReturnValue().Set(value);
+  if (database_identity_value(args).ToLocal(&value)) args.GetReturnValue().Set(value);
 }
 
 void jwt_payload(const args_t& args) {
@@ -603,6 +624,174 @@ void http_request(const args_t& args) {
 
 void register_hooks(const args_t&) {}
 
+// ---- the 1.x ABI: bytes in and out as Uint8Arrays ----
+
+// The bytes of the Uint8Array argument `i`, valid until module code runs.
+bool view_arg(const args_t& args, int i, std::string_view& out) {
+  if (!args[i]->IsArrayBufferView()) {
+    type_error(args.GetIsolate(), argument(i) + " must be a Uint8Array");
+    return false;
+  }
+  auto view = args[i].As<v8::ArrayBufferView>();
+  const char* base = static_cast<const char*>(view->Buffer()->Data());
+  if (!base && view->ByteLength() > 0) {
+    range_error(args.GetIsolate(), argument(i) + " has no memory (was it transferred?)");
+    return false;
+  }
+  out = base ? std::string_view(base + view->ByteOffset(), view->ByteLength()) : std::string_view();
+  return true;
+}
+
+void return_bytes(const args_t& args, std::string_view bytes) {
+  v8::Local<v8::Uint8Array> array;
+  if (uint8_array(state_of(args), bytes).ToLocal(&array)) args.GetReturnValue().Set(array);
+}
+
+// (index, prefix, prefix_elems, rstart, rend)
+bool range_args_v1(const args_t& args, range_scan& range) {
+  std::uint32_t prefix_elems;
+  std::string_view start, end;
+  if (!view_arg(args, 1, range.prefix) || !u32_arg(args, 2, prefix_elems) || !view_arg(args, 3, start) ||
+      !view_arg(args, 4, end))
+    return false;
+  range.prefix_columns = prefix_elems;
+  if (!parse_bound(start, range.start) || !parse_bound(end, range.end)) {
+    throw_code(state_of(args), errc::bsatn_decode, "bad range bound: expected a tag 0, 1 or 2 and its value");
+    return false;
+  }
+  return true;
+}
+
+void index_scan_point_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t index, id;
+  std::string_view point;
+  if (!u32_arg(args, 0, index) || !view_arg(args, 1, point) || !in_transaction(s)) return;
+  note_index_read(s, index);
+  auto rows = s.tx->scan_point(index, point);
+  if (!rows) return throw_failure(s, rows.error());
+  if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
+}
+
+void index_scan_range_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t index, id;
+  range_scan range;
+  if (!u32_arg(args, 0, index) || !range_args_v1(args, range) || !in_transaction(s)) return;
+  note_index_read(s, index);
+  auto rows = s.tx->scan_range(index, range);
+  if (!rows) return throw_failure(s, rows.error());
+  if (new_iterator(s, std::move(*rows), id)) args.GetReturnValue().Set(id);
+}
+
+// Whole rows of at most `max_len` bytes in all, as {0: done, 1: rows}; done
+// may come with rows. Rows remaining that do not fit throw __buffer_too_small__.
+void iter_advance_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  std::uint32_t id, max_len;
+  if (!u32_arg(args, 0, id) || !u32_arg(args, 1, max_len)) return;
+  auto it = s.iterators.find(id);
+  if (it == s.iterators.end()) return throw_code(s, errc::no_such_iterator, "no such iterator: " + std::to_string(id));
+  auto& iter = it->second;
+  std::string out;
+  while (iter.next < iter.rows.size() && iter.rows[iter.next].size() <= max_len - out.size()) out += iter.rows[iter.next++];
+  const bool done = iter.next == iter.rows.size();
+  if (!done && out.empty()) {
+    v8::Local<v8::Object> too_small = v8::Object::New(isolate);
+    const double needed = double(iter.rows[iter.next].size());
+    if (too_small->Set(ctx, str(isolate, "__buffer_too_small__"), v8::Number::New(isolate, needed)).IsNothing()) return;
+    isolate->ThrowException(too_small);
+    return;
+  }
+  if (done) s.iterators.erase(it);
+  v8::Local<v8::Uint8Array> rows;
+  if (!uint8_array(s, out).ToLocal(&rows)) return;
+  v8::Local<v8::Value> pair[2] = {v8::Boolean::New(isolate, done), rows};
+  args.GetReturnValue().Set(v8::Array::New(isolate, pair, 2));
+}
+
+void insert_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t table;
+  std::string_view row;
+  if (!u32_arg(args, 0, table) || !view_arg(args, 1, row) || !writable(s)) return;
+  auto generated = s.tx->insert(table, row);
+  if (!generated) return throw_failure(s, generated.error());
+  return_bytes(args, *generated);
+}
+
+void update_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t table, index;
+  std::string_view row;
+  if (!u32_arg(args, 0, table) || !u32_arg(args, 1, index) || !view_arg(args, 2, row) || !writable(s)) return;
+  auto generated = s.tx->update(table, index, row);
+  if (!generated) return throw_failure(s, generated.error());
+  return_bytes(args, *generated);
+}
+
+void delete_point_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t index;
+  std::string_view point;
+  if (!u32_arg(args, 0, index) || !view_arg(args, 1, point) || !writable(s)) return;
+  auto n = s.tx->delete_point(index, point);
+  if (!n) return throw_failure(s, n.error());
+  args.GetReturnValue().Set(*n);
+}
+
+void delete_range_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  std::uint32_t index;
+  range_scan range;
+  if (!u32_arg(args, 0, index) || !range_args_v1(args, range) || !writable(s)) return;
+  auto n = s.tx->delete_range(index, range);
+  if (!n) return throw_failure(s, n.error());
+  args.GetReturnValue().Set(*n);
+}
+
+void delete_all_by_eq_v1(const args_t& args) {
+  std::uint32_t table_number;
+  std::string_view payload;
+  if (!u32_arg(args, 0, table_number) || !view_arg(args, 1, payload) || !writable(state_of(args))) return;
+  delete_rows(args, table_number, payload);
+}
+
+void database_identity_v1(const args_t& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::BigInt> value;
+  if (!database_identity_value(args).ToLocal(&value)) return;
+  v8::Local<v8::Object> out = v8::Object::New(isolate);
+  if (out->Set(isolate->GetCurrentContext(), str(isolate, "__identity__"), value).IsNothing()) return;
+  args.GetReturnValue().Set(out);
+}
+
+// register_hooks of @1.0, @1.1 and @1.2: each takes its own hooks, once.
+template <const char* const* names, std::size_t count>
+void register_hooks_v1(const args_t& args) {
+  state_t& s = state_of(args);
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  if (!args[0]->IsObject()) return type_error(isolate, "register_hooks takes an object of hook functions");
+  if (s.hooks.IsEmpty()) s.hooks.Reset(isolate, v8::Object::New(isolate));
+  v8::Local<v8::Object> hooks = s.hooks.Get(isolate);
+  for (std::size_t i = 0; i < count; ++i) {
+    v8::Local<v8::String> name = str(isolate, names[i]);
+    v8::Local<v8::Value> fn;
+    if (!args[0].As<v8::Object>()->Get(ctx, name).ToLocal(&fn)) return;
+    if (!fn->IsFunction()) return type_error(isolate, std::string("register_hooks: `") + names[i] + "` is not a function");
+    if (hooks->HasOwnProperty(ctx, name).FromMaybe(true))
+      return type_error(isolate, "cannot call `register_hooks` multiple times");
+    if (hooks->Set(ctx, name, fn).IsNothing()) return;
+  }
+}
+
+constexpr const char* hooks_1_0[] = {"__describe_module__", "__call_reducer__"};
+constexpr const char* hooks_1_1[] = {"__call_view__", "__call_view_anon__"};
+constexpr const char* hooks_1_2[] = {"__call_procedure__"};
+
 // Runs a syscall; a C++ exception from the engine becomes an error in the module.
 template <v8::FunctionCallback call>
 void guarded(const args_t& args) {
@@ -655,27 +844,85 @@ const syscall sys_2_1[] = {
   {"datastore_clear", guarded<clear>},
 };
 
+const syscall sys_1_0[] = {
+  {"register_hooks", register_hooks_v1<hooks_1_0, std::size(hooks_1_0)>},
+  {"table_id_from_name", guarded<table_id_from_name>},
+  {"index_id_from_name", guarded<index_id_from_name>},
+  {"datastore_table_row_count", guarded<table_row_count>},
+  {"datastore_table_scan_bsatn", guarded<table_scan>},
+  {"datastore_index_scan_range_bsatn", guarded<index_scan_range_v1>},
+  {"row_iter_bsatn_advance", guarded<iter_advance_v1>},
+  {"row_iter_bsatn_close", guarded<iter_close>},
+  {"datastore_insert_bsatn", guarded<insert_v1>},
+  {"datastore_update_bsatn", guarded<update_v1>},
+  {"datastore_delete_by_index_scan_range_bsatn", guarded<delete_range_v1>},
+  {"datastore_delete_all_by_eq_bsatn", guarded<delete_all_by_eq_v1>},
+  {"volatile_nonatomic_schedule_immediate", guarded<schedule_immediate>},
+  {"console_log", guarded<console_log>},
+  {"console_timer_start", guarded<timer_start>},
+  {"console_timer_end", guarded<timer_end>},
+  {"identity", guarded<database_identity_v1>},
+  {"get_jwt_payload", guarded<jwt_payload>},
+};
+
+const syscall sys_1_1[] = {
+  {"register_hooks", register_hooks_v1<hooks_1_1, std::size(hooks_1_1)>},
+};
+
+const syscall sys_1_2[] = {
+  {"register_hooks", register_hooks_v1<hooks_1_2, std::size(hooks_1_2)>},
+  {"procedure_http_request", guarded<http_request>},
+  {"procedure_start_mut_tx", guarded<start_tx>},
+  {"procedure_commit_mut_tx", guarded<commit_tx>},
+  {"procedure_abort_mut_tx", guarded<abort_tx>},
+};
+
+const syscall sys_1_3[] = {
+  {"datastore_index_scan_point_bsatn", guarded<index_scan_point_v1>},
+  {"datastore_delete_by_index_scan_point_bsatn", guarded<delete_point_v1>},
+};
+
+struct sys_module {
+  const char* specifier;
+  const syscall* begin;
+  const syscall* end;
+};
+
+const sys_module sys_modules[] = {
+  {"spacetime:sys@2.0", std::begin(sys_2_0), std::end(sys_2_0)},
+  {"spacetime:sys@2.1", std::begin(sys_2_1), std::end(sys_2_1)},
+  {"spacetime:sys@1.0", std::begin(sys_1_0), std::end(sys_1_0)},
+  {"spacetime:sys@1.1", std::begin(sys_1_1), std::end(sys_1_1)},
+  {"spacetime:sys@1.2", std::begin(sys_1_2), std::end(sys_1_2)},
+  {"spacetime:sys@1.3", std::begin(sys_1_3), std::end(sys_1_3)},
+};
+
+const sys_module* find_sys_module(std::string_view specifier) {
+  for (auto& m : sys_modules)
+    if (specifier == m.specifier) return &m;
+  return nullptr;
+}
+
+// @2.0 also exports the symbol the 2.x library keys its hooks by.
+bool exports_hooks_symbol(const sys_module& m) { return std::string_view(m.specifier) == "spacetime:sys@2.0"; }
+
 v8::MaybeLocal<v8::Value> set_exports(v8::Local<v8::Context> ctx, v8::Local<v8::Module> module) {
   v8::Isolate* isolate = ctx->GetIsolate();
   auto* s = static_cast<state_t*>(isolate->GetData(0));
   auto data = v8::External::New(isolate, s);
-  const bool v2_0 = module == s->sys_module_2_0.Get(isolate);
-  auto exports = [&](const syscall* begin, const syscall* end) {
-    for (auto* c = begin; c != end; ++c) {
-      v8::Local<v8::Function> fn;
-      if (!v8::Function::New(ctx, c->fn, data).ToLocal(&fn) ||
-          module->SetSyntheticModuleExport(isolate, str(isolate, c->name), fn).IsNothing())
-        return false;
-    }
-    return true;
-  };
-  if (v2_0) {
-    if (!exports(std::begin(sys_2_0), std::end(sys_2_0)) ||
-        module->SetSyntheticModuleExport(isolate, str(isolate, "moduleHooks"), s->hooks_symbol.Get(isolate)).IsNothing())
+  const sys_module* which = nullptr;  // the synthetic module being evaluated, by identity
+  for (auto& [specifier, made] : s->sys_modules)
+    if (made.Get(isolate) == module) which = find_sys_module(specifier);
+  if (!which) return {};
+  for (auto* c = which->begin; c != which->end; ++c) {
+    v8::Local<v8::Function> fn;
+    if (!v8::Function::New(ctx, c->fn, data).ToLocal(&fn) ||
+        module->SetSyntheticModuleExport(isolate, str(isolate, c->name), fn).IsNothing())
       return {};
-  } else if (!exports(std::begin(sys_2_1), std::end(sys_2_1))) {
-    return {};
   }
+  if (exports_hooks_symbol(*which) &&
+      module->SetSyntheticModuleExport(isolate, str(isolate, "moduleHooks"), s->hooks_symbol.Get(isolate)).IsNothing())
+    return {};
   v8::Local<v8::Promise::Resolver> resolver;
   if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver) || resolver->Resolve(ctx, v8::Undefined(isolate)).IsNothing())
     return {};
@@ -684,20 +931,18 @@ v8::MaybeLocal<v8::Value> set_exports(v8::Local<v8::Context> ctx, v8::Local<v8::
 
 } // namespace
 
+bool is_sys_module(const std::string& specifier) { return find_sys_module(specifier) != nullptr; }
+
 v8::MaybeLocal<v8::Module> make_sys_module(state_t& s, const std::string& specifier) {
   v8::Isolate* isolate = s.isolate;
+  const sys_module* which = find_sys_module(specifier);
   std::vector<v8::Local<v8::String>> names;
-  const bool v2_0 = specifier == "spacetime:sys@2.0";
-  if (v2_0) {
-    for (auto& c : sys_2_0) names.push_back(str(isolate, c.name));
+  for (auto* c = which->begin; c != which->end; ++c) names.push_back(str(isolate, c->name));
+  if (exports_hooks_symbol(*which)) {
     names.push_back(str(isolate, "moduleHooks"));
     if (s.hooks_symbol.IsEmpty()) s.hooks_symbol.Reset(isolate, v8::Symbol::New(isolate, str(isolate, "moduleHooks")));
-  } else {
-    for (auto& c : sys_2_1) names.push_back(str(isolate, c.name));
   }
-  v8::Local<v8::Module> m = v8::Module::CreateSyntheticModule(isolate, str(isolate, specifier), names, set_exports);
-  if (v2_0) s.sys_module_2_0.Reset(isolate, m);
-  return m;
+  return v8::Module::CreateSyntheticModule(isolate, str(isolate, specifier), names, set_exports);
 }
 
 } // namespace orrery

@@ -39,15 +39,22 @@ private:
   std::atomic<std::size_t> used_{0};
 };
 
+/// The syscall ABI a bundle imports: `spacetime:sys@2.x` (the 2.x library,
+/// hooks from its default export) or `spacetime:sys@1.x` (the 1.x library,
+/// hooks given to `register_hooks`, called with no receiver; reducers return
+/// `{tag}` and syscalls throw `{__code_error__}` objects).
+enum class module_abi { v2, v1 };
+
 struct module_instance::impl {
   module_environment* env = nullptr;
+  module_abi abi = module_abi::v2;
   module_limits limits;
   std::shared_ptr<array_buffer_budget> allocator;
   v8::Isolate* isolate = nullptr;
   v8::Global<v8::Context> context;
   v8::Global<v8::Module> module;
   v8::Global<v8::Symbol> hooks_symbol;
-  v8::Global<v8::Object> hooks;
+  v8::Global<v8::Object> hooks;  // v1: what the module gave register_hooks
   v8::Global<v8::Function> call_reducer;
   v8::Global<v8::Function> call_procedure;     // absent in modules built before procedures
   v8::Global<v8::Function> call_http_handler;  // absent in modules built before HTTP handlers
@@ -56,7 +63,6 @@ struct module_instance::impl {
   v8::Global<v8::Value> sender_error_class;
   std::unordered_map<int, v8::Global<v8::Value>> error_constructors;
   std::unordered_map<std::string, v8::Global<v8::Module>> sys_modules;
-  v8::Global<v8::Module> sys_module_2_0;  // tells the two synthetic modules apart when they evaluate
   std::string definition;
   std::shared_ptr<const module_image> image;
   bool cache_rejected = false;  // V8 refused the image's code cache (see module_instance::image)  // its bundle (the module source V8 reads), definition and code cache
@@ -93,12 +99,18 @@ struct module_instance::impl {
   ~impl();
 };
 
-/// The spacetime:sys@2.0 / @2.1 synthetic module for `specifier`; empty with
-/// an exception pending if V8 refused to make it.
+/// True for the syscall modules a bundle may import: spacetime:sys@1.0 to
+/// @1.3 and @2.0 to @2.1.
+bool is_sys_module(const std::string& specifier);
+/// The synthetic module for `specifier` (one is_sys_module accepts); empty
+/// with an exception pending if V8 refused to make it.
 v8::MaybeLocal<v8::Module> make_sys_module(module_instance::impl& state, const std::string& specifier);
 /// The JavaScript run before any module: TextEncoder/TextDecoder, ES2025 Set
 /// methods, Symbol.dispose, and the Math.random guard.
 extern const char* const polyfill_source;
+
+/// What hooks are called on: the hooks object for v2 modules, nothing for v1.
+v8::Local<v8::Value> hook_receiver(module_instance::impl& state);
 
 /// BigInt of a little-endian unsigned integer of `count` 64-bit words; empty
 /// with an exception pending (or execution terminating) if V8 refused.
