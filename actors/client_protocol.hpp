@@ -23,7 +23,8 @@ struct client_request {
   std::uint8_t flags = 0;                 // unsubscribe: 1 = send dropped rows
   std::vector<std::string> queries;       // subscribe; one query for one-off
   std::string name;                       // reducer or procedure
-  std::string args;                       // BSATN
+  std::string args;                       // BSATN, or SATS-JSON when `json`
+  bool json = false;                      // a v1 JSON client: JSON arguments, one-off rows as JSON objects
 };
 
 /// Client messages one frame may hold (the SDK packs up to 256 KiB of them,

@@ -1,6 +1,7 @@
 #include "actors/connection_actor.hpp"
 
 #include "actors/client_protocol.hpp"
+#include "actors/v1_json_protocol.hpp"
 
 #include <brotli/encode.h>
 #include <caf/all.hpp>
@@ -54,6 +55,16 @@ struct connection_state {
   bool closed = false;
   std::size_t unacknowledged = 0;  // bytes forwarded since the last acknowledgement request
   std::vector<std::string> early_frames;  // sent before the database accepted the client
+  v1_session v1;                          // a v1 JSON client's translation state
+
+  bool json() const { return session.protocol == client_protocol::v1_json; }
+
+  /// Takes the module's definition (RawModuleDefV9 JSON) for v1 translation.
+  void use_definition(const std::string& json) {
+    auto def = module_def_from_json(json);
+    if (def) v1.def = std::make_shared<const module_def>(std::move(*def));
+    else log("Cannot read the module definition for a v1 JSON client: " + def.error().message, "Error");
+  }
 
   void log(const std::string& message, const char* level = "Info") {
     auto now = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -73,7 +84,7 @@ constexpr std::size_t acknowledge_every = 64 * 1024;
 // database has handled them.
 void forward(self_ptr self, const std::string& bytes) {
   auto& st = self->state;
-  auto decoded = decode_client_frame(bytes);
+  auto decoded = st.json() ? v1_decode_client(bytes, st.v1) : decode_client_frame(bytes);
   if (!decoded) {
     st.log("Closing client " + st.session.connection.to_hex() + ": " + decoded.error().message, "Warn");
     st.link.consumed(bytes.size());
@@ -95,6 +106,23 @@ void reject(self_ptr self, const caf::error& err) {
   self->quit();
 }
 
+// The client is connected: it gets its identity, and what it sent meanwhile goes to the database.
+void welcome(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed) return;
+  st.connected = true;
+  if (st.json()) {
+    st.v1.caller = st.session.caller;
+    st.v1.connection = st.session.connection;
+    st.link.send(v1_identity_token(st.session.caller, st.session.connection, st.session.token));
+  } else {
+    st.link.send(frame(encode_initial_connection(st.session.caller, st.session.connection, st.session.token),
+                       st.session.compression));
+  }
+  for (auto& early : st.early_frames) forward(self, early);
+  st.early_frames.clear();
+}
+
 // Connects the client to `database`. One that fell asleep as the request
 // reached it bounces it: the registry wakes it and the client connects to
 // its new actor. Once connected, the client goes when the database goes.
@@ -109,11 +137,15 @@ void connect(self_ptr self, database_actor database, int attempts) {
         auto& st = self->state;
         self->monitor(database);
         if (st.closed) return;
-        st.connected = true;
-        st.link.send(frame(encode_initial_connection(st.session.caller, st.session.connection, st.session.token),
-                           st.session.compression));
-        for (auto& early : st.early_frames) forward(self, early);
-        st.early_frames.clear();
+        if (!st.json()) return welcome(self);
+        // A v1 JSON client's rows are read with the module's definition; later
+        // ones come as schema messages, after this answer.
+        self->request(database, std::chrono::seconds(30), describe_atom::value, std::uint32_t{9})
+          .then([self](const std::string& json) {
+                  self->state.use_definition(json);
+                  welcome(self);
+                },
+                [self](caf::error& err) { reject(self, err); });
       },
       [self, attempts](caf::error& err) {
         auto& st = self->state;
@@ -144,7 +176,11 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
       [self](server_atom, const std::string& message) {
         auto& st = self->state;
         if (st.closed) return;
-        st.link.send(frame(message, st.session.compression));
+        if (!st.json()) return st.link.send(frame(message, st.session.compression));
+        if (auto translated = v1_translate(message, st.v1)) st.link.send(std::move(*translated));
+      },
+      [self](schema_atom, const std::string& json) {
+        if (self->state.json()) self->state.use_definition(json);
       },
       [self](frame_atom, const std::string& bytes) {
         auto& st = self->state;

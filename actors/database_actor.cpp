@@ -221,15 +221,35 @@ struct database_state : module_environment {
            });
   }
 
-  /// A client's one-off query: whole rows as a subscription would send them,
-  /// else (projections, COUNT, ORDER BY, LIMIT) the SQL endpoint's answer,
-  /// each row in BSATN of the selected columns. Read-only either way.
-  result<std::vector<table_rows>> one_off_rows(const std::string& text, const identity& who) {
+  /// A client's one-off query: whole rows as a subscription would send them
+  /// (a view's for the caller), else (projections, COUNT, ORDER BY, LIMIT)
+  /// the SQL endpoint's answer, each row in BSATN of the selected columns.
+  /// Read-only either way. With `json`, each row is a JSON object instead.
+  result<std::vector<table_rows>> one_off_rows(const std::string& text, const identity& who, bool json) {
+    auto as_json = [](std::vector<std::string>& rows, const algebraic_type& row_type) -> result<done> {
+      for (auto& row : rows) {
+        auto decoded = decode_value(row_type, row);
+        if (!decoded) return decoded.error();
+        row = row_to_json_object(*decoded, row_type);
+      }
+      return done{};
+    };
+    auto view = view_query(text, who);
+    if (!view) return view.error();
     sql::caller asker{who, who == record.owner, &def.visibility};
-    auto q = sql::subscription_query::compile(*ds, text, asker, sql_limits);
-    if (q) {
-      std::vector<table_rows> rows{{(*q)->table_name(), {}}};
-      if (auto filled = (*q)->initial_rows(rows[0].rows, sql_limits); !filled) return filled.error();
+    std::shared_ptr<detail::live_query> whole = *view;
+    if (!whole)
+      if (auto q = sql::subscription_query::compile(*ds, text, asker, sql_limits))
+        whole = detail::sql_live_query(std::move(*q));
+    if (whole) {
+      std::vector<table_rows> rows{{whole->table_name(), {}}};
+      if (auto filled = whole->initial_rows(rows[0].rows, sql_limits); !filled) return filled.error();
+      if (json) {
+        const view_def* v = def.view(rows[0].table);
+        const table* t = ds->find_table(rows[0].table);
+        algebraic_type row_type = v ? v->schema.row_type() : t ? t->row_type() : algebraic_type::unit();
+        if (auto converted = as_json(rows[0].rows, row_type); !converted) return converted.error();
+      }
       return rows;
     }
     auto parsed = sql::parse(text, sql_limits);
@@ -245,7 +265,13 @@ struct database_state : module_environment {
     const table* from = ds->find_table(named);
     if (!from) from = ds->find_table(snake_case(named));  // ran, so it exists under one of these
     std::vector<table_rows> rows{{from ? from->schema().name : named, {}}};
-    for (auto& row : ran->rows) rows[0].rows.push_back(encode_value(value{product_value{row}}));
+    std::vector<type_element> columns;
+    for (auto& c : ran->columns) columns.push_back({c.name, c.type});
+    const algebraic_type row_type = algebraic_type::product(std::move(columns));
+    for (auto& row : ran->rows) {
+      value v{product_value{std::move(row)}};
+      rows[0].rows.push_back(json ? row_to_json_object(v, row_type) : encode_value(v));
+    }
     return rows;
   }
 
@@ -970,21 +996,12 @@ struct database_state : module_environment {
                                        reply);
       case client_request::kind::unsubscribe: return subscriptions.unsubscribe(connection, r, reply);
       case client_request::kind::one_off_query: {
-        const std::string text = r.queries.empty() ? "" : r.queries[0];
-        auto view = view_query(text, c->id);
-        if (!view) return reply(encode_one_off_result(r.request_id, nullptr, view.error().message));
-        if (*view) {
-          std::vector<table_rows> rows{{(*view)->table_name(), {}}};
-          if (auto filled = (*view)->initial_rows(rows[0].rows, sql_limits); !filled)
-            return reply(encode_one_off_result(r.request_id, nullptr, filled.error().message));
-          return reply(encode_one_off_result(r.request_id, &rows, ""));
-        }
-        auto rows = one_off_rows(text, c->id);
+        auto rows = one_off_rows(r.queries.empty() ? "" : r.queries[0], c->id, r.json);
         if (!rows) return reply(encode_one_off_result(r.request_id, nullptr, rows.error().message));
         return reply(encode_one_off_result(r.request_id, &*rows, ""));
       }
       case client_request::kind::call_procedure: {
-        auto checked = detail::check_procedure_call(def, r.name, r.args, false, detail::call_origin::websocket);
+        auto checked = detail::check_procedure_call(def, r.name, r.args, r.json, detail::call_origin::websocket);
         if (auto* refused = std::get_if<detail::refused_call>(&checked))
           return reply(encode_procedure_error(r.request_id, now_micros(), refused->message));
         auto& call = std::get<detail::checked_call>(checked);
@@ -999,7 +1016,7 @@ struct database_state : module_environment {
         return;
       }
       case client_request::kind::call_reducer: {
-        auto checked = detail::check_call(def, r.name, r.args, false, detail::call_origin::websocket);
+        auto checked = detail::check_call(def, r.name, r.args, r.json, detail::call_origin::websocket);
         if (auto* refused = std::get_if<detail::refused_call>(&checked))
           return answer(result_of(refused->kind, std::move(refused->message)), {});
         auto& call = std::get<detail::checked_call>(checked);
@@ -1086,6 +1103,7 @@ struct database_state : module_environment {
       subscriptions.end_all("the module's row-level security or views changed; subscribe again");
     module = std::move(*loaded);
     def = std::move(decoded);
+    if (subscriptions.has_clients()) subscriptions.announce_definition(module_def_json(def));
     bundle_hash = hash;
     keep_image(*module, bundle_hash, false);  // stored by the next wake, once the registry stored the bundle
     bind_names();

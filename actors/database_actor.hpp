@@ -22,8 +22,9 @@ class module_image_cache;
 struct http_fetch_request;
 struct http_fetch_response;
 
-/// A connected client as the database sees it: it takes encoded server messages.
-using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>>;
+/// A WebSocket client as its database sees it: server messages (v2 BSATN),
+/// and the module definition (RawModuleDefV9 JSON) each time it changes.
+using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>, caf::reacts_to<schema_atom, std::string>>;
 
 using database_actor = caf::typed_actor<
   // A WebSocket client connects (client_connected runs; an error rejects it).

@@ -154,7 +154,7 @@ typename Inspector::result_type inspect(Inspector& f, call_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, client_request& x) {
   return f(caf::meta::type_name("client_request"), x.type, x.request_id, x.query_set_id, x.flags, x.queries, x.name,
-           x.args);
+           x.args, x.json);
 }
 
 template <class Inspector>
@@ -250,4 +250,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, usage_atom, "usage")
   CAF_ADD_ATOM(orrery, orrery, doze_atom, "doze")
   CAF_ADD_ATOM(orrery, orrery, route_atom, "route")
+  CAF_ADD_ATOM(orrery, orrery, schema_atom, "schema")
 CAF_END_TYPE_ID_BLOCK(orrery)

@@ -70,14 +70,17 @@ struct websocket_events {
   std::function<void(const std::string& reason)> on_close;
 };
 
+/// What an accepted WebSocket's messages are sent as.
+enum class websocket_frames { binary, text };
+
 /// A request to upgrade to WebSocket, not yet answered. Reject it through the
 /// call's responder (any reply), or accept it.
 class websocket_upgrade {
 public:
   virtual ~websocket_upgrade() = default;
-  /// Completes the handshake choosing `protocol`; `attach` receives the open
-  /// channel and returns its event handlers.
-  virtual void accept(std::string protocol,
+  /// Completes the handshake choosing `protocol`, sending messages as
+  /// `frames`; `attach` receives the open channel and returns its event handlers.
+  virtual void accept(std::string protocol, websocket_frames frames,
                       std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) = 0;
 };
 

@@ -92,7 +92,7 @@ private:
 };
 
 // An accepted WebSocket: reads messages into the events' handlers, writes
-// queued binary messages one at a time, pings while idle, ends after 30 s
+// queued messages (all binary, or all text) one at a time, pings while idle, ends after 30 s
 // without traffic. Everything below runs on the socket's strand, and every
 // handler holds the session: a message in flight keeps its buffer alive
 // however the session ends.
@@ -101,7 +101,7 @@ public:
   ws_session(beast::tcp_stream&& stream, std::unique_ptr<connection_slot> slot, const http_limits& limits)
       : ws_(std::move(stream)), slot_(std::move(slot)), limits_(limits) {}
 
-  void start(bhttp::request<bhttp::string_body> req, std::string protocol,
+  void start(bhttp::request<bhttp::string_body> req, std::string protocol, websocket_frames frames,
              std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
     beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), std::chrono::seconds(30), true});
@@ -110,7 +110,7 @@ public:
       res.set(bhttp::field::sec_websocket_protocol, protocol);
     }));
     ws_.read_message_max(limits_.message_bytes);
-    ws_.binary(true);
+    ws_.binary(frames == websocket_frames::binary);
     auto request = std::make_shared<bhttp::request<bhttp::string_body>>(std::move(req));
     ws_.async_accept(*request, [self = shared_from_this(), request, attach](beast::error_code ec) {
       if (ec) return self->finish();
@@ -343,23 +343,23 @@ private:
   }
 
   // Hands the connection to a WebSocket session (on the strand).
-  void become_websocket(bhttp::request<bhttp::string_body> req, std::string protocol,
+  void become_websocket(bhttp::request<bhttp::string_body> req, std::string protocol, websocket_frames frames,
                         std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) {
     if (closed_) return;
     closed_ = true;  // this HTTP session is done with the socket
     std::make_shared<ws_session>(std::move(stream_), std::move(slot_), limits_)
-      ->start(std::move(req), std::move(protocol), std::move(attach));
+      ->start(std::move(req), std::move(protocol), frames, std::move(attach));
   }
 
   class upgrade_request : public websocket_upgrade {
   public:
     upgrade_request(std::shared_ptr<session> s, bhttp::request<bhttp::string_body> req)
         : session_(std::move(s)), request_(std::move(req)) {}
-    void accept(std::string protocol,
+    void accept(std::string protocol, websocket_frames frames,
                 std::function<websocket_events(std::shared_ptr<websocket_channel>)> attach) override {
-      asio::post(session_->executor(), [s = session_, req = std::move(request_), protocol = std::move(protocol),
+      asio::post(session_->executor(), [s = session_, req = std::move(request_), protocol = std::move(protocol), frames,
                                         attach = std::move(attach)]() mutable {
-        s->become_websocket(std::move(req), std::move(protocol), std::move(attach));
+        s->become_websocket(std::move(req), std::move(protocol), frames, std::move(attach));
       });
     }
 

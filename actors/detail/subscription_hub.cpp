@@ -155,6 +155,10 @@ void subscription_hub::end_all(const std::string& why) {
   queries_.clear();
 }
 
+void subscription_hub::announce_definition(const std::string& def_json) {
+  for (auto& [key, c] : clients_) self_->send(c.sink, schema_atom::value, def_json);
+}
+
 void subscription_hub::drop_query_set(const std::string& connection, std::uint32_t set_id,
                                       const std::vector<std::string>& plans) {
   for (auto& plan : plans) {

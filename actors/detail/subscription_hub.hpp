@@ -76,6 +76,9 @@ public:
   /// Ends every subscription (their tables are going away); clients are told
   /// with a SubscriptionError that names no request.
   void end_all(const std::string& why);
+  /// Tells every client the module's new definition (RawModuleDefV9 JSON),
+  /// before anything the new module sends.
+  void announce_definition(const std::string& def_json);
 
   bool has_queries() const { return !queries_.empty(); }
   /// The changes a commit makes to every subscribed query set, per client.

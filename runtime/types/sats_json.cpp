@@ -447,6 +447,20 @@ std::string to_sats_json(const value& v, const algebraic_type& type) {
   return out;
 }
 
+std::string row_to_json_object(const value& row, const algebraic_type& row_type) {
+  const auto* fields = std::get_if<product_value>(&row.v);
+  if (!fields || row_type.kind != type_kind::product || fields->fields.size() != row_type.elements.size())
+    return to_sats_json(row, row_type);
+  std::string out = "{";
+  for (std::size_t i = 0; i < fields->fields.size(); ++i) {
+    if (i) out += ',';
+    out += json_quote(row_type.elements[i].name.value_or(std::to_string(i)));
+    out += ':';
+    encode(out, fields->fields[i], row_type.elements[i].type);
+  }
+  return out + "}";
+}
+
 result<value> from_sats_json(const algebraic_type& type, const json_value& json) {
   return decode(type, json);
 }

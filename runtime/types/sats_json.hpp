@@ -21,6 +21,10 @@ void append_sats_json(std::string& out, const value& v, const algebraic_type& ty
 
 result<value> from_sats_json(const algebraic_type& type, std::string_view json);
 
+/// A table row as a JSON object keyed by column name, each value in SATS-JSON
+/// (what the v1 JSON client protocol sends for a row).
+std::string row_to_json_object(const value& row, const algebraic_type& row_type);
+
 /// An AlgebraicType in SATS-JSON: {"U32": []}, {"Product": {"elements": [...]}}, ...
 std::string type_to_json(const algebraic_type& type);
 /// The inverse of type_to_json.

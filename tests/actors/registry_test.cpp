@@ -300,7 +300,9 @@ TEST_CASE("over the memory budget, idle databases sleep and one with a client st
     return out;
   };
   // A connected client keeps "watched" from being put to sleep.
-  auto sink = h.system->spawn([]() -> client_sink::behavior_type { return {[](server_atom, const std::string&) {}}; });
+  auto sink = h.system->spawn([]() -> client_sink::behavior_type {
+    return {[](server_atom, const std::string&) {}, [](schema_atom, const std::string&) {}};
+  });
   auto [watched, connected] = ask_database<bool>(self, h, "watched", connect_atom::value, h.owner,
                                                  connection_id::random(), std::string("{}"), false, sink);
   INFO(error_message(connected.error));

@@ -5,18 +5,41 @@
 //
 // Properties: decoding fails cleanly or gives at least one message; a frame
 // that decodes keeps decoding the same way when it is the tail of a longer
-// frame.
+// frame. The same bytes are also read as a v1 JSON client message, and
+// translated as if the database had sent them to a v1 client: either ends
+// cleanly, whatever the bytes.
 
 #include "tests/fuzz/fuzz.hpp"
 
 #include "actors/client_protocol.hpp"
+#include "actors/v1_json_protocol.hpp"
 #include "runtime/sql/parser.hpp"
 #include "runtime/types/bsatn.hpp"
 
 using namespace orrery;
 
+namespace {
+
+// A v1 client of a module with one table `t` (a u32 and a string).
+v1_session v1_client() {
+  module_def def;
+  table_schema t;
+  t.name = "t";
+  t.columns = {{"id", algebraic_type::primitive(type_kind::u32), {}}, {"text", algebraic_type::primitive(type_kind::string), {}}};
+  def.tables.push_back(t);
+  v1_session session;
+  session.def = std::make_shared<const module_def>(std::move(def));
+  return session;
+}
+
+} // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view frame = fuzz::as_text(data, size);
+  v1_session v1 = v1_client();
+  (void)v1_decode_client(frame, v1);
+  (void)v1_translate(frame, v1);
+
   auto decoded = decode_client_frame(frame);
   if (!decoded) return 0;
   ORRERY_FUZZ_CHECK(!decoded->empty(), "a frame decoded to no message");

@@ -38,7 +38,7 @@ struct recording_responder : responder {
 
 struct refusing_upgrade : websocket_upgrade {
   bool accepted = false;
-  void accept(std::string, std::function<websocket_events(std::shared_ptr<websocket_channel>)>) override {
+  void accept(std::string, websocket_frames, std::function<websocket_events(std::shared_ptr<websocket_channel>)>) override {
     accepted = true;
   }
 };
@@ -138,7 +138,7 @@ const router& routes() {
       } else if (auto token = req.query_value("token")) {
         if (!issuer().verify(*token).token) return call->reply(401, "invalid token");
       }
-      upgrade->accept("v2.bsatn.spacetimedb", {});
+      upgrade->accept("v2.bsatn.spacetimedb", websocket_frames::binary, {});
     });
     return r;
   }();

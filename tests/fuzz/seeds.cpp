@@ -168,6 +168,13 @@ void client_messages() {
   write("client_message", "frame_of_three",
         subscribe(8, 2, {"SELECT * FROM user"}) + call(3, 9, "set_name", encode_value(product_value{{std::string("ada")}})) +
           unsubscribe(10, 2, 0));
+  // v1 JSON messages (actors/v1_json_protocol.hpp).
+  write("client_message", "v1_subscribe", R"({"Subscribe":{"query_strings":["SELECT * FROM t"],"request_id":1}})");
+  write("client_message", "v1_subscribe_multi",
+        R"({"SubscribeMulti":{"query_strings":["SELECT * FROM t WHERE id = 1"],"request_id":2,"query_id":{"id":3}}})");
+  write("client_message", "v1_call_reducer",
+        R"({"CallReducer":{"reducer":"send_message","args":"[\"hello\"]","request_id":4,"flags":0}})");
+  write("client_message", "v1_one_off", R"({"OneOffQuery":{"message_id":"0a0b","query_string":"SELECT COUNT(*) AS n FROM t"}})");
 }
 
 // ---- sql: statements against fuzz::sql_tables ----
