@@ -50,6 +50,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_transfer
 	$(BUILD_DIR)/orrery_bench_databases
 	node tests/bench/view_latency.mjs
+	node tests/bench/protocol_latency.mjs
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

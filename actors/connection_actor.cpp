@@ -60,10 +60,11 @@ struct connection_state {
   bool json() const { return session.protocol == client_protocol::v1_json; }
 
   /// Takes the module's definition (RawModuleDefV9 JSON) for v1 translation.
-  void use_definition(const std::string& json) {
+  bool use_definition(const std::string& json) {
     auto def = module_def_from_json(json);
     if (def) v1.def = std::make_shared<const module_def>(std::move(*def));
     else log("Cannot read the module definition for a v1 JSON client: " + def.error().message, "Error");
+    return def.ok();
   }
 
   void log(const std::string& message, const char* level = "Info") {
@@ -140,10 +141,10 @@ void connect(self_ptr self, database_actor database, int attempts) {
         if (!st.json()) return welcome(self);
         // A v1 JSON client's rows are read with the module's definition; later
         // ones come as schema messages, after this answer.
-        self->request(database, std::chrono::seconds(30), describe_atom::value, std::uint32_t{9})
+        self->request(database, std::chrono::seconds(30), schema_atom::value, st.session.connection)
           .then([self](const std::string& json) {
-                  self->state.use_definition(json);
-                  welcome(self);
+                  if (self->state.use_definition(json)) welcome(self);
+                  else reject(self, make_error(host_errc::invalid_argument, "the module definition cannot be read"));
                 },
                 [self](caf::error& err) { reject(self, err); });
       },
@@ -177,20 +178,27 @@ connection_actor spawn_connection_actor(caf::actor_system& system, client_sessio
         auto& st = self->state;
         if (st.closed) return;
         if (!st.json()) return st.link.send(frame(message, st.session.compression));
-        if (auto translated = v1_translate(message, st.v1)) st.link.send(std::move(*translated));
+        auto translated = v1_translate(message, st.v1);
+        if (translated.message) st.link.send(std::move(*translated.message));
+        for (auto& request : translated.then) self->send(st.session.database, client_atom::value, st.session.connection, request);
       },
       [self](schema_atom, const std::string& json) {
-        if (self->state.json()) self->state.use_definition(json);
+        auto& st = self->state;
+        if (st.json() && !st.use_definition(json)) {
+          st.link.close();  // its rows could not be read any more
+          self->quit();
+        }
       },
       [self](frame_atom, const std::string& bytes) {
         auto& st = self->state;
         if (!st.connected) st.early_frames.push_back(bytes);
         else forward(self, bytes);
       },
-      [self](closed_atom, const std::string& why) {
+      [self](closed_atom, const std::string& why) {  // the socket closed, or the database closes it
         auto& st = self->state;
         if (!why.empty()) st.log("Disconnected client " + st.session.connection.to_hex() + ": " + why, "Warn");
         st.closed = true;
+        st.link.close();
         self->quit();  // the database monitors this actor and disconnects the client
       },
     };

@@ -4,6 +4,7 @@
 #include "actors/detail/idle_timer.hpp"
 #include "actors/detail/schedule_book.hpp"
 #include "actors/detail/subscription_hub.hpp"
+#include "modules/migration.hpp"
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
 #include "runtime/sql/engine.hpp"
@@ -326,8 +327,9 @@ struct database_state : module_environment {
     return std::move(*loaded);
   }
 
-  /// Makes the datastore's tables match `wanted`: creates missing tables and
-  /// refuses changed ones (schema migration beyond adding tables comes later).
+  /// Checks, as the module loads, that the stored tables are the ones it
+  /// declares (a republish migrates them with the module): creates missing
+  /// ones, and gives columns stored under source names their canonical names.
   result<done> ensure_tables(const module_def& wanted) {
     for (auto& schema : wanted.tables) {
       const table* existing = ds->find_table(schema.name);
@@ -1081,34 +1083,106 @@ struct database_state : module_environment {
     commit(tx, std::move(then), {}, {}, std::move(failed));  // an empty commit: durable after everything before it
   }
 
-  result<done> update(const std::string& code, const std::string& hash, bool clear) {
+  /// The plan from the running module (`running`) to `next`, over the stored tables.
+  migration_plan plan_for(const module_def& running, const module_def& next) const {
+    std::vector<table_schema> stored;
+    for (const table* t : ds->tables()) stored.push_back(t->schema());
+    stored_rows rows{
+      [this](const std::string& name) -> std::size_t {
+        const table* t = ds->find_table(name);
+        return t ? t->row_count() : 0;
+      },
+      [this](const std::string& name, const std::vector<std::uint16_t>& columns) -> std::optional<std::string> {
+        const table* t = ds->find_table(name);
+        auto shared = t ? t->shared_value(columns) : std::nullopt;
+        if (!shared) return std::nullopt;
+        std::vector<type_element> fields;
+        for (auto c : columns) fields.push_back({t->schema().columns[c].name, t->schema().columns[c].type});
+        const algebraic_type product = algebraic_type::product(std::move(fields));
+        auto value = decode_value(product, *shared);
+        return value ? to_sats_json(*value, product) : std::string("(unreadable)");
+      }};
+    return plan_migration(running, stored, next, rows);
+  }
+
+  /// What the datastore does to go from its tables to `next`'s; with `clear`, to new empty ones.
+  datastore::schema_change changes_to(const module_def& next, bool clear) const {
+    datastore::schema_change change;
+    for (const table* t : ds->tables())
+      if (clear || std::none_of(next.tables.begin(), next.tables.end(), [&](auto& n) { return n.name == t->schema().name; }))
+        change.drop.push_back(t->schema().id);
+    for (auto& wanted : next.tables) {
+      const table* have = clear ? nullptr : ds->find_table(wanted.name);
+      if (!have) {
+        change.create.push_back(wanted);
+        continue;
+      }
+      table_schema altered = wanted, stored = have->schema();
+      altered.id = stored.id;
+      for (auto& ix : stored.indexes) ix.id = 0;
+      if (encode_schema(altered) != encode_schema(stored)) change.alter.push_back(std::move(altered));
+    }
+    return change;
+  }
+
+  /// The plan from the running module to the bundle `code`, as JSON.
+  result<std::string> plan(const std::string& code) {
+    if (auto opened = open_datastore(); !opened) return opened.error();
+    const bool running = wake().ok();
+    module_def next;
+    auto loaded = load_instance(&code, next);
+    if (!loaded) return loaded.error();
+    return plan_for(running ? def : module_def{}, next).json();
+  }
+
+  /// Republishes: the tables migrate to the new module's (or, with `clear`,
+  /// start empty), written in one batch with the module they belong to.
+  result<done> update(const std::string& code, const std::string& hash, bool clear, bool break_clients) {
     if (auto opened = open_datastore(); !opened) return opened;
+    // The running module, to compare with (a broken one compares as none).
+    const bool running = clear || wake().ok();
     module_def decoded;
     auto loaded = load_instance(&code, decoded);
     if (!loaded) return loaded.error();
+    migration_plan plan;
     if (clear) {
       if (auto rehearsed = rehearse_init((*loaded)->image()); !rehearsed) return rehearsed;
-      subscriptions.end_all("the database was republished and its data cleared");
-      for (const table* t : ds->tables()) (void)ds->drop_table(t->schema().id);
-      schedules.clear();
+    } else {
+      plan = plan_for(running ? def : module_def{}, decoded);
+      if (plan.forbidden()) return fail(errc::invalid_argument, "Database update rejected.\n" + plan.text());
+      if (plan.breaks_clients() && !break_clients)
+        return fail(errc::invalid_argument, "Database update rejected: it breaks clients, and that was not accepted "
+                                            "(orrery publish --break-clients).\n" + plan.text());
     }
-    if (auto ensured = ensure_tables(decoded); !ensured) return ensured;
-    // Subscriptions were planned with the old module's row-level security and views.
-    auto view_names = [](const module_def& d) {
-      std::vector<std::string> names;
-      for (auto& v : d.views) names.push_back(v.schema.name);
-      return names;
-    };
-    if (!clear && (decoded.row_filters != def.row_filters || view_names(decoded) != view_names(def)))
-      subscriptions.end_all("the module's row-level security or views changed; subscribe again");
+    write_batch with_module;  // a crash leaves the tables and the module they belong to together
+    if (context.db && !context.db->get(keys::program(hash))) with_module.put(keys::program(hash), code);
+    with_module.put(keys::running_module(record.id), hash);
+    const auto change = changes_to(decoded, clear);
+    if (auto migrated = ds->migrate(change, std::move(with_module)); !migrated) return migrated;
+    for (auto& step : plan.steps) system_log("Migration: " + step.text);
+
     module = std::move(*loaded);
     def = std::move(decoded);
-    if (subscriptions.has_clients()) subscriptions.announce_definition(module_def_json(def));
+    // The subscriptions planned over replaced tables go (with their clients, on a breaking change) or are planned again.
+    if (clear) subscriptions.end_all("the database was republished and its data cleared");
+    else if (plan.breaks_clients()) subscriptions.disconnect_all("the module was updated with changes that break clients");
+    else if (!change.alter.empty() || !change.drop.empty())
+      subscriptions.recompile(*ds, record.owner, def.visibility,
+                              [this](const std::string& text, const identity& who) { return view_query(text, who); });
+    if (subscriptions.definition_followed()) {
+      // Clients hear of commits at once, or once durable: the definition follows the same road.
+      std::string json = module_def_json(def);
+      subscriptions.announce_definition(json, false);
+      auto announce = [this, json] { subscriptions.announce_definition(json, true); };
+      when_durable(announce, [announce](const std::string&) { announce(); });
+    }
     bundle_hash = hash;
     keep_image(*module, bundle_hash, false);  // stored by the next wake, once the registry stored the bundle
     bind_names();
+    const bool tables_replaced = !change.alter.empty() || !change.drop.empty();
+    if (clear || tables_replaced) schedules.clear();  // timers are kept by row bytes and table
     if (!clear) {
-      if (!schedules.armed()) arm_all_schedules();  // the update woke the database
+      if (tables_replaced || !schedules.armed()) arm_all_schedules();
       return done{};
     }
     // The data is gone and the new module is in place, so it is published
@@ -1117,6 +1191,7 @@ struct database_state : module_environment {
       system_log("Republished with cleared data, but " + initialized.error().message, "Error");
     return done{};
   }
+
 };
 
 using self_ptr = database_actor::stateful_pointer<database_state>;
@@ -1165,13 +1240,19 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;
       },
-      [=](update_atom, const std::string& code, const std::string& hash, bool clear) {
+      [=](update_atom, const std::string& code, const std::string& hash, bool clear, bool break_clients) {
         self->state.touch();
         auto reply = self->make_response_promise<bool>();
-        auto updated = self->state.update(code, hash, clear);
+        auto updated = self->state.update(code, hash, clear, break_clients);
         if (!updated) reply.deliver(make_error(host_errc::invalid_argument, updated.error().message));
         else self->state.when_durable([reply]() mutable { reply.deliver(true); }, fail_reply(reply));
         return reply;
+      },
+      [=](plan_atom, const std::string& code) -> caf::result<std::string> {
+        self->state.touch();
+        auto planned = self->state.plan(code);
+        if (!planned) return make_error(host_errc::invalid_argument, planned.error().message);
+        return *planned;
       },
       [=](call_atom, const reducer_call& req) {
         self->state.touch();
@@ -1200,6 +1281,12 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         auto reply = self->make_response_promise<sql_reply>();
         self->state.sql(caller, owner, query, reply);
         return reply;
+      },
+      [=](schema_atom, const connection_id& connection) -> caf::result<std::string> {
+        self->state.touch();
+        if (auto woke = self->state.wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
+        self->state.subscriptions.follow_definition(connection);
+        return module_def_json(self->state.def);
       },
       [=](describe_atom, std::uint32_t version) -> caf::result<std::string> {
         self->state.touch();

@@ -23,8 +23,10 @@ struct http_fetch_request;
 struct http_fetch_response;
 
 /// A WebSocket client as its database sees it: server messages (v2 BSATN),
-/// and the module definition (RawModuleDefV9 JSON) each time it changes.
-using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>, caf::reacts_to<schema_atom, std::string>>;
+/// the module definition (RawModuleDefV9 JSON) each time it changes, and
+/// the close of its connection (why).
+using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>, caf::reacts_to<schema_atom, std::string>,
+                                     caf::reacts_to<closed_atom, std::string>>;
 
 using database_actor = caf::typed_actor<
   // A WebSocket client connects (client_connected runs; an error rejects it).
@@ -40,16 +42,22 @@ using database_actor = caf::typed_actor<
   // A new database: load the module, create its tables, run `init`.
   caf::replies_to<create_atom>::with<bool>,
   // A new module for this database: its bundle and hash (hex BLAKE3, as the
-  // registry names it); `clear` drops its data first.
-  caf::replies_to<update_atom, std::string, std::string, bool>::with<bool>,
+  // registry names it); `clear` drops its data first, else the tables are
+  // migrated (refused when forbidden, or when breaking clients is not accepted).
+  caf::replies_to<update_atom, std::string, std::string, bool, bool>::with<bool>,
+  // The migration plan from the running module to a new one (JSON, migration_plan::json).
+  caf::replies_to<plan_atom, std::string>::with<std::string>,
   // Runs a reducer; replies once its changes are durable.
   caf::replies_to<call_atom, reducer_call>::with<call_result>,
   // Serves a request to one of the module's HTTP routes.
   caf::replies_to<route_atom, route_request>::with<route_response>,
   // Runs one SQL statement for a caller (who may or may not own the database).
   caf::replies_to<sql_atom, identity, bool, std::string>::with<sql_reply>,
-  // The module definition as JSON (RawModuleDefV9 shape).
+  // The module definition as JSON, in the shape of RawModuleDef version 9 or 10.
   caf::replies_to<describe_atom, std::uint32_t>::with<std::string>,
+  // The module definition (RawModuleDefV9 JSON) for a connected client that
+  // reads rows with it; it gets each new one as a schema message.
+  caf::replies_to<schema_atom, connection_id>::with<std::string>,
   // Finishes what is in flight and quits.
   caf::replies_to<stop_atom>::with<bool>,
   // Internal: a commit became durable; a schedule came due.

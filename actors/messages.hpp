@@ -37,6 +37,7 @@ struct publish_request {
   std::string target;  // a name, a hex identity, or empty for a fresh identity
   std::string bundle;  // the module's JavaScript; empty with `module_hash`
   bool clear = false;  // drop the existing data of an updated database
+  bool break_clients = false;  // accept a migration that breaks (disconnects) clients
   std::string module_hash;  // instead of a bundle: a module the host stores for the caller
 };
 
@@ -170,7 +171,8 @@ typename Inspector::result_type inspect(Inspector& f, database_record& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
-  return f(caf::meta::type_name("publish_request"), x.caller, x.target, x.bundle, x.clear, x.module_hash);
+  return f(caf::meta::type_name("publish_request"), x.caller, x.target, x.bundle, x.clear, x.break_clients,
+           x.module_hash);
 }
 
 template <class Inspector>
@@ -251,4 +253,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, doze_atom, "doze")
   CAF_ADD_ATOM(orrery, orrery, route_atom, "route")
   CAF_ADD_ATOM(orrery, orrery, schema_atom, "schema")
+  CAF_ADD_ATOM(orrery, orrery, plan_atom, "plan")
 CAF_END_TYPE_ID_BLOCK(orrery)

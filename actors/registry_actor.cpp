@@ -117,6 +117,17 @@ struct registry_state {
         next_id = std::max(next_id, id + 1);
         return true;
       }
+      // A migration is written with its module: a crash before the record
+      // followed leaves the database at the new module.
+      if (auto migrated = db->get(keys::running_module(r->id));
+          migrated && *migrated != r->program_hash && db->get(keys::program(*migrated))) {
+        system_log(r->id, "Recovered the module of the last migration, " + migrated->substr(0, 16) +
+                            ", which the record did not yet name");
+        r->program_hash = *migrated;
+        write_batch batch;
+        batch.put(keys::record(r->id), to_json(*r).dump());
+        (void)db->write(batch, true);
+      }
       index(*r);
       next_id = std::max(next_id, r->id + 1);  // ids are never reused
       return true;
@@ -317,9 +328,16 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
                           bool clear, database_record& updated) {
   auto& st = self->state;
   auto current = st.records.find(id);
-  if (current == st.records.end())
+  if (current == st.records.end()) {
+    // The database stored the module with its migration: it goes with the database.
+    if (!st.program_used_elsewhere(hash, id)) {
+      write_batch batch;
+      st.erase_program(batch, hash);
+      (void)st.commit(batch);
+    }
     return make_error(host_errc::no_such_database,
                       "the database was deleted while its new module was loading; nothing was published");
+  }
   updated = current->second;
   const std::string previous = updated.program_hash;
   updated.program_hash = hash;
@@ -367,7 +385,7 @@ void send_update(self_ptr self, std::uint64_t id, const publish_request& req, co
     return;
   }
   database_actor actor = self->state.actor_for(record->second, self);
-  self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, hash, req.clear)
+  self->request(actor, std::chrono::minutes(2), update_atom::value, req.bundle, hash, req.clear, req.break_clients)
     .then(
       [=](bool) mutable {
         database_record updated;

@@ -2,6 +2,7 @@
 
 #include "runtime/types/bsatn.hpp"
 #include "runtime/types/json_value.hpp"
+#include "runtime/types/names.hpp"
 #include "runtime/types/sats_json.hpp"
 
 #include <algorithm>
@@ -42,8 +43,9 @@ std::uint32_t u32(const json_value& j, std::string_view message, std::string_vie
 std::uint32_t query_id(const json_value& j, std::string_view message) {
   const json_value& id = field(j, message, "query_id");
   std::uint32_t n = u32(id, message, "id");
-  if (n == v1_legacy_query_set)
-    throw bsatn_error(std::string(message) + ": query id " + std::to_string(n) + " is reserved for Subscribe");
+  if (n >= v1_legacy_query_sets)
+    throw bsatn_error(std::string(message) + ": query ids from " + std::to_string(v1_legacy_query_sets) +
+                      " up are reserved for Subscribe");
   return n;
 }
 
@@ -65,20 +67,31 @@ std::vector<std::string> strings(const json_value& j, std::string_view message, 
 std::string message_id(const json_value& j) {
   const json_value& v = field(j, "OneOffQuery", "message_id");
   if (v.type == json_value::kind::string) {
-    bool hex = v.text.size() % 2 == 0 && std::all_of(v.text.begin(), v.text.end(), [](char c) { return std::isxdigit(c); });
+    bool hex = v.text.size() % 2 == 0 &&
+               std::all_of(v.text.begin(), v.text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
     if (!hex) throw bsatn_error("OneOffQuery: `message_id` must be hex digits");
     std::string lower = v.text;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return char(std::tolower(c)); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return char(std::tolower(static_cast<unsigned char>(c))); });
     return lower;
   }
   if (v.type != json_value::kind::array) throw bsatn_error("OneOffQuery: `message_id` must be hex or an array of bytes");
   std::string bytes;
   for (auto& b : v.items) {
-    if (b.type != json_value::kind::number || b.text.size() > 3 || std::stoul(b.text) > 255)
+    bool digits = b.type == json_value::kind::number && !b.text.empty() && b.text.size() <= 3 &&
+                  std::all_of(b.text.begin(), b.text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoul(b.text) > 255)
       throw bsatn_error("OneOffQuery: `message_id` bytes must be numbers from 0 to 255");
     bytes += char(std::stoul(b.text));
   }
   return to_hex(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+}
+
+v1_session::pending pending_of(v1_session::pending::kind type, std::uint32_t request_id = 0) {
+  v1_session::pending p;
+  p.type = type;
+  p.request_id = request_id;
+  return p;
 }
 
 std::uint32_t next_id(v1_session& s) {
@@ -249,11 +262,19 @@ std::optional<v1_session::pending> take(v1_session& s, std::uint32_t id) {
   return p;
 }
 
+/// A reducer or procedure by the name the client called it: canonical, or
+/// the module's source name (the definition keeps canonical names only).
+template <class Lookup>
+auto by_called_name(const std::string& called, Lookup lookup) {
+  auto found = lookup(called);
+  return found ? found : lookup(snake_case(called));
+}
+
 std::string reducer_update(const v1_session& s, const v1_session::pending& call, std::int64_t timestamp,
                            const std::string& status) {
   std::uint32_t reducer_id = UINT32_MAX;
   if (s.def)
-    if (auto id = s.def->reducer_id(call.name)) reducer_id = *id;
+    if (auto id = by_called_name(call.name, [&](const std::string& n) { return s.def->reducer_id(n); })) reducer_id = *id;
   return "{\"TransactionUpdate\":{\"status\":" + status + ",\"timestamp\":" + timestamp_json(timestamp) +
          ",\"caller_identity\":" + identity_json(s.caller) + ",\"caller_connection_id\":" + connection_json(s.connection) +
          ",\"reducer_call\":{\"reducer_name\":" + json_quote(call.name) + ",\"reducer_id\":" + std::to_string(reducer_id) +
@@ -261,7 +282,7 @@ std::string reducer_update(const v1_session& s, const v1_session::pending& call,
          "},\"energy_quanta_used\":{\"quanta\":0},\"total_host_execution_duration\":" + duration_json(0) + "}}";
 }
 
-std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
+std::optional<std::string> translate(bsatn_reader& in, v1_session& s, std::vector<client_request>& then) {
   row_types types(s.def.get());
   using kind = v1_session::pending::kind;
   switch (in.u8()) {
@@ -273,7 +294,13 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
       auto p = take(s, id);
       if (!p) return std::nullopt;
       if (p->type == kind::subscribe) {
-        s.legacy_subscribed = true;
+        if (s.legacy_set && *s.legacy_set != set) {  // the Subscribe this one replaces
+          auto drop = request(client_request::kind::unsubscribe, next_id(s));
+          drop.query_set_id = *s.legacy_set;
+          s.requests[drop.request_id] = pending_of(kind::replace);
+          then.push_back(std::move(drop));
+        }
+        s.legacy_set = set;
         return "{\"InitialSubscription\":{\"database_update\":{\"tables\":[" + joined(tables) + "]},\"request_id\":" +
                std::to_string(p->request_id) + ",\"total_host_execution_duration\":" + duration_json(0) + "}}";
       }
@@ -291,8 +318,9 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
       if (in.u8() == 0) tables = query_rows(in, types, true, names);
       auto p = take(s, id);
       if (!p || p->type == kind::replace) return std::nullopt;
-      bool multi = s.queries[set];
-      s.queries.erase(set);
+      auto followed = s.queries.find(set);
+      const bool multi = followed != s.queries.end() && followed->second;
+      if (followed != s.queries.end()) s.queries.erase(followed);
       std::string head = "{\"request_id\":" + std::to_string(p->request_id) +
                          ",\"total_host_execution_duration_micros\":0,\"query_id\":{\"id\":" + std::to_string(set) + "}";
       if (multi) return "{\"UnsubscribeMultiApplied\":" + head + ",\"update\":{\"tables\":[" + joined(tables) + "]}}}";
@@ -303,18 +331,18 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
       if (in.u8() == 0) id = in.u32();
       std::uint32_t set = in.u32();
       std::string error(in.string());
-      std::optional<std::uint32_t> client_request;
-      if (id)
-        if (auto p = take(s, *id)) {
-          if (p->type == kind::replace) return std::nullopt;
-          client_request = p->request_id;
-        }
-      if (set == v1_legacy_query_set) {
-        s.legacy_subscribed = false;
-        return subscription_error(client_request, std::nullopt, error);
+      std::optional<std::uint32_t> query;  // a legacy Subscribe's set is not the client's to name
+      if (set < v1_legacy_query_sets) query = set;
+      if (id) {  // a request failed: what the client had stays as it was
+        auto p = take(s, *id);
+        if (!p) return std::nullopt;
+        if (p->type == kind::replace) return std::nullopt;
+        return subscription_error(p->request_id, query, error);
       }
+      // The host ended the set (the module changed under it).
+      if (s.legacy_set == set) s.legacy_set.reset();
       s.queries.erase(set);
-      return subscription_error(client_request, set, error);
+      return subscription_error(std::nullopt, query, error);
     }
     case 4:  // TransactionUpdate: another client's (or a schedule's) commit
       return "{\"TransactionUpdateLight\":{\"request_id\":0,\"update\":" + database_update(in, types) + "}}";
@@ -345,6 +373,9 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
         in.take(in.u32());  // the return value: reducers of TypeScript modules return nothing
         update = database_update(in, types);
         status = "{\"Committed\":" + update + "}";
+      } else if (outcome == 1) {  // OkEmpty: committed, nothing the caller follows changed
+        update = "{\"tables\":[]}";
+        status = "{\"Committed\":" + update + "}";
       } else if (outcome == 2) {
         bsatn_reader message(in.string());
         status = "{\"Failed\":" + json_quote(message.string()) + "}";
@@ -369,7 +400,8 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
       auto p = take(s, in.u32());
       if (!p) return std::nullopt;
       if (status_tag == 0) {
-        auto procedure = s.def ? s.def->procedure_id(p->name) : std::nullopt;
+        auto procedure = s.def ? by_called_name(p->name, [&](const std::string& n) { return s.def->procedure_id(n); })
+                               : std::nullopt;
         const algebraic_type* type = procedure ? &s.def->procedures[*procedure].returns : nullptr;
         auto value = type ? decode_value(*type, returned) : result<orrery::value>(failure{errc::bsatn_decode, ""});
         status = "{\"Returned\":" + json_quote(value ? to_sats_json(*value, *type) : std::string("null")) + "}";
@@ -385,6 +417,9 @@ std::optional<std::string> translate(bsatn_reader& in, v1_session& s) {
 } // namespace
 
 result<std::vector<client_request>> v1_decode_client(std::string_view message, v1_session& s) {
+  if (message.size() > v1_max_message_bytes)
+    return fail(errc::invalid_argument, "a v1 JSON message of " + std::to_string(message.size()) +
+                                          " bytes is larger than the limit of " + std::to_string(v1_max_message_bytes));
   auto parsed = json_value::parse(message);
   if (!parsed) return fail(errc::invalid_argument, "bad client message: " + parsed.error().message);
   if (parsed->type != json_value::kind::object || parsed->fields.size() != 1)
@@ -401,46 +436,37 @@ result<std::vector<client_request>> v1_decode_client(std::string_view message, v
       auto r = request(procedure ? client_request::kind::call_procedure : client_request::kind::call_reducer, next_id(s));
       r.name = text(body, name, procedure ? "procedure" : "reducer");
       r.args = text(body, name, "args");
-      v1_session::pending p{procedure ? kind::procedure : kind::reducer, u32(body, name, "request_id")};
+      auto p = pending_of(procedure ? kind::procedure : kind::reducer, u32(body, name, "request_id"));
       p.name = r.name;
       p.args = r.args;
       p.notify = flags == 0;
       s.requests[r.request_id] = std::move(p);
       out.push_back(std::move(r));
     } else if (name == "Subscribe") {
-      auto queries = strings(body, name, "query_strings");
-      std::uint32_t client_id = u32(body, name, "request_id");
-      if (s.legacy_subscribed) {  // a legacy Subscribe replaces the one before
-        auto drop = request(client_request::kind::unsubscribe, next_id(s));
-        drop.query_set_id = v1_legacy_query_set;
-        s.requests[drop.request_id] = {kind::replace, client_id};
-        out.push_back(std::move(drop));
-        s.legacy_subscribed = false;
-      }
       auto r = request(client_request::kind::subscribe, next_id(s));
-      r.query_set_id = v1_legacy_query_set;
-      r.queries = std::move(queries);
-      s.requests[r.request_id] = {kind::subscribe, client_id};
+      r.queries = strings(body, name, "query_strings");
+      do r.query_set_id = v1_legacy_query_sets + (s.next_legacy_set++ & 0xFFFF);
+      while (r.query_set_id == s.legacy_set);
+      s.requests[r.request_id] = pending_of(kind::subscribe, u32(body, name, "request_id"));
       out.push_back(std::move(r));
     } else if (name == "SubscribeSingle" || name == "SubscribeMulti") {
       const bool multi = name == "SubscribeMulti";
       auto r = request(client_request::kind::subscribe, next_id(s));
       r.query_set_id = query_id(body, name);
       r.queries = multi ? strings(body, name, "query_strings") : std::vector<std::string>{text(body, name, "query")};
-      v1_session::pending p{multi ? kind::subscribe_multi : kind::subscribe_single, u32(body, name, "request_id"),
-                            r.query_set_id};
+      auto p = pending_of(multi ? kind::subscribe_multi : kind::subscribe_single, u32(body, name, "request_id"));
       s.requests[r.request_id] = std::move(p);
       out.push_back(std::move(r));
     } else if (name == "Unsubscribe" || name == "UnsubscribeMulti") {
       auto r = request(client_request::kind::unsubscribe, next_id(s));
       r.query_set_id = query_id(body, name);
       r.flags = 1;  // with the rows it drops
-      s.requests[r.request_id] = {kind::unsubscribe, u32(body, name, "request_id"), r.query_set_id};
+      s.requests[r.request_id] = pending_of(kind::unsubscribe, u32(body, name, "request_id"));
       out.push_back(std::move(r));
     } else if (name == "OneOffQuery") {
       auto r = request(client_request::kind::one_off_query, next_id(s));
       r.queries = {text(body, name, "query_string")};
-      v1_session::pending p{kind::one_off};
+      auto p = pending_of(kind::one_off);
       p.message_id = message_id(body);
       s.requests[r.request_id] = std::move(p);
       out.push_back(std::move(r));
@@ -453,13 +479,15 @@ result<std::vector<client_request>> v1_decode_client(std::string_view message, v
   return out;
 }
 
-std::optional<std::string> v1_translate(std::string_view v2_message, v1_session& session) {
+v1_translation v1_translate(std::string_view v2_message, v1_session& session) {
+  v1_translation out;
   try {
     bsatn_reader in(v2_message);
-    return translate(in, session);
+    out.message = translate(in, session, out.then);
   } catch (const bsatn_error&) {
-    return std::nullopt;  // the host's own message: not expected
+    out.message.reset();  // not a message the host sends
   }
+  return out;
 }
 
 std::string v1_identity_token(const identity& id, const connection_id& connection, const std::string& token) {

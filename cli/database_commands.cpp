@@ -83,7 +83,7 @@ void add_publish(CLI::App& app) {
   struct options {
     server_option server;
     std::string name, js_path, project = ".", module_hash;
-    bool yes = false, anonymous = false;
+    bool yes = false, anonymous = false, break_clients = false, dry_run = false;
     std::string delete_data = "never";
   };
   auto o = std::make_shared<options>();
@@ -101,7 +101,10 @@ void add_publish(CLI::App& app) {
   // Without a value, --delete-data means always.
   cmd->add_flag("-c{always},--delete-data{always}", o->delete_data,
                 "Delete the existing data: always, on-conflict or never (default never)");
-  cmd->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
+  cmd->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (accepting changes that break clients)");
+  cmd->add_flag("--break-clients", o->break_clients,
+                "Accept a migration that breaks existing clients (they are disconnected)");
+  cmd->add_flag("--dry-run", o->dry_run, "Print the migration plan of an update, and publish nothing");
   cmd->add_flag("--anonymous", o->anonymous, "Publish as a fresh anonymous identity");
   o->server.add_to(cmd);
   cmd->callback([o] {
@@ -110,10 +113,48 @@ void add_publish(CLI::App& app) {
     auto client = connect(o->server, o->anonymous);
     if (o->delete_data != "always" && o->delete_data != "never" && o->delete_data != "on-conflict")
       throw cli_error("--delete-data takes always, on-conflict or never, not `" + o->delete_data + "`");
-    bool clear = o->delete_data == "always";
+    bool clear = o->delete_data == "always", break_clients = o->break_clients;
+    // An existing database migrates: show the plan first, and ask before breaking clients or clearing data.
+    if (!o->name.empty() && !clear && o->module_hash.empty()) {
+      http_reply planned = client.request("POST", db_path(o->name) + "/pre_publish", bundle, "application/javascript");
+      if (planned.status == 404 && o->dry_run) {
+        std::cout << "There is no database `" << o->name << "` yet: publishing creates it.\n";
+        return;
+      }
+      // Not the caller's database: the publish itself says so.
+      const bool theirs = planned.status == 401 || planned.status == 403;
+      if (planned.status != 404 && !theirs) {
+        if (!planned.ok()) fail("cannot plan the update", planned);
+        json answer = json::parse(planned.body);
+        if (answer.contains("ManualMigrate")) {
+          std::cout << answer["ManualMigrate"]["reason"].get<std::string>();
+          if (o->dry_run) return;
+          if (o->delete_data != "on-conflict")
+            throw cli_error("not published: the update needs the data cleared (--delete-data=on-conflict clears it "
+                            "when it must), or an incremental migration");
+          if (!o->yes && !confirm("This will DELETE ALL DATA of database " + o->name + ". Proceed?"))
+            throw cli_error("Aborted.");
+          clear = true;
+        } else {
+          const json& plan = answer.at("AutoMigrate");
+          std::cout << plan.at("migrate_plan").get<std::string>();
+          if (o->dry_run) return;
+          if (plan.at("break_clients").get<bool>() && !break_clients) {
+            if (!o->yes && !confirm("The above changes will BREAK existing clients. Do you want to proceed?"))
+              throw cli_error("Publishing aborted: the update breaks clients");
+            break_clients = true;
+          }
+        }
+      }
+    } else if (o->dry_run) {
+      std::cout << (clear ? "Publishing would delete the data and start over with the new module.\n"
+                          : "Publishing would create a new database.\n");
+      return;
+    }
     std::string target = o->name.empty() ? "/v1/database" : db_path(o->name);
     std::string method = o->name.empty() ? "POST" : "PUT";
     std::string query = "?host_type=Js" + std::string(clear ? "&clear=true" : "") +
+                        (break_clients ? "&policy=BreakClients" : "") +
                         (o->module_hash.empty() ? "" : "&module_hash=" + o->module_hash);
     http_reply reply = client.request(method, target + query, bundle, "application/javascript");
     if (!reply.ok()) fail("publish failed", reply);

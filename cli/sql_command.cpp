@@ -22,7 +22,9 @@ using json = nlohmann::json;
 std::string cell(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_object() && v.size() == 1) {
-    auto& [key, inner] = *v.items().begin();
+    auto only = v.begin();  // (not items(): its proxy dies with the statement)
+    const std::string& key = only.key();
+    const json& inner = only.value();
     if (key == "none") return "";
     if (key == "__timestamp_micros_since_unix_epoch__" && inner.is_number_integer())
       return format_timestamp(inner.get<std::int64_t>());

@@ -775,9 +775,10 @@ call_outcome run_view_hook(module_instance::impl& s, v8::Local<v8::Context> ctx,
   bool called = anonymous ? s.call_view_anon.Get(isolate)->Call(ctx, hook_receiver(s), 2, anon_argv).ToLocal(&returned)
                           : s.call_view.Get(isolate)->Call(ctx, hook_receiver(s), 3, argv).ToLocal(&returned);
   if (!called) return outcome_of_throw(s, ctx, caught, "view");
-  v8::Local<v8::Value> data;
-  if (!returned->IsObject() || !returned.As<v8::Object>()->Get(ctx, host_string(isolate, "data")).ToLocal(&data) ||
-      !data->IsArrayBufferView())
+  v8::Local<v8::Value> data = returned;  // earlier 1.x libraries return the bytes themselves
+  if (!data->IsArrayBufferView() &&
+      (!returned->IsObject() || !returned.As<v8::Object>()->Get(ctx, host_string(isolate, "data")).ToLocal(&data) ||
+       !data->IsArrayBufferView()))
     return {call_status::internal_error, "the view hook did not return { data: Uint8Array }", {}, {}};
   auto view = data.As<v8::ArrayBufferView>();
   call_outcome out;

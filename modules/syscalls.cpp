@@ -42,8 +42,8 @@ void throw_code(state_t& s, errc code, const std::string& message) {
   if (s.abi == module_abi::v1) {  // a plain object the 1.x library turns into its own error
     if (code == errc::wrong_index_algorithm) errno_value = int(errc::host_call_failure);  // not in its table
     v8::Local<v8::Object> error = v8::Object::New(isolate);
-    if (error->Set(ctx, str(isolate, "__code_error__"), v8::Integer::New(isolate, errno_value)).IsNothing() ||
-        error->Set(ctx, str(isolate, "__error_message__"), str(isolate, message)).IsNothing())
+    if (error->CreateDataProperty(ctx, str(isolate, "__code_error__"), v8::Integer::New(isolate, errno_value)).IsNothing() ||
+        error->CreateDataProperty(ctx, str(isolate, "__error_message__"), str(isolate, message)).IsNothing())
       return;
     isolate->ThrowException(error);
     return;
@@ -626,19 +626,17 @@ void register_hooks(const args_t&) {}
 
 // ---- the 1.x ABI: bytes in and out as Uint8Arrays ----
 
-// The bytes of the Uint8Array argument `i`, valid until module code runs.
-bool view_arg(const args_t& args, int i, std::string_view& out) {
+// A copy of the bytes of the Uint8Array argument `i`. (Reading a small typed
+// array in place would make V8 move it into an ArrayBuffer, which may not fit
+// the module's budget.)
+bool view_arg(const args_t& args, int i, std::string& out) {
   if (!args[i]->IsArrayBufferView()) {
     type_error(args.GetIsolate(), argument(i) + " must be a Uint8Array");
     return false;
   }
   auto view = args[i].As<v8::ArrayBufferView>();
-  const char* base = static_cast<const char*>(view->Buffer()->Data());
-  if (!base && view->ByteLength() > 0) {
-    range_error(args.GetIsolate(), argument(i) + " has no memory (was it transferred?)");
-    return false;
-  }
-  out = base ? std::string_view(base + view->ByteOffset(), view->ByteLength()) : std::string_view();
+  out.resize(view->ByteLength());
+  view->CopyContents(out.data(), out.size());
   return true;
 }
 
@@ -647,15 +645,15 @@ void return_bytes(const args_t& args, std::string_view bytes) {
   if (uint8_array(state_of(args), bytes).ToLocal(&array)) args.GetReturnValue().Set(array);
 }
 
-// (index, prefix, prefix_elems, rstart, rend)
-bool range_args_v1(const args_t& args, range_scan& range) {
+// (index, prefix, prefix_elems, rstart, rend); `bytes` holds what `range` views.
+bool range_args_v1(const args_t& args, range_scan& range, std::string (&bytes)[3]) {
   std::uint32_t prefix_elems;
-  std::string_view start, end;
-  if (!view_arg(args, 1, range.prefix) || !u32_arg(args, 2, prefix_elems) || !view_arg(args, 3, start) ||
-      !view_arg(args, 4, end))
+  if (!view_arg(args, 1, bytes[0]) || !u32_arg(args, 2, prefix_elems) || !view_arg(args, 3, bytes[1]) ||
+      !view_arg(args, 4, bytes[2]))
     return false;
+  range.prefix = bytes[0];
   range.prefix_columns = prefix_elems;
-  if (!parse_bound(start, range.start) || !parse_bound(end, range.end)) {
+  if (!parse_bound(bytes[1], range.start) || !parse_bound(bytes[2], range.end)) {
     throw_code(state_of(args), errc::bsatn_decode, "bad range bound: expected a tag 0, 1 or 2 and its value");
     return false;
   }
@@ -665,7 +663,7 @@ bool range_args_v1(const args_t& args, range_scan& range) {
 void index_scan_point_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index, id;
-  std::string_view point;
+  std::string point;
   if (!u32_arg(args, 0, index) || !view_arg(args, 1, point) || !in_transaction(s)) return;
   note_index_read(s, index);
   auto rows = s.tx->scan_point(index, point);
@@ -677,7 +675,8 @@ void index_scan_range_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index, id;
   range_scan range;
-  if (!u32_arg(args, 0, index) || !range_args_v1(args, range) || !in_transaction(s)) return;
+  std::string bytes[3];
+  if (!u32_arg(args, 0, index) || !range_args_v1(args, range, bytes) || !in_transaction(s)) return;
   note_index_read(s, index);
   auto rows = s.tx->scan_range(index, range);
   if (!rows) return throw_failure(s, rows.error());
@@ -715,7 +714,7 @@ void iter_advance_v1(const args_t& args) {
 void insert_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table;
-  std::string_view row;
+  std::string row;
   if (!u32_arg(args, 0, table) || !view_arg(args, 1, row) || !writable(s)) return;
   auto generated = s.tx->insert(table, row);
   if (!generated) return throw_failure(s, generated.error());
@@ -725,7 +724,7 @@ void insert_v1(const args_t& args) {
 void update_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t table, index;
-  std::string_view row;
+  std::string row;
   if (!u32_arg(args, 0, table) || !u32_arg(args, 1, index) || !view_arg(args, 2, row) || !writable(s)) return;
   auto generated = s.tx->update(table, index, row);
   if (!generated) return throw_failure(s, generated.error());
@@ -735,7 +734,7 @@ void update_v1(const args_t& args) {
 void delete_point_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index;
-  std::string_view point;
+  std::string point;
   if (!u32_arg(args, 0, index) || !view_arg(args, 1, point) || !writable(s)) return;
   auto n = s.tx->delete_point(index, point);
   if (!n) return throw_failure(s, n.error());
@@ -746,7 +745,8 @@ void delete_range_v1(const args_t& args) {
   state_t& s = state_of(args);
   std::uint32_t index;
   range_scan range;
-  if (!u32_arg(args, 0, index) || !range_args_v1(args, range) || !writable(s)) return;
+  std::string bytes[3];
+  if (!u32_arg(args, 0, index) || !range_args_v1(args, range, bytes) || !writable(s)) return;
   auto n = s.tx->delete_range(index, range);
   if (!n) return throw_failure(s, n.error());
   args.GetReturnValue().Set(*n);
@@ -754,7 +754,7 @@ void delete_range_v1(const args_t& args) {
 
 void delete_all_by_eq_v1(const args_t& args) {
   std::uint32_t table_number;
-  std::string_view payload;
+  std::string payload;
   if (!u32_arg(args, 0, table_number) || !view_arg(args, 1, payload) || !writable(state_of(args))) return;
   delete_rows(args, table_number, payload);
 }
@@ -764,11 +764,11 @@ void database_identity_v1(const args_t& args) {
   v8::Local<v8::BigInt> value;
   if (!database_identity_value(args).ToLocal(&value)) return;
   v8::Local<v8::Object> out = v8::Object::New(isolate);
-  if (out->Set(isolate->GetCurrentContext(), str(isolate, "__identity__"), value).IsNothing()) return;
+  if (out->CreateDataProperty(isolate->GetCurrentContext(), str(isolate, "__identity__"), value).IsNothing()) return;
   args.GetReturnValue().Set(out);
 }
 
-// register_hooks of @1.0, @1.1 and @1.2: each takes its own hooks, once.
+// register_hooks of @1.0, @1.1 and @1.2: each takes its own hooks, once, all or none.
 template <const char* const* names, std::size_t count>
 void register_hooks_v1(const args_t& args) {
   state_t& s = state_of(args);
@@ -777,15 +777,17 @@ void register_hooks_v1(const args_t& args) {
   if (!args[0]->IsObject()) return type_error(isolate, "register_hooks takes an object of hook functions");
   if (s.hooks.IsEmpty()) s.hooks.Reset(isolate, v8::Object::New(isolate));
   v8::Local<v8::Object> hooks = s.hooks.Get(isolate);
+  v8::Local<v8::Value> functions[count];
   for (std::size_t i = 0; i < count; ++i) {
     v8::Local<v8::String> name = str(isolate, names[i]);
-    v8::Local<v8::Value> fn;
-    if (!args[0].As<v8::Object>()->Get(ctx, name).ToLocal(&fn)) return;
-    if (!fn->IsFunction()) return type_error(isolate, std::string("register_hooks: `") + names[i] + "` is not a function");
+    if (!args[0].As<v8::Object>()->Get(ctx, name).ToLocal(&functions[i])) return;
+    if (!functions[i]->IsFunction())
+      return type_error(isolate, std::string("register_hooks: `") + names[i] + "` is not a function");
     if (hooks->HasOwnProperty(ctx, name).FromMaybe(true))
       return type_error(isolate, "cannot call `register_hooks` multiple times");
-    if (hooks->Set(ctx, name, fn).IsNothing()) return;
   }
+  for (std::size_t i = 0; i < count; ++i)
+    if (hooks->CreateDataProperty(ctx, str(isolate, names[i]), functions[i]).IsNothing()) return;
 }
 
 constexpr const char* hooks_1_0[] = {"__describe_module__", "__call_reducer__"};

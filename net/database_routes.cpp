@@ -15,8 +15,11 @@ void publish(host_services& host, call_ptr call, std::string target) {
   if (!caller) return;
   if (auto type = call->request.query_value("host_type"); type && *type != "Js")
     return call->reply(400, "host_type `" + *type + "` is not supported; Orrery runs Js modules");
+  auto policy = call->request.query_value("policy").value_or("Compatible");
+  if (policy != "Compatible" && policy != "BreakClients")
+    return call->reply(400, "policy must be Compatible or BreakClients, not `" + policy + "`");
   publish_request req{caller->id, target, std::move(call->request.body),
-                      call->request.query_value("clear") == std::optional<std::string>("true"),
+                      call->request.query_value("clear") == std::optional<std::string>("true"), policy == "BreakClients",
                       call->request.query_value("module_hash").value_or("")};
   ask(host, call, host.registry,
       [call](const publish_result& result) {
@@ -139,6 +142,23 @@ void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint
 
 void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
+  // The migration plan publishing the body's bundle to `:x` would apply (owner only).
+  routes.add("POST", "/v1/database/:x/pre_publish", [&host](call_ptr call) {
+    with_owned_database(host, call, [&host, call](const database_record&) {
+      ask_database(
+        host, call, call->param("x"),
+        [call](const database_record&) { return std::make_tuple(plan_atom::value, call->request.body); },
+        [call](const std::string& plan) {
+          json p = json::parse(plan);
+          json steps = p.at("steps");
+          json body = p.at("forbidden").get<bool>()
+                        ? json{{"ManualMigrate", {{"reason", p.at("text")}, {"steps", steps}}}}
+                        : json{{"AutoMigrate",
+                                {{"migrate_plan", p.at("text")}, {"break_clients", p.at("breaks_clients")}, {"steps", steps}}}};
+          call->reply(http_response::json(200, body.dump()));
+        });
+    });
+  });
   routes.add("PUT", "/v1/database/:x", [&host](call_ptr call) { publish(host, call, call->param("x")); });
 
   routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });

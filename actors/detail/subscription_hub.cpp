@@ -25,7 +25,7 @@ caf::error subscription_hub::add(const identity& id, const connection_id& connec
                         (taken->second.id == id ? "" : " under another identity"));
   // A client whose connection actor ends, however it ends, is disconnected.
   self_->monitor(sink);
-  clients_[key] = client{sink, id, connection, jwt, confirmed, {}};
+  clients_[key] = client{sink, id, connection, jwt, confirmed, false, {}};
   return {};
 }
 
@@ -155,8 +155,61 @@ void subscription_hub::end_all(const std::string& why) {
   queries_.clear();
 }
 
-void subscription_hub::announce_definition(const std::string& def_json) {
-  for (auto& [key, c] : clients_) self_->send(c.sink, schema_atom::value, def_json);
+void subscription_hub::disconnect_all(const std::string& why) {
+  for (auto& [key, c] : clients_) {
+    c.query_sets.clear();
+    c.subscribed_queries = 0;
+    self_->send(c.sink, closed_atom::value, why);
+  }
+  queries_.clear();
+}
+
+void subscription_hub::recompile(datastore& ds, const identity& owner, const sql::row_security& visibility,
+                                 const view_resolver& views) {
+  std::map<std::string, std::string> failed;  // plan key -> why
+  for (auto& [key, shared] : queries_) {
+    auto user = shared.users.empty() ? clients_.end() : clients_.find(shared.users.begin()->first);
+    if (user == clients_.end()) continue;
+    const client& c = user->second;
+    const std::string text = key.substr(0, key.find('\n'));
+    auto view = views ? views(text, c.id) : result<std::shared_ptr<live_query>>(std::shared_ptr<live_query>());
+    if (!view) {
+      failed[key] = view.error().message;
+    } else if (*view) {
+      shared.query = *view;
+    } else if (auto q = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner, &visibility}, limits_)) {
+      shared.query = sql_live_query(std::move(*q));
+    } else {
+      failed[key] = q.error().message;
+    }
+  }
+  for (auto& [key, why] : failed) {
+    auto shared = queries_.find(key);
+    if (shared == queries_.end()) continue;  // its sets ended with another failed query
+    auto users = shared->second.users;       // a copy: dropping the sets changes it
+    for (auto& [connection, set_id] : users) {
+      auto it = clients_.find(connection);
+      if (it == clients_.end() || !it->second.query_sets.count(set_id)) continue;
+      self_->send(it->second.sink, server_atom::value,
+                  encode_subscription_error(std::nullopt, set_id, "the module changed under this query: " + why));
+      it->second.subscribed_queries -= it->second.query_sets[set_id].size();
+      drop_query_set(connection, set_id, it->second.query_sets[set_id]);
+      it->second.query_sets.erase(set_id);
+    }
+  }
+}
+
+void subscription_hub::follow_definition(const connection_id& connection) {
+  if (auto it = clients_.find(connection.to_hex()); it != clients_.end()) it->second.follows_definition = true;
+}
+
+bool subscription_hub::definition_followed() const {
+  return std::any_of(clients_.begin(), clients_.end(), [](auto& entry) { return entry.second.follows_definition; });
+}
+
+void subscription_hub::announce_definition(const std::string& def_json, bool confirmed) {
+  for (auto& [key, c] : clients_)
+    if (c.follows_definition && c.confirmed == confirmed) self_->send(c.sink, schema_atom::value, def_json);
 }
 
 void subscription_hub::drop_query_set(const std::string& connection, std::uint32_t set_id,

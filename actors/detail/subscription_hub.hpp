@@ -76,9 +76,22 @@ public:
   /// Ends every subscription (their tables are going away); clients are told
   /// with a SubscriptionError that names no request.
   void end_all(const std::string& why);
-  /// Tells every client the module's new definition (RawModuleDefV9 JSON),
-  /// before anything the new module sends.
-  void announce_definition(const std::string& def_json);
+  /// Closes every client's connection (the module changed in a way that
+  /// breaks them); their subscriptions end now.
+  void disconnect_all(const std::string& why);
+  /// Plans every subscribed query again, as a migration replaced the tables
+  /// they read; the query sets of a query that no longer compiles end with
+  /// its error.
+  void recompile(datastore& ds, const identity& owner, const sql::row_security& visibility, const view_resolver& views);
+
+  /// Notes that `connection` reads rows with the module's definition (a v1
+  /// JSON client): it is told each new one.
+  void follow_definition(const connection_id& connection);
+  bool definition_followed() const;
+  /// Sends the module's new definition (RawModuleDefV9 JSON) to the clients
+  /// following it whose updates are `confirmed` (or not): each must have it
+  /// after the messages of the module before and before those of the new one.
+  void announce_definition(const std::string& def_json, bool confirmed);
 
   bool has_queries() const { return !queries_.empty(); }
   /// The changes a commit makes to every subscribed query set, per client.
@@ -96,6 +109,7 @@ private:
     connection_id connection;
     std::string jwt;
     bool confirmed = true;  // updates wait for durability
+    bool follows_definition = false;
     std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
     std::size_t subscribed_queries = 0;
   };

@@ -233,6 +233,137 @@ result<done> datastore::rename_columns(table_id id, const std::vector<std::strin
   return done{};
 }
 
+namespace {
+
+// The integer of `width` bytes at `p` (little-endian), as far as i128 goes.
+i128 read_int(const char* p, std::size_t width, bool is_signed) {
+  u128 v = 0;
+  for (std::size_t i = std::min<std::size_t>(width, 16); i-- > 0;) v = v << 8 | std::uint8_t(p[i]);
+  if (is_signed && width < 16 && (std::uint8_t(p[width - 1]) & 0x80)) v |= ~u128(0) << (8 * width);
+  if (!is_signed && width >= 16 && (v >> 127)) return i128(~u128(0) >> 1);
+  return i128(v);
+}
+
+} // namespace
+
+result<done> datastore::migrate(const schema_change& change, write_batch extra, std::function<void()> on_durable) {
+  if (in_tx_) return fail(errc::invalid_argument, "cannot change tables inside a transaction");
+  // Build every altered table first: nothing changes until all of them are whole.
+  std::vector<std::pair<table_state*, std::unique_ptr<table_state>>> altered;
+  index_id next_index = next_index_id_;
+  for (table_schema schema : change.alter) {
+    table_state* old = state_of(schema.id);
+    if (!old) return no_table(schema.id);
+    const table_schema& was = old->data->schema();
+    if (schema.columns.size() < was.columns.size())
+      return fail(errc::invalid_argument, "table `" + was.name + "` cannot lose columns");
+    std::string appended;  // the new columns' values, the same for every stored row
+    for (std::size_t c = was.columns.size(); c < schema.columns.size(); ++c) {
+      const auto& column = schema.columns[c];
+      if (!column.default_bsatn || validate(column.type, *column.default_bsatn))
+        return fail(errc::invalid_argument, "column `" + column.name + "` added to table `" + was.name +
+                                              "` has no default value of its type for the stored rows");
+      appended += *column.default_bsatn;
+    }
+    for (auto& ix : schema.indexes) {
+      const index_schema* same = was.index_named(ix.name);
+      ix.id = same ? same->id : next_index++;
+    }
+    auto next = std::make_unique<table_state>();
+    next->data = std::make_unique<table>(schema);
+    next->changed_since_checkpoint = true;
+    std::optional<failure> problem;
+    std::string row;
+    old->data->scan([&](row_id r) {
+      if (problem) return;
+      row.assign(old->data->row(r));
+      row += appended;
+      if (auto c = next->data->find_conflict(row)) {
+        if (c->index)
+          problem = fail(errc::unique_already_exists, "rows of table `" + was.name + "` share a value of unique index `" +
+                                                        c->index->schema().name + "`");
+        return;
+      }
+      next->data->insert(row);
+    });
+    if (problem) return *problem;
+    // Auto-increments: kept ones go on where they were; new ones start past the stored values.
+    std::vector<std::uint32_t> offsets;
+    for (auto& q : schema.sequences) {
+      auto kept = std::find_if(old->sequences.begin(), old->sequences.end(),
+                               [&](auto& s) { return s.schema.column == q.column; });
+      if (kept != old->sequences.end()) {
+        next->sequences.push_back(*kept);
+        continue;
+      }
+      const auto& type = schema.columns[q.column].type;
+      if (!type.is_integer() || !type.fixed_size())
+        return fail(errc::invalid_argument, "auto_inc needs an integer column in table `" + was.name + "`");
+      sequence_state s;
+      s.schema = q;
+      s.width = *type.fixed_size();
+      s.max = q.max_value != 0 ? q.max_value : type_max(type);
+      i128 highest = q.start - 1;
+      next->data->scan([&](row_id r) {
+        std::string_view bytes = next->data->row(r);
+        next->data->column_offsets(bytes, offsets);
+        highest = std::max(highest, read_int(bytes.data() + offsets[q.column], s.width, type.is_signed()));
+      });
+      s.next = s.reserved_until = s.persisted_until = highest + 1;
+      next->sequences.push_back(s);
+    }
+    altered.emplace_back(old, std::move(next));
+  }
+  for (auto& schema : change.create)
+    if (const table* t = find_table(schema.name);
+        t && std::find(change.drop.begin(), change.drop.end(), t->schema().id) == change.drop.end())
+      return fail(errc::invalid_argument, "table `" + schema.name + "` exists already");
+
+  // Apply, and write it all in one batch.
+  write_batch batch = std::move(extra);
+  next_index_id_ = next_index;
+  for (table_id id : change.drop) {
+    auto it = std::find_if(tables_.begin(), tables_.end(), [&](auto& st) { return st->data->schema().id == id; });
+    if (it != tables_.end()) tables_.erase(it);
+  }
+  for (auto& [old, next] : altered) {
+    for (auto& s : old->sequences)
+      if (std::none_of(next->sequences.begin(), next->sequences.end(),
+                       [&](auto& kept) { return kept.schema.column == s.schema.column; }))
+        batch.erase(keys::sequence(id_, old->data->schema().id, s.schema.column));
+    for (auto& s : next->sequences)
+      batch.put(keys::sequence(id_, next->data->schema().id, s.schema.column),
+                std::string(reinterpret_cast<const char*>(&s.persisted_until), sizeof(i128)));
+    *old = std::move(*next);
+    batch.put(keys::table_schema(id_, old->data->schema().id), encode_schema(old->data->schema()));
+  }
+  checkpoint(batch);  // the altered tables whole, and no logged row in an old layout
+  for (table_id id : change.drop) {
+    batch.erase(keys::table_schema(id_, id));
+    table_snapshot::erase(batch, id_, id);
+    batch.erase_prefix(keys::table_sequences(id_, id));
+  }
+  for (table_schema schema : change.create) {
+    schema.id = next_table_id_++;
+    for (auto& ix : schema.indexes) ix.id = next_index_id_++;
+    auto st = std::make_unique<table_state>();
+    for (auto& q : schema.sequences) {
+      sequence_state s;
+      s.schema = q;
+      auto& type = schema.columns.at(q.column).type;
+      s.width = type.fixed_size().value_or(0);
+      s.max = q.max_value != 0 ? q.max_value : type_max(type);
+      s.next = s.reserved_until = s.persisted_until = q.start;
+      st->sequences.push_back(s);
+    }
+    batch.put(keys::table_schema(id_, schema.id), encode_schema(schema));
+    st->data = std::make_unique<table>(std::move(schema));
+    tables_.push_back(std::move(st));
+  }
+  submit(std::move(batch), std::move(on_durable));
+  return done{};
+}
+
 datastore::table_state* datastore::state_of(table_id id) {
   for (auto& st : tables_)
     if (st->data->schema().id == id) return st.get();

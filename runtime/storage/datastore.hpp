@@ -69,6 +69,23 @@ public:
   /// Renames a table's columns (one name per column). Durable like a commit.
   result<done> rename_columns(table_id id, const std::vector<std::string>& names, std::function<void()> on_durable = {});
 
+  /// A republished module's table changes, applied together by `migrate`.
+  struct schema_change {
+    std::vector<table_schema> create;  // new tables
+    std::vector<table_id> drop;        // tables the module no longer has
+    /// Existing tables (by id) as they become: the same columns, then new
+    /// ones with default values (stored rows get them), and their indexes
+    /// (unique ones checked against the rows), auto-increments, access and
+    /// primary key as the new module declares them.
+    std::vector<table_schema> alter;
+  };
+  /// Applies `change` and writes it, with `extra` (the module it belongs to),
+  /// in one batch: after a crash, the store holds all of it or none. Fails
+  /// whole (a duplicate under a new unique index, a default that does not fit
+  /// its column) and then changes nothing. Not inside a transaction; the
+  /// tables it alters are new objects (pointers to the old ones dangle).
+  result<done> migrate(const schema_change& change, write_batch extra, std::function<void()> on_durable = {});
+
   const table* find_table(table_id id) const;
   const table* find_table(std::string_view name) const;
   std::vector<const table*> tables() const;

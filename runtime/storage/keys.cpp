@@ -83,4 +83,6 @@ std::string row_limit(std::uint64_t id) { return database(id) + "/v/row_limit"; 
 
 std::string sleeping_schedules(std::uint64_t id) { return database(id) + "/v/sleeping_schedules"; }
 
+std::string running_module(std::uint64_t id) { return database(id) + "/v/module"; }
+
 } // namespace orrery::keys

@@ -91,5 +91,9 @@ std::string sequence(std::uint64_t id, std::uint32_t table, std::uint16_t column
 std::string row_limit(std::uint64_t id);
 /// The due times of sleeping database `id`'s armed schedules.
 std::string sleeping_schedules(std::uint64_t id);
+/// The hash of the module database `id`'s tables were last migrated to,
+/// written with the migration: after a crash, the registry takes it over its
+/// record's.
+std::string running_module(std::uint64_t id);
 
 } // namespace orrery::keys

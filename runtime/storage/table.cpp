@@ -1,5 +1,7 @@
 #include "runtime/storage/table.hpp"
 
+#include <unordered_set>
+
 
 namespace orrery {
 
@@ -188,6 +190,24 @@ const table_index* table::index(index_id id) const {
   for (auto& ix : indexes_)
     if (ix->schema().id == id) return ix.get();
   return nullptr;
+}
+
+std::optional<std::string> table::shared_value(const std::vector<std::uint16_t>& columns) const {
+  std::unordered_set<std::string> seen;
+  std::optional<std::string> shared;
+  std::vector<std::uint32_t> offsets;
+  rows_.scan([&](row_id r) {
+    if (shared) return;
+    std::string_view row = rows_.get(r);
+    column_offsets(row, offsets);
+    std::string values;
+    for (auto c : columns) {
+      std::uint32_t end = std::size_t(c) + 1 < offsets.size() ? offsets[c + 1] : std::uint32_t(row.size());
+      values.append(row.substr(offsets[c], end - offsets[c]));
+    }
+    if (!seen.insert(values).second) shared = std::move(values);
+  });
+  return shared;
 }
 
 void table::column_offsets(std::string_view row, std::vector<std::uint32_t>& out) const {

@@ -87,6 +87,8 @@ public:
   bool live(row_id r) const { return rows_.live(r); }
 
   void scan(const std::function<void(row_id)>& visit) const;
+  /// The BSATN of `columns`' values (back to back) that two rows share, if any.
+  std::optional<std::string> shared_value(const std::vector<std::uint16_t>& columns) const;
   const table_index* index(index_id id) const;
   const std::vector<std::unique_ptr<table_index>>& indexes() const { return indexes_; }
   /// Offsets of every column in a row (throws bsatn_error on bad bytes).

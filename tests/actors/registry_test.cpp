@@ -77,7 +77,7 @@ struct host {
   }
 
   publish_request publishing(const std::string& target, const std::string& bundle) const {
-    return publish_request{owner, target, bundle, false, ""};
+    return publish_request{owner, target, bundle, false, false, ""};
   }
 };
 
@@ -301,7 +301,8 @@ TEST_CASE("over the memory budget, idle databases sleep and one with a client st
   };
   // A connected client keeps "watched" from being put to sleep.
   auto sink = h.system->spawn([]() -> client_sink::behavior_type {
-    return {[](server_atom, const std::string&) {}, [](schema_atom, const std::string&) {}};
+    return {[](server_atom, const std::string&) {}, [](schema_atom, const std::string&) {},
+            [](closed_atom, const std::string&) {}};
   });
   auto [watched, connected] = ask_database<bool>(self, h, "watched", connect_atom::value, h.owner,
                                                  connection_id::random(), std::string("{}"), false, sink);

@@ -172,3 +172,45 @@ test('a malformed message closes the connection; the host goes on', async (t) =>
   assert.equal(await opens('?light=false'), true);
   assert.equal(await opens('?light=maybe'), false, 'light must be true or false');
 });
+
+test('a failed Subscribe keeps the last; quick ones replace in order; a taken query id changes nothing', async (t) => {
+  ok(run('publish', 'shelf', '-j', path.join(bundles, 'library.js')));
+  const c = await connect(t, 'shelf');
+  c.send({ Subscribe: { query_strings: ['SELECT * FROM author'], request_id: 1 } });
+  await c.next('InitialSubscription');
+  c.send({ Subscribe: { query_strings: ['SELECT * FROM nowhere'], request_id: 2 } });
+  const failed = await c.next('SubscriptionError');
+  assert.deepEqual([failed.request_id, failed.query_id], [{ some: 2 }, { none: [] }]);
+  ok(run('call', 'shelf', 'add_author', '1', '"Butler"'));
+  const still = await c.next('TransactionUpdateLight');
+  assert.deepEqual(rowsOf(still.update).map((r) => r.name), ['Butler'], 'the first Subscribe still holds');
+
+  // Two Subscribes sent back to back: each applies, and the second is what is followed.
+  c.send({ Subscribe: { query_strings: ['SELECT * FROM author'], request_id: 3 } });
+  c.send({ Subscribe: { query_strings: ['SELECT * FROM book'], request_id: 4 } });
+  assert.equal((await c.next('InitialSubscription')).request_id, 3);
+  assert.equal((await c.next('InitialSubscription')).request_id, 4);
+  ok(run('call', 'shelf', 'add_author', '2', '"Jemisin"'));
+  ok(run('call', 'shelf', 'add_book', '20', '2', '"The Fifth Season"'));
+  const light = await c.next('TransactionUpdateLight');
+  assert.deepEqual(light.update.tables.map((x) => x.table_name), ['book']);
+
+  c.send({ SubscribeMulti: { query_strings: ['SELECT * FROM author'], request_id: 5, query_id: { id: 6 } } });
+  await c.next('SubscribeMultiApplied');
+  c.send({ SubscribeMulti: { query_strings: ['SELECT * FROM book'], request_id: 6, query_id: { id: 6 } } });
+  assert.deepEqual((await c.next('SubscriptionError')).request_id, { some: 6 });
+  c.send({ UnsubscribeMulti: { request_id: 7, query_id: { id: 6 } } });
+  assert.equal((await c.next('UnsubscribeMultiApplied')).request_id, 7);
+});
+
+test('after a republish, rows are read with the new module', async (t) => {
+  ok(run('publish', 'swap', '-j', path.join(bundles, 'library.js')));
+  const c = await connect(t, 'swap');
+  ok(run('publish', 'swap', '-j', path.join(bundles, 'chat.js'), '--delete-data', '-y'));
+  c.send({ Subscribe: { query_strings: ['SELECT * FROM message'], request_id: 1 } });
+  await c.next('InitialSubscription');
+  c.send({ CallReducer: { reducer: 'send_message', args: '["new module"]', request_id: 2, flags: 0 } });
+  const update = await c.next('TransactionUpdate');
+  assert.deepEqual(rowsOf(update.status.Committed).map((r) => r.text), ['new module']);
+});
+

@@ -20,15 +20,35 @@ using namespace orrery;
 
 namespace {
 
-// A v1 client of a module with one table `t` (a u32 and a string).
+// A v1 client of a module with one table `t` (a u32 and a string) and a
+// procedure `p` returning a string, waiting for an answer to a request of
+// every kind (v2 request ids 1 to 8), with a legacy and a multi subscription.
 v1_session v1_client() {
   module_def def;
   table_schema t;
   t.name = "t";
   t.columns = {{"id", algebraic_type::primitive(type_kind::u32), {}}, {"text", algebraic_type::primitive(type_kind::string), {}}};
   def.tables.push_back(t);
+  procedure_def p;
+  p.name = p.source_name = "p";
+  p.params = algebraic_type::unit();
+  p.returns = algebraic_type::primitive(type_kind::string);
+  def.procedures.push_back(p);
   v1_session session;
   session.def = std::make_shared<const module_def>(std::move(def));
+  using kind = v1_session::pending::kind;
+  std::uint32_t id = 1;
+  for (kind k : {kind::subscribe, kind::subscribe_single, kind::subscribe_multi, kind::unsubscribe, kind::one_off,
+                 kind::reducer, kind::procedure, kind::replace}) {
+    v1_session::pending pending;
+    pending.type = k;
+    pending.request_id = id;
+    pending.name = k == kind::procedure ? "p" : "send_message";
+    session.requests[id++] = pending;
+  }
+  session.next_request = id;
+  session.legacy_set = v1_legacy_query_sets;
+  session.queries[1] = true;
   return session;
 }
 
