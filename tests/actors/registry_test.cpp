@@ -244,6 +244,32 @@ bool ended_normally(caf::scoped_actor& self, const database_actor& actor) {
   return ended;
 }
 
+TEST_CASE("after a crash between a migration and its record, the database comes back with the migrated-to module",
+          "[actors]") {
+  // The store as a crash leaves it: the migration's batch (the new module and
+  // the database's running-module key) is written, the record is not.
+  const std::string before = read_bundle("chat"), after = read_bundle("library");
+  const identity owner = identity::from_claims("test", "owner");
+  host h([&](store& db) {
+    write_batch batch;
+    batch.put(keys::record(5), R"({"id":5,"identity":")" + identity::from_claims("test", "db").to_hex() +
+                                 R"(","owner":")" + owner.to_hex() + R"(","names":["migrated"],"program":")" +
+                                 hash_of(before) + R"(","locked":false,"created":0})");
+    batch.put(keys::program(hash_of(before)), before);
+    batch.put(keys::program(hash_of(after)), after);
+    batch.put(keys::running_module(5), hash_of(after));
+    REQUIRE(db.write(batch, true).ok());
+  });
+  caf::scoped_actor self{*h.system};
+  auto found = ask<database_record>(self, h.registry, lookup_atom::value, std::string("migrated"));
+  REQUIRE(found.value);
+  CHECK(found.value->program_hash == hash_of(after));
+  CHECK(log_mentions(self, h, 5, "Recovered the module of the last migration"));
+  auto described = ask_database<std::string>(self, h, "migrated", describe_atom::value, std::uint32_t{9}).second;
+  REQUIRE(described.value);
+  CHECK(described.value->find("\"book\"") != std::string::npos);
+}
+
 TEST_CASE("an idle database falls asleep, and the next request wakes it with its data", "[actors]") {
   host h({}, std::chrono::milliseconds(100));
   caf::scoped_actor self{*h.system};
