@@ -51,6 +51,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_databases
 	node tests/bench/view_latency.mjs
 	node tests/bench/protocol_latency.mjs
+	node tests/bench/migration_time.mjs
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -1139,6 +1139,7 @@ struct database_state : module_environment {
   /// start empty), written in one batch with the module they belong to.
   result<done> update(const std::string& code, const std::string& hash, bool clear, bool break_clients) {
     if (auto opened = open_datastore(); !opened) return opened;
+    if (auto refused = refuse_writes()) return fail(errc::storage, *refused);
     // The running module, to compare with (a broken one compares as none).
     const bool running = clear || wake().ok();
     module_def decoded;
@@ -1155,7 +1156,7 @@ struct database_state : module_environment {
                                             "(orrery publish --break-clients).\n" + plan.text());
     }
     write_batch with_module;  // a crash leaves the tables and the module they belong to together
-    if (context.db && !context.db->get(keys::program(hash))) with_module.put(keys::program(hash), code);
+    with_module.put(keys::program(hash), code);
     with_module.put(keys::running_module(record.id), hash);
     const auto change = changes_to(decoded, clear);
     if (auto migrated = ds->migrate(change, std::move(with_module)); !migrated) return migrated;
@@ -1179,10 +1180,12 @@ struct database_state : module_environment {
     bundle_hash = hash;
     keep_image(*module, bundle_hash, false);  // stored by the next wake, once the registry stored the bundle
     bind_names();
-    const bool tables_replaced = !change.alter.empty() || !change.drop.empty();
-    if (clear || tables_replaced) schedules.clear();  // timers are kept by row bytes and table
+    // Timers are kept by table and row bytes: those of rebuilt schedule tables are armed again.
+    bool schedule_tables_replaced = false;
+    for (auto& altered : change.alter) schedule_tables_replaced = schedule_tables_replaced || altered.schedule;
+    if (clear || schedule_tables_replaced || !change.drop.empty()) schedules.clear();
     if (!clear) {
-      if (tables_replaced || !schedules.armed()) arm_all_schedules();
+      if (schedule_tables_replaced || !change.drop.empty() || !schedules.armed()) arm_all_schedules();
       return done{};
     }
     // The data is gone and the new module is in place, so it is published

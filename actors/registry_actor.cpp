@@ -117,17 +117,7 @@ struct registry_state {
         next_id = std::max(next_id, id + 1);
         return true;
       }
-      // A migration is written with its module: a crash before the record
-      // followed leaves the database at the new module.
-      if (auto migrated = db->get(keys::running_module(r->id));
-          migrated && *migrated != r->program_hash && db->get(keys::program(*migrated))) {
-        system_log(r->id, "Recovered the module of the last migration, " + migrated->substr(0, 16) +
-                            ", which the record did not yet name");
-        r->program_hash = *migrated;
-        write_batch batch;
-        batch.put(keys::record(r->id), to_json(*r).dump());
-        (void)db->write(batch, true);
-      }
+      follow_migration(*r);
       index(*r);
       next_id = std::max(next_id, r->id + 1);  // ids are never reused
       return true;
@@ -267,10 +257,27 @@ struct registry_state {
   }
 
   /// The actor of `r`, spawned (asleep until its first message) if needed.
+  /// A migration is written with its module; a record that did not follow
+  /// (a crash, or an update whose answer never came) follows now, so the
+  /// database never loads a module over another module's tables.
+  void follow_migration(database_record& r) {
+    auto migrated = db->get(keys::running_module(r.id));
+    if (!migrated || *migrated == r.program_hash || !db->get(keys::program(*migrated))) return;
+    system_log(r.id, "Recovered the module of the last migration, " + migrated->substr(0, 16) +
+                       ", which the record did not yet name");
+    r.program_hash = *migrated;
+    write_batch batch;
+    batch.put(keys::record(r.id), to_json(r).dump());
+    (void)db->write(batch, true);
+  }
+
   database_actor actor_for(const database_record& r, caf::local_actor* self) {
     auto it = live.find(r.id);
     if (it != live.end()) return it->second;
-    auto actor = spawn_database_actor(self->system(), context, r, {}, crashed.erase(r.id) > 0);
+    auto stored = records.find(r.id);
+    if (stored != records.end()) follow_migration(stored->second);
+    const database_record& current = stored != records.end() ? stored->second : r;
+    auto actor = spawn_database_actor(self->system(), context, current, {}, crashed.erase(r.id) > 0);
     watch(r.id, actor, self);
     return actor;
   }

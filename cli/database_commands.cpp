@@ -115,6 +115,8 @@ void add_publish(CLI::App& app) {
       throw cli_error("--delete-data takes always, on-conflict or never, not `" + o->delete_data + "`");
     bool clear = o->delete_data == "always", break_clients = o->break_clients;
     // An existing database migrates: show the plan first, and ask before breaking clients or clearing data.
+    if (o->dry_run && !o->module_hash.empty())
+      throw cli_error("--dry-run plans with the module's bundle: give -j or -p, not --module-hash");
     if (!o->name.empty() && !clear && o->module_hash.empty()) {
       http_reply planned = client.request("POST", db_path(o->name) + "/pre_publish", bundle, "application/javascript");
       if (planned.status == 404 && o->dry_run) {
@@ -123,12 +125,13 @@ void add_publish(CLI::App& app) {
       }
       // Not the caller's database: the publish itself says so.
       const bool theirs = planned.status == 401 || planned.status == 403;
+      if (theirs && o->dry_run) fail("cannot plan the update", planned);
       if (planned.status != 404 && !theirs) {
         if (!planned.ok()) fail("cannot plan the update", planned);
         json answer = json::parse(planned.body);
         if (answer.contains("ManualMigrate")) {
           std::cout << answer["ManualMigrate"]["reason"].get<std::string>();
-          if (o->dry_run) return;
+          if (o->dry_run) throw cli_error("the plan is refused: the update needs the data cleared");
           if (o->delete_data != "on-conflict")
             throw cli_error("not published: the update needs the data cleared (--delete-data=on-conflict clears it "
                             "when it must), or an incremental migration");

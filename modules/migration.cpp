@@ -3,6 +3,7 @@
 #include "runtime/types/bsatn.hpp"
 #include "runtime/types/json_value.hpp"
 #include "runtime/types/sats_json.hpp"
+#include "runtime/types/schema.hpp"
 
 #include <algorithm>
 
@@ -37,6 +38,24 @@ public:
   void add(change_class kind, std::string text) { plan.steps.push_back({kind, std::move(text)}); }
 
   void table(const table_schema& old, const table_schema& next) {
+    const std::size_t steps_before = plan.steps.size();
+    compare(old, next);
+    if (plan.steps.size() == steps_before && !same_layout(old, next))
+      add(change_class::safe, "Rebuilt table " + quoted(next.name) + " (column defaults or index details changed)");
+  }
+
+  migration_plan plan;
+
+private:
+  /// Whether the tables are stored alike (ids aside).
+  static bool same_layout(table_schema a, table_schema b) {
+    a.id = b.id = 0;
+    for (auto* t : {&a, &b})
+      for (auto& ix : t->indexes) ix.id = 0;
+    return encode_schema(a) == encode_schema(b);
+  }
+
+  void compare(const table_schema& old, const table_schema& next) {
     const std::string t = quoted(next.name);
     if (old.is_event != next.is_event)
       add(change_class::forbidden, "Changing whether table " + t + " is an event table requires clearing the data");
@@ -45,17 +64,17 @@ public:
       add(change_class::forbidden, std::string(next.schedule ? "Making" : "Ending") + " table " + t +
                                      (next.schedule ? " a schedule table" : " as a schedule table") +
                                      " requires clearing the data");
-    else if (old.schedule && (old.schedule->reducer != next.schedule->reducer ||
-                              old.schedule->at_column != next.schedule->at_column))
-      add(change_class::forbidden, "Changing the schedule of table " + t + " (reducer " + quoted(old.schedule->reducer) +
-                                     " → " + quoted(next.schedule->reducer) + ") requires clearing the data");
+    else if (old.schedule && old.schedule->reducer != next.schedule->reducer)
+      add(change_class::safe, "Table " + t + " now schedules reducer " + quoted(next.schedule->reducer) +
+                                " (was " + quoted(old.schedule->reducer) + ")");
     indexes(old, next);
     if (old.primary_key != next.primary_key) {
       if (!next.primary_key)
         add(change_class::breaking, "Removed the primary key of table " + t);
       else
-        add(change_class::breaking, "Primary key of table " + t + " is now " +
-                                      quoted(next.columns[*next.primary_key].name));
+        add(change_class::forbidden, std::string(old.primary_key ? "Changing" : "Adding") + " the primary key of table " +
+                                       t + " (" + quoted(next.columns[*next.primary_key].name) +
+                                       ") requires clearing the data");
     }
     for (auto& q : next.sequences)
       if (!sequence_on(old, q.column))
@@ -68,9 +87,6 @@ public:
           "Changed access for table " + t + (next.is_public ? " (private → public)" : " (public → private)"));
   }
 
-  migration_plan plan;
-
-private:
   void columns(const table_schema& old, const table_schema& next) {
     const std::string t = quoted(next.name);
     for (std::size_t i = 0; i < old.columns.size(); ++i) {
@@ -105,34 +121,54 @@ private:
     }
   }
 
-  void unique_check(const table_schema& next, const index_schema& ix, const std::string& what) {
-    auto duplicate = rows_.duplicate(next.name, ix.columns);
-    if (duplicate)
+  /// A unique index of `next` over the stored rows: safe when no two share its values.
+  void unique_check(const table_schema& old, const table_schema& next, const index_schema& ix, const std::string& what) {
+    std::vector<std::uint16_t> stored;  // the index's columns as the stored rows have them
+    for (auto c : ix.columns) {
+      auto same = std::find_if(old.columns.begin(), old.columns.end(), [&](auto& o) { return o.name == next.columns[c].name; });
+      if (same == old.columns.end()) {  // a new column: every stored row gets its one default
+        if (rows_.count(next.name) > 1)
+          add(change_class::forbidden, what + ": its stored rows would all share the default of new column " +
+                                         quoted(next.columns[c].name));
+        else
+          add(change_class::safe, what);
+        return;
+      }
+      stored.push_back(std::uint16_t(same - old.columns.begin()));
+    }
+    if (auto duplicate = rows_.duplicate(next.name, stored))
       add(change_class::forbidden, what + ": its rows share " + columns_of(next, ix.columns) + " = " + *duplicate +
                                      "; make them distinct first");
     else
       add(change_class::safe, what);
   }
 
+  static bool same_index(const index_schema& a, const index_schema& b, const table_schema& old, const table_schema& next) {
+    if (a.algorithm != b.algorithm || a.columns.size() != b.columns.size()) return false;
+    for (std::size_t i = 0; i < a.columns.size(); ++i)
+      if (old.columns[a.columns[i]].name != next.columns[b.columns[i]].name) return false;
+    return true;
+  }
+
   void indexes(const table_schema& old, const table_schema& next) {
     const std::string t = quoted(next.name);
     for (auto& ix : old.indexes) {
       const index_schema* kept = index_named(next, ix.name);
-      if (!kept || kept->algorithm != ix.algorithm) {
+      if (!kept || !same_index(ix, *kept, old, next)) {
         add(change_class::breaking, "Removed index " + quoted(ix.name) + " on " + columns_of(old, ix.columns) +
                                       " of table " + t);
       } else if (ix.unique && !kept->unique) {
         add(change_class::safe, "Removed unique constraint on " + columns_of(old, ix.columns) + " of table " + t);
       } else if (!ix.unique && kept->unique) {
-        unique_check(next, *kept, "Added unique constraint on " + columns_of(next, kept->columns) + " of table " + t);
+        unique_check(old, next, *kept, "Added unique constraint on " + columns_of(next, kept->columns) + " of table " + t);
       }
     }
     for (auto& ix : next.indexes) {
       const index_schema* was = index_named(old, ix.name);
-      if (was && was->algorithm == ix.algorithm) continue;
+      if (was && same_index(*was, ix, old, next)) continue;
       std::string what = "Created " + std::string(ix.unique ? "unique " : "") + "index " + quoted(ix.name) + " on " +
                          columns_of(next, ix.columns) + " of table " + t;
-      if (ix.unique) unique_check(next, ix, what);
+      if (ix.unique) unique_check(old, next, ix, what);
       else add(change_class::safe, what);
     }
   }
@@ -194,12 +230,19 @@ migration_plan plan_migration(const module_def& running, const std::vector<table
     else p.table(*old, t);
   }
 
+  // Clients call reducers: removing or changing one they may call breaks them.
+  auto callable = [](const reducer_def& r) { return r.client_callable && r.kind == lifecycle::none; };
   for (auto& r : running.reducers) {
     const reducer_def* kept = next.reducer(r.name);
-    if (!kept) p.add(change_class::breaking, "Removed reducer " + quoted(r.name));
-    else if (kept->params != r.params || kept->kind != r.kind || kept->client_callable != r.client_callable)
-      p.add(change_class::breaking, "Changed reducer " + quoted(r.name) +
-                                      (kept->params != r.params ? " (its parameters)" : " (who may call it)"));
+    const change_class kind = callable(r) ? change_class::breaking : change_class::safe;
+    if (!kept) p.add(kind, "Removed reducer " + quoted(r.name));
+    else if (kept->params != r.params)
+      p.add(kind, "Changed the parameters of reducer " + quoted(r.name));
+    else if (kept->kind != r.kind)
+      p.add(kind, "Changed when reducer " + quoted(r.name) + " runs (lifecycle)");
+    else if (callable(*kept) != callable(r))
+      p.add(kind, std::string(callable(*kept) ? "Clients may now call reducer " : "Clients may no longer call reducer ") +
+                    quoted(r.name));
   }
   for (auto& r : next.reducers)
     if (!running.reducer(r.name)) p.add(change_class::safe, "Added reducer " + quoted(r.name));

@@ -144,9 +144,9 @@ void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
   // The migration plan publishing the body's bundle to `:x` would apply (owner only).
   routes.add("POST", "/v1/database/:x/pre_publish", [&host](call_ptr call) {
-    with_owned_database(host, call, [&host, call](const database_record&) {
+    with_owned_database(host, call, [&host, call](const database_record& owned) {
       ask_database(
-        host, call, call->param("x"),
+        host, call, owned.database_identity.to_hex(),  // the database whose owner was checked
         [call](const database_record&) { return std::make_tuple(plan_atom::value, call->request.body); },
         [call](const std::string& plan) {
           json p = json::parse(plan);

@@ -79,9 +79,9 @@ public:
   /// Closes every client's connection (the module changed in a way that
   /// breaks them); their subscriptions end now.
   void disconnect_all(const std::string& why);
-  /// Plans every subscribed query again, as a migration replaced the tables
-  /// they read; the query sets of a query that no longer compiles end with
-  /// its error.
+  /// Plans every subscribed SQL query again, as a migration replaced the
+  /// tables they read (views read them by id, and stay); the query sets of a
+  /// query that no longer compiles end with its error.
   void recompile(datastore& ds, const identity& owner, const sql::row_security& visibility, const view_resolver& views);
 
   /// Notes that `connection` reads rows with the module's definition (a v1

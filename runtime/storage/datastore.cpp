@@ -235,6 +235,21 @@ result<done> datastore::rename_columns(table_id id, const std::vector<std::strin
 
 namespace {
 
+// What makes `schema` unfit for a table: no columns, an index or an
+// auto-increment naming a column it lacks, an auto-increment on a non-integer.
+std::optional<failure> shape_problem(const table_schema& schema) {
+  auto problem = [&](const std::string& what) { return fail(errc::invalid_argument, "table `" + schema.name + "`: " + what); };
+  if (schema.columns.empty()) return problem("it has no columns");
+  for (auto& ix : schema.indexes)
+    for (auto c : ix.columns)
+      if (c >= schema.columns.size()) return problem("index `" + ix.name + "` names column " + std::to_string(c));
+  for (auto& q : schema.sequences)
+    if (q.column >= schema.columns.size() || !schema.columns[q.column].type.is_integer() ||
+        !schema.columns[q.column].type.fixed_size())
+      return problem("auto_inc needs an integer column");
+  return std::nullopt;
+}
+
 // The integer of `width` bytes at `p` (little-endian), as far as i128 goes.
 i128 read_int(const char* p, std::size_t width, bool is_signed) {
   u128 v = 0;
@@ -257,6 +272,11 @@ result<done> datastore::migrate(const schema_change& change, write_batch extra, 
     const table_schema& was = old->data->schema();
     if (schema.columns.size() < was.columns.size())
       return fail(errc::invalid_argument, "table `" + was.name + "` cannot lose columns");
+    for (std::size_t c = 0; c < was.columns.size(); ++c)
+      if (schema.columns[c].type != was.columns[c].type)
+        return fail(errc::invalid_argument, "column `" + was.columns[c].name + "` of table `" + was.name +
+                                              "` cannot change its type: its stored rows would not read");
+    if (auto problem = shape_problem(schema)) return *problem;
     std::string appended;  // the new columns' values, the same for every stored row
     for (std::size_t c = was.columns.size(); c < schema.columns.size(); ++c) {
       const auto& column = schema.columns[c];
@@ -292,13 +312,14 @@ result<done> datastore::migrate(const schema_change& change, write_batch extra, 
     for (auto& q : schema.sequences) {
       auto kept = std::find_if(old->sequences.begin(), old->sequences.end(),
                                [&](auto& s) { return s.schema.column == q.column; });
-      if (kept != old->sequences.end()) {
-        next->sequences.push_back(*kept);
+      if (kept != old->sequences.end()) {  // its settings as declared now, its values where they were
+        sequence_state s = *kept;
+        s.schema = q;
+        s.max = q.max_value != 0 ? q.max_value : type_max(schema.columns[q.column].type);
+        next->sequences.push_back(s);
         continue;
       }
       const auto& type = schema.columns[q.column].type;
-      if (!type.is_integer() || !type.fixed_size())
-        return fail(errc::invalid_argument, "auto_inc needs an integer column in table `" + was.name + "`");
       sequence_state s;
       s.schema = q;
       s.width = *type.fixed_size();
@@ -313,6 +334,9 @@ result<done> datastore::migrate(const schema_change& change, write_batch extra, 
       next->sequences.push_back(s);
     }
     altered.emplace_back(old, std::move(next));
+  }
+  for (auto& schema : change.create) {
+    if (auto problem = shape_problem(schema)) return *problem;
   }
   for (auto& schema : change.create)
     if (const table* t = find_table(schema.name);
@@ -351,7 +375,7 @@ result<done> datastore::migrate(const schema_change& change, write_batch extra, 
       sequence_state s;
       s.schema = q;
       auto& type = schema.columns.at(q.column).type;
-      s.width = type.fixed_size().value_or(0);
+      s.width = *type.fixed_size();
       s.max = q.max_value != 0 ? q.max_value : type_max(type);
       s.next = s.reserved_until = s.persisted_until = q.start;
       st->sequences.push_back(s);

@@ -193,6 +193,8 @@ const table_index* table::index(index_id id) const {
 }
 
 std::optional<std::string> table::shared_value(const std::vector<std::uint16_t>& columns) const {
+  for (auto c : columns)
+    if (c >= schema_.columns.size()) return std::nullopt;
   std::unordered_set<std::string> seen;
   std::optional<std::string> shared;
   std::vector<std::uint32_t> offsets;

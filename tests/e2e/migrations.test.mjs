@@ -31,6 +31,8 @@ export const add_player = spacetimedb.reducer({ id: t.u32(), name: t.string(), s
   (ctx, row) => { ctx.db.player.insert(row); });
 export const add_note = spacetimedb.reducer({ id: t.u32(), text: t.string() },
   (ctx, row) => { ctx.db.note.insert(row); });
+export const player_count = spacetimedb.anonymousView({ name: 'player_count', public: true },
+  t.array(t.object('PlayerCount', { n: t.u64() })), (ctx) => [{ n: ctx.db.player.count() }]);
 `;
 
 /** Builds a module from its source (after the imports) into a bundle; returns its path. */
@@ -68,7 +70,7 @@ test('safe changes apply without asking; clients stay connected and subscribed',
   seeded('safe');
   const bindings = await sdkBindings('players-v1', ['-j', bundle('players-v1', playersV1)]);
   const { conn } = await connectClient(t, bindings, host.url, 'safe');
-  await subscribeTo(conn, ['SELECT * FROM player']);
+  await subscribeTo(conn, ['SELECT * FROM player', 'SELECT * FROM player_count']);
   let disconnected = false;
   conn.onDisconnect?.(() => { disconnected = true; });
 
@@ -92,6 +94,8 @@ test('safe changes apply without asking; clients stay connected and subscribed',
   // The client kept its subscription, planned again over the rebuilt table.
   ok(run(['call', 'safe', 'add_player', '4', '"di"', '10']));
   await waitUntil(() => conn.db.player.count() === 4n, 'the subscriber to hear of the new player');
+  // The view over the rebuilt table follows too.
+  await waitUntil(() => [...conn.db.playerCount.iter()].some((r) => r.n === 4n), 'the view to count the new player');
   assert.equal(disconnected, false);
 });
 
@@ -123,12 +127,14 @@ test('forbidden changes are refused naming each one, and the data stays', async 
   const forbidden = bundle('players-forbidden', playersV1
     .replace("name: t.string(), score: t.u32().index('btree'),", "name: t.u64(), score: t.u32().index('btree'), rank: t.u32(),")
     .replace('schema({ player, note })', 'schema({ player })'));
-  const dry = ok(run(['publish', 'forbidden', '-j', forbidden, '--dry-run']));
+  const planned = run(['publish', 'forbidden', '-j', forbidden, '--dry-run']);
+  assert.notEqual(planned.status, 0, 'a refused plan fails the dry run');
+  const dry = planned.stdout;
   assert.match(dry, /✗ Changing the type of column `name` of table `player` from String to U64/);
   assert.match(dry, /✗ Adding column `rank` to table `player` requires a default value/);
   assert.match(dry, /✗ Removing table `note`, which holds 1 rows/);
   const renamed = bundle('players-renamed', playersV1.replace('score: t.u32()', 'points: t.u32()'));
-  assert.match(ok(run(['publish', 'forbidden', '-j', renamed, '--dry-run'])), /✗ Removing \(or renaming\) column `score`/);
+  assert.match(run(['publish', 'forbidden', '-j', renamed, '--dry-run']).stdout, /✗ Removing \(or renaming\) column `score`/);
   const refused = run(['publish', 'forbidden', '-j', forbidden, '-y']);
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /needs the data cleared/);
