@@ -2,6 +2,8 @@
 // outcome, per client protocol and module line: v2 BSATN (what the SDK speaks)
 // and v1 JSON, against the chat module built with spacetimedb 2.x (V10) and
 // with 1.x (V9). One client, sequential calls; prints p50 and p99 of each.
+// Every client asks for confirmed reads (v1's default is not to), so each
+// reply waits for its commit to be durable.
 // `make bench` runs it.
 import { BinaryReader, BinaryWriter } from 'spacetimedb';
 import { WebSocket } from 'undici';
@@ -19,7 +21,8 @@ cli(me, ['publish', 'chat', '-j', path.join(bundles, 'chat.js'), '-s', host.url]
 cli(me, ['publish', 'v9chat', '-j', path.join(bundles, 'v9-chat.js'), '-s', host.url]);
 
 async function open(database, protocol) {
-  const ws = new WebSocket(`${host.url.replace('http', 'ws')}/v1/database/${database}/subscribe?compression=None`, [protocol]);
+  const ws = new WebSocket(`${host.url.replace('http', 'ws')}/v1/database/${database}/subscribe?compression=None&confirmed=true`,
+    [protocol]);
   ws.binaryType = 'arraybuffer';
   await new Promise((resolve, reject) => {
     ws.addEventListener('open', resolve, { once: true });
