@@ -4,6 +4,7 @@
 #include "actors/detail/idle_timer.hpp"
 #include "actors/detail/schedule_book.hpp"
 #include "actors/detail/subscription_hub.hpp"
+#include "actors/host_metrics.hpp"
 #include "modules/migration.hpp"
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
@@ -408,6 +409,7 @@ struct database_state : module_environment {
     if (module && !module->broken()) return done{};
     if (!ds) system_log("Awake");
     if (auto loaded = load(); !loaded) return loaded;
+    if (database_figures* f = figures()) f->awake = true;
     if (!schedules.armed()) arm_all_schedules();
     return done{};
   }
@@ -430,6 +432,13 @@ struct database_state : module_environment {
   /// schedule's due time and wakes the database for it; an actor that never
   /// armed the schedules (its module did not load) leaves the due time as it was.
   void fall_asleep(bool for_budget = false) {
+    if (database_figures* counted_in = figures()) {
+      database_figures& f = *counted_in;
+      f.awake = false;
+      f.memory_bytes = 0;
+      f.clients = 0;
+      f.subscriptions = 0;
+    }
     std::int64_t next_due = schedules.next_due();
     system_log(detail::asleep_line(context.idle_timeout, for_budget, next_due));
     schedules.keep_while_asleep(context.db, keys::sleeping_schedules(record.id));
@@ -441,7 +450,7 @@ struct database_state : module_environment {
     self->quit();
   }
 
-  /// What the database holds in memory now.
+  /// What the database holds in memory now; its gauges follow.
   database_usage usage() {
     database_usage out;
     out.awake = module || ds;  // a failed load may leave the tables in memory
@@ -450,7 +459,42 @@ struct database_state : module_environment {
     if (ds) out.table_bytes = ds->memory_bytes();
     out.queued = self->mailbox().size() + waiting.size();
     out.idle_micros = std::chrono::duration_cast<std::chrono::microseconds>(sleep_timer.quiet_for()).count();
+    if (database_figures* counted_in = figures()) {
+      database_figures& f = *counted_in;
+      f.awake = out.awake;
+      f.memory_bytes = std::int64_t(out.heap_bytes + out.table_bytes);
+      std::int64_t rows = 0;
+      if (ds)
+        for (const table* t : ds->tables()) rows += std::int64_t(t->row_count());
+      f.rows = rows;
+      f.clients = std::int64_t(subscriptions.client_count());
+      f.subscriptions = std::int64_t(subscriptions.query_count());
+    }
     return out;
+  }
+
+  /// The database's figures in the host's metrics, if the host keeps them.
+  database_figures* figures() {
+    if (!counted && context.metrics) counted = &context.metrics->of(record.id);
+    return counted;
+  }
+  database_figures* counted = nullptr;
+
+  /// Counts a finished call of `function` in the database's figures.
+  void note_call(const std::string& function, const identity& caller, std::chrono::steady_clock::time_point started,
+                 const call_result& outcome) {
+    if (!context.metrics) return;
+    call_record call;
+    call.at_micros = now_micros();
+    call.function = function;
+    call.caller = caller.to_hex();
+    call.micros = std::uint64_t(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
+    call.outcome = outcome.kind == call_result_kind::ok           ? "ok"
+                   : outcome.kind == call_result_kind::user_error ? "user_error"
+                                                                  : "internal_error";
+    if (outcome.kind != call_result_kind::ok) call.error = outcome.message.substr(0, 1000);
+    context.metrics->note_call(record.id, std::move(call));
   }
 
   // ---- schedules ----
@@ -542,6 +586,7 @@ struct database_state : module_environment {
       if (!tracker->wake_pending.exchange(true)) caf::anon_send(handle, durable_atom::value, ticket);
     };
     commit_result committed = tx.commit(std::move(on_durable));
+    if (database_figures* f = figures()) f->commits.fetch_add(1, std::memory_order_relaxed);
     schedules.apply(*ds, committed);
     if (module_busy)
       for (auto& u : committed.updates) changed_while_busy.insert(u.table);
@@ -626,12 +671,14 @@ struct database_state : module_environment {
     }
     const reducer_def& reducer = def.reducers[id];
     std::size_t scheduled_before = immediate.size();
+    const auto started = std::chrono::steady_clock::now();
     auto tx = ds->begin();
     call_outcome outcome = module->call_reducer(id, sender, connection, timestamp, args, tx);
     if (outcome.status == call_status::ok) {
       if (also) also(tx);
       call_result ok = result_of(call_result_kind::ok);
       ok.timestamp_micros = timestamp;
+      note_call(reducer.name, sender, started, ok);
       if (to_client)
         commit(tx, {}, connection.to_hex(),
                [to_client, ok](std::vector<query_set_changes> own) { to_client(ok, std::move(own)); },
@@ -646,6 +693,7 @@ struct database_state : module_environment {
     call_result failed = result_of(outcome.status == call_status::user_error ? call_result_kind::user_error
                                                                             : call_result_kind::internal_error,
                                    outcome.message);
+    note_call(reducer.name, sender, started, failed);
     if (outcome.status == call_status::internal_error)
       log(log_level::error, "reducer `" + reducer.name + "` failed: " + outcome.message);
     reload_if_broken("reducer `" + reducer.name + "`");
@@ -950,6 +998,7 @@ struct database_state : module_environment {
         return make_error(host_errc::not_owner, "client_connected refused the connection: " + ran.message);
       }
     }
+    client_gauges();
     return true;
   }
 
@@ -959,6 +1008,16 @@ struct database_state : module_environment {
     if (auto on_disconnect = def.lifecycle_reducer(lifecycle::on_disconnect))
       run(*on_disconnect, *id, connection, now_micros(), "", nullptr);
     subscriptions.remove(connection);
+    client_gauges();
+  }
+
+  /// Connected clients and their queries, in the database's figures.
+  void client_gauges() {
+    if (database_figures* f = figures()) {
+      f->clients = std::int64_t(subscriptions.client_count());
+      f->subscriptions = std::int64_t(subscriptions.query_count());
+      f->awake = true;
+    }
   }
 
   /// The client whose connection actor ended, if it was still connected.
@@ -993,10 +1052,13 @@ struct database_state : module_environment {
     }
     switch (r.type) {
       case client_request::kind::subscribe:
-        return subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility,
-                                       [this](const std::string& text, const identity& who) { return view_query(text, who); },
-                                       reply);
-      case client_request::kind::unsubscribe: return subscriptions.unsubscribe(connection, r, reply);
+        subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility,
+                                [this](const std::string& text, const identity& who) { return view_query(text, who); },
+                                reply);
+        return client_gauges();
+      case client_request::kind::unsubscribe:
+        subscriptions.unsubscribe(connection, r, reply);
+        return client_gauges();
       case client_request::kind::one_off_query: {
         auto rows = one_off_rows(r.queries.empty() ? "" : r.queries[0], c->id, r.json);
         if (!rows) return reply(encode_one_off_result(r.request_id, nullptr, rows.error().message));

@@ -18,6 +18,7 @@ namespace orrery {
 
 class store;
 class committer;
+class host_metrics;
 class module_image_cache;
 struct http_fetch_request;
 struct http_fetch_response;
@@ -102,6 +103,8 @@ struct database_context {
   std::uint64_t memory_budget_bytes = 0;
   /// Shares module images between the databases of one module (optional).
   module_image_cache* images = nullptr;
+  /// Where the database counts its calls and commits and sets its gauges (optional).
+  host_metrics* metrics = nullptr;
   /// Sends procedures' outbound HTTP requests (net/http_fetch); none: they fail.
   std::function<result<http_fetch_response>(const http_fetch_request&)> fetch_http{};
 };

@@ -6,23 +6,42 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <cstdlib>
 #include <deque>
 #include <unordered_map>
 
 namespace orrery {
 namespace {
 
+struct kept_line {
+  std::uint32_t size = 0;
+  std::int64_t ts_micros = 0;
+};
+
 struct database_log {
   bool loaded = false;
   std::uint64_t first = 0;  // oldest kept sequence number
   std::uint64_t next = 0;   // sequence number of the next line
-  std::deque<std::uint32_t> sizes;  // of the kept lines, oldest first
-  std::size_t bytes = 0;            // their sum
+  std::deque<kept_line> kept;  // oldest first
+  std::size_t bytes = 0;       // their sizes' sum
   std::vector<log_listener> followers;
 };
 
+// The "ts" of a stored line (JSON written by log_line_json); 0 if absent.
+std::int64_t ts_of(std::string_view line) {
+  auto at = line.find("\"ts\":");
+  return at == std::string_view::npos ? 0 : std::strtoll(std::string(line.substr(at + 5, 20)).c_str(), nullptr, 10);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 struct log_state {
   store* db = nullptr;
+  log_retention retention;
   std::unordered_map<std::uint64_t, database_log> logs;
 
   database_log& log_of(std::uint64_t id) {
@@ -31,14 +50,45 @@ struct log_state {
       std::string prefix = keys::log(id);
       db->scan(prefix, [&](std::string_view key, std::string_view value) {
         log.next = read_u64(key.substr(prefix.size())) + 1;
-        log.sizes.push_back(std::uint32_t(value.size()));
+        log.kept.push_back({std::uint32_t(value.size()), ts_of(value)});
         log.bytes += value.size();
         return true;
       });
-      log.first = log.next - log.sizes.size();  // kept lines are numbered without gaps
+      log.first = log.next - log.kept.size();  // kept lines are numbered without gaps
       log.loaded = true;
     }
     return log;
+  }
+
+  /// Drops, in `batch`, the oldest lines past the retention (count, bytes, age).
+  void keep_within_retention(std::uint64_t id, database_log& log, write_batch& batch, std::int64_t now_micros) {
+    auto too_old = [&] {
+      return retention.max_age_micros > 0 && log.kept.front().ts_micros < now_micros - retention.max_age_micros;
+    };
+    while (!log.kept.empty() &&
+           (log.kept.size() > max_lines_per_database || log.bytes > retention.max_bytes || too_old())) {
+      batch.erase(keys::log_line(id, log.first++));
+      log.bytes -= log.kept.front().size;
+      log.kept.pop_front();
+    }
+  }
+
+  std::vector<std::string> search(std::uint64_t id, const std::string& grep, std::int64_t since, std::int64_t until,
+                                  int min_rank, std::uint32_t n) {
+    const std::string needle = lower(grep);
+    std::vector<std::string> lines;
+    db->scan(keys::log(id), [&](std::string_view, std::string_view value) {
+      auto line = nlohmann::json::parse(value, nullptr, false);
+      if (line.is_discarded()) return true;
+      std::int64_t ts = line.value("ts", std::int64_t(0));
+      if ((since && ts < since) || (until && ts >= until)) return true;
+      if (min_rank >= 0 && log_level_rank(line.value("level", "")) < min_rank) return true;
+      if (!needle.empty() && lower(line.value("message", "")).find(needle) == std::string::npos) return true;
+      lines.emplace_back(value);
+      if (n && lines.size() > n) lines.erase(lines.begin());
+      return true;
+    });
+    return lines;
   }
 
   std::vector<std::string> tail(std::uint64_t id, std::uint32_t n) {
@@ -65,10 +115,19 @@ std::string log_line_json(const log_record& r) {
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-log_actor spawn_log_actor(caf::actor_system& system, store& db) {
+int log_level_rank(std::string level) {
+  level = lower(std::move(level));
+  static const char* order[] = {"trace", "debug", "info", "warn", "error", "panic"};
+  for (int i = 0; i < 6; ++i)
+    if (level == order[i]) return i;
+  return -1;
+}
+
+log_actor spawn_log_actor(caf::actor_system& system, store& db, log_retention retention) {
   using self_ptr = log_actor::stateful_pointer<log_state>;
-  return system.spawn([&db](self_ptr self) -> log_actor::behavior_type {
+  return system.spawn([&db, retention](self_ptr self) -> log_actor::behavior_type {
     self->state.db = &db;
+    self->state.retention = retention;
     self->set_down_handler([=](const caf::down_msg& down) {
       for (auto& [id, log] : self->state.logs) {
         auto& f = log.followers;
@@ -87,19 +146,19 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db) {
         std::string text = log_line_json(record);
         write_batch batch;
         batch.put(keys::log_line(id, log.next++), text);
-        log.sizes.push_back(std::uint32_t(text.size()));
+        log.kept.push_back({std::uint32_t(text.size()), record.ts_micros});
         log.bytes += text.size();
-        // Lines past either cap go oldest first, in the same write.
-        while (log.sizes.size() > max_lines_per_database || log.bytes > max_bytes_per_database) {
-          batch.erase(keys::log_line(id, log.first++));
-          log.bytes -= log.sizes.front();
-          log.sizes.pop_front();
-        }
+        // Lines past the retention go oldest first, in the same write.
+        self->state.keep_within_retention(id, log, batch, record.ts_micros);
         if (auto s = self->state.db->write(batch, false); !s.ok())
           caf::aout(self) << "log write failed: " << s.error << std::endl;
         for (auto& follower : log.followers) self->send(follower, line_atom::value, text);
       },
       [=](tail_atom, std::uint64_t id, std::uint32_t n) { return self->state.tail(id, n); },
+      [=](search_atom, std::uint64_t id, const std::string& grep, std::int64_t since, std::int64_t until,
+          const std::string& level, std::uint32_t n) {
+        return self->state.search(id, grep, since, until, level.empty() ? -1 : log_level_rank(level), n);
+      },
       [=](follow_atom, std::uint64_t id, std::uint32_t n,
           log_listener listener) -> caf::result<std::vector<std::string>> {
         auto& followers = self->state.log_of(id).followers;

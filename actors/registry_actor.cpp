@@ -1,6 +1,8 @@
 #include "actors/registry_actor.hpp"
 
 #include "actors/detail/memory_budget.hpp"
+#include "actors/host_metrics.hpp"
+#include "runtime/storage/committer.hpp"
 #include "runtime/storage/keys.hpp"
 #include "runtime/storage/store.hpp"
 #include "runtime/types/blake3.hpp"
@@ -571,8 +573,36 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
     st.live.erase(it);
   }
   auto rp = self->make_response_promise<database_record>();
-  discard(self, actor, record.id, [rp, record]() mutable { rp.deliver(record); });
+  discard(self, actor, record.id, [self, rp, record]() mutable {
+    if (self->state.context.metrics) self->state.context.metrics->forget(record.id);
+    rp.deliver(record);
+  });
   return rp;
+}
+
+/// Every awake database sets its gauges (answering for its usage), and the
+/// host's metrics take a point of history; again in `metrics_interval`.
+constexpr std::chrono::seconds metrics_interval{10};
+
+void sample_metrics(self_ptr self) {
+  auto& st = self->state;
+  for (auto& [id, actor] : st.live)
+    self->request(actor, std::chrono::seconds(5), usage_atom::value).then([](const database_usage&) {}, [](caf::error&) {});
+  st.context.metrics->sample(now_micros());
+  self->delayed_send(self, metrics_interval, sample_atom::value);
+}
+
+/// The Prometheus text of every database's figures and the host's.
+std::string metrics_text(self_ptr self) {
+  auto& st = self->state;
+  std::map<std::uint64_t, database_label> labels;
+  for (auto& [id, r] : st.records) labels[id] = {r.database_identity.to_hex(), r.names.empty() ? "" : r.names.front()};
+  sync_figures syncs;
+  if (st.context.durability) {
+    auto c = st.context.durability->counters();
+    syncs = {c.syncs, c.batches, c.sync_micros};
+  }
+  return st.context.metrics->prometheus(labels, syncs);
 }
 
 caf::result<database_record> set_names(self_ptr self, const identity& caller,
@@ -635,6 +665,7 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
     self->state.logs = context.logs;
     self->state.load();
     if (context.memory_budget_bytes) self->send(self, usage_atom::value);
+    if (context.metrics) self->send(self, sample_atom::value);
     for (auto [id, when] : std::map<std::uint64_t, std::int64_t>(self->state.due)) self->state.wake_at(id, when, self);
     // Databases stop with the registry.
     self->set_exit_handler([self](const caf::exit_msg& msg) {
@@ -646,6 +677,11 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
     return {
       [=](publish_atom, const publish_request& req) -> caf::result<publish_result> {
         return guarded("publishing", [&] { return publish(self, req); });
+      },
+      [=](sample_atom) { sample_metrics(self); },
+      [=](metrics_atom) -> caf::result<std::string> {
+        if (!self->state.context.metrics) return std::string();
+        return metrics_text(self);
       },
       [=](lookup_atom, const std::string& target) -> caf::result<database_record> {
         return guarded("looking up a database", [&]() -> caf::result<database_record> {

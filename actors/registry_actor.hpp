@@ -49,7 +49,11 @@ using registry_actor = caf::typed_actor<
   caf::reacts_to<wake_atom, std::uint64_t, std::int64_t>,
   caf::reacts_to<idle_atom>,
   // Internal: time to check the memory budget.
-  caf::reacts_to<usage_atom>>;
+  caf::reacts_to<usage_atom>,
+  // The Prometheus text of the host's metrics (empty when it keeps none).
+  caf::replies_to<metrics_atom>::with<std::string>,
+  // Internal: time to take a point of the metrics' history.
+  caf::reacts_to<sample_atom>>;
 
 /// Loads every record from the context's store, which must outlive the actor.
 registry_actor spawn_registry_actor(caf::actor_system& system, const database_context& context);

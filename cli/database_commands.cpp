@@ -8,10 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 
 namespace orrery::cli {
@@ -233,10 +235,32 @@ void add_list(CLI::App& app) {
   });
 }
 
+/// Microseconds since the epoch of `text`: an age (`90s`, `15m`, `2h`, `7d` ago)
+/// or a UTC time (`2026-11-30`, `2026-11-30T14:05:00Z`, `2026-11-30 14:05`).
+std::int64_t parse_time(const std::string& text) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  std::smatch m;
+  if (std::regex_match(text, m, std::regex(R"((\d+)(s|m|h|d))"))) {
+    const std::int64_t unit = m[2] == "s" ? 1 : m[2] == "m" ? 60 : m[2] == "h" ? 3600 : 86400;
+    return now - std::stoll(m[1]) * unit * 1000000;
+  }
+  if (std::regex_match(text, m, std::regex(R"((\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?Z?)"))) {
+    std::tm t{};
+    t.tm_year = std::stoi(m[1]) - 1900;
+    t.tm_mon = std::stoi(m[2]) - 1;
+    t.tm_mday = std::stoi(m[3]);
+    if (m[4].matched) t.tm_hour = std::stoi(m[4]), t.tm_min = std::stoi(m[5]);
+    if (m[6].matched) t.tm_sec = std::stoi(m[6]);
+    return std::int64_t(timegm(&t)) * 1000000;
+  }
+  throw cli_error("a time is an age like 15m, 2h or 7d, or a UTC time like 2026-11-30T14:05:00Z, not `" + text + "`");
+}
+
 void add_logs(CLI::App& app) {
   struct options {
     server_option server;
-    std::string db, format = "text", level;
+    std::string db, format = "text", level, grep, since, until;
     std::optional<std::uint32_t> lines;
     bool follow = false, level_exact = false;
   };
@@ -249,19 +273,38 @@ void add_logs(CLI::App& app) {
   cmd->add_option("-l,--level", o->level, "Lowest level shown: trace, debug, info, warn, error, panic")
     ->check([](const std::string& l) { return level_rank(l) < 0 ? "unknown level `" + l + "`" : ""; });
   cmd->add_flag("--level-exact", o->level_exact, "Show only lines of exactly --level");
+  cmd->add_option("--grep", o->grep, "Only lines whose message holds this text (any case)");
+  cmd->add_option("--since", o->since, "Only lines from this time: an age (15m, 2h, 7d) or a UTC time");
+  cmd->add_option("--until", o->until, "Only lines before this time: an age (15m, 2h, 7d) or a UTC time");
   o->server.add_to(cmd);
   cmd->callback([o] {
     auto client = connect(o->server);
     std::uint32_t n = o->lines ? *o->lines : (o->follow ? 10 : 0);
     std::string target = db_path(o->db) + "/logs?num_lines=" + std::to_string(n) +
                          (o->follow ? "&follow=true" : "");
+    // A search runs on the host over the whole kept log; followed lines are filtered here.
+    if (!o->follow) {
+      if (!o->grep.empty()) target += "&grep=" + url_encode(o->grep);
+      if (!o->level.empty()) target += "&level=" + url_encode(o->level);
+      if (!o->since.empty()) target += "&since=" + std::to_string(parse_time(o->since));
+      if (!o->until.empty()) target += "&until=" + std::to_string(parse_time(o->until));
+    } else if (!o->since.empty() || !o->until.empty()) {
+      throw cli_error("--since and --until search the kept log; --follow shows new lines");
+    }
     int wanted = o->level.empty() ? -1 : level_rank(o->level);
+    std::string grep = o->grep;
+    for (auto& c : grep) c = char(std::tolower(static_cast<unsigned char>(c)));
     std::string pending, error_body;
     auto print = [&](const std::string& text) {
       json line = json::parse(text, nullptr, false);
       if (line.is_discarded()) return;
       int rank = level_rank(line.value("level", ""));
       if (wanted >= 0 && (o->level_exact ? rank != wanted : rank < wanted)) return;
+      if (!grep.empty()) {
+        std::string message = line.value("message", "");
+        for (auto& c : message) c = char(std::tolower(static_cast<unsigned char>(c)));
+        if (message.find(grep) == std::string::npos) return;
+      }
       std::cout << (o->format == "json" ? text : format_log_line(line)) << std::endl;
     };
     int status = client.stream(target, [&](std::string_view data) {

@@ -2,6 +2,7 @@
 // the actors and the HTTP server, and shuts all down cleanly on SIGINT/SIGTERM.
 
 #include "actors/actor_system_settings.hpp"
+#include "actors/host_metrics.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "cli/commands.hpp"
@@ -34,6 +35,8 @@ struct start_options {
   std::size_t max_connections = http_limits{}.connections;
   double idle_timeout_seconds = 60;
   std::size_t memory_budget_mb = 0;
+  std::size_t log_retention_mb = 8;
+  double log_retention_days = 0;
   bool in_memory = false;
   http_fetch_policy outbound_http;
 };
@@ -95,24 +98,30 @@ void run_host(const start_options& o) {
   std::unique_ptr<http_server> server;
   {
     module_image_cache images;  // outlives the actors that share it
+    host_metrics metrics;       // ... and the figures they keep
     caf::actor_system_config cfg;
     apply_actor_system_settings(cfg);
     caf::actor_system system{cfg};
-    auto logs = spawn_log_actor(system, *db);
+    log_retention retention;
+    retention.max_bytes = o.log_retention_mb << 20;
+    retention.max_age_micros = std::int64_t(o.log_retention_days * 86400e6);
+    auto logs = spawn_log_actor(system, *db, retention);
     database_context context{db.get(), &durability, logs, o.reducer_budget, o.heap_limit_mb << 20,
                              std::chrono::milliseconds(std::int64_t(std::ceil(o.idle_timeout_seconds * 1000)))};
     context.memory_budget_bytes = std::uint64_t(o.memory_budget_mb) << 20;
     context.images = &images;
+    context.metrics = &metrics;
     // A procedure, waiting for its requests included, runs within the reducer time budget.
     http_fetch_policy policy = o.outbound_http;
     policy.max_timeout = std::min(policy.max_timeout, o.reducer_budget);
     policy.default_timeout = std::min(policy.default_timeout, policy.max_timeout);
     context.fetch_http = [policy](const http_fetch_request& request) { return http_fetch(request, policy); };
     auto registry = spawn_registry_actor(system, context);
-    host_services services{system, registry, logs, *tokens};
+    host_services services{system, registry, logs, *tokens, &metrics};
     add_identity_routes(routes, services);
     add_database_routes(routes, services);
     add_subscribe_route(routes, services);
+    add_metrics_routes(routes, services);
     auto stop_actors = [&] {
       caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
@@ -162,6 +171,13 @@ void add_start_command(CLI::App& app) {
                   "MB that awake databases may hold together; past it the least recently used idle ones sleep "
                   "(0: no budget)")
     ->check(CLI::Range(std::size_t(0), std::size_t(1) << 30))
+    ->capture_default_str();
+  cmd->add_option("--log-retention-mb", o->log_retention_mb, "MB of log each database keeps, newest lines first")
+    ->check(CLI::Range(std::size_t(1), std::size_t(1) << 20))
+    ->capture_default_str();
+  cmd->add_option("--log-retention-days", o->log_retention_days,
+                  "Days a log line is kept (0: until the size limit drops it)")
+    ->check(CLI::Range(0.0, 36500.0))
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

@@ -1,6 +1,7 @@
 #pragma once
-// A module's definition: the RawModuleDef (V10) that `__describe_module__`
-// returns, decoded into table schemas and reducers the host can use.
+// A module's definition: the RawModuleDef that `__describe_module__` returns
+// (V10 from the 2.x library, V9 from 1.x), decoded into table schemas and
+// reducers the host can use.
 //
 // The bytes come from module code, so decoding trusts nothing: types nest at
 // most max_type_depth deep (counting type references), resolving references
@@ -99,7 +100,7 @@ struct module_def {
   const http_route_def* route(std::string_view method, std::string_view path) const;
 };
 
-/// Decodes RawModuleDef BSATN; fails naming what it cannot use.
+/// Decodes RawModuleDef BSATN (V9 or V10); fails naming what it cannot use.
 result<module_def> decode_module_def(std::string_view bytes);
 
 

@@ -1,5 +1,6 @@
 // Routes under /v1/database: publishing, names, deletion, locking and logs.
 
+#include "actors/host_metrics.hpp"
 #include "net/host_api.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -142,6 +143,23 @@ void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint
 
 void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
+  // The last hour of the database's figures and its recent calls (owner only), for the console.
+  routes.add("GET", "/v1/database/:x/metrics", [&host](call_ptr call) {
+    with_owned_database(host, call, [&host, call](const database_record& r) {
+      json points = json::array(), calls = json::array();
+      if (host.metrics) {
+        for (auto& p : host.metrics->history(r.id))
+          points.push_back({{"at", p.at_micros}, {"calls_per_s", p.calls_per_s}, {"errors_per_s", p.errors_per_s},
+                            {"commits_per_s", p.commits_per_s}, {"p50_ms", p.p50_ms}, {"p99_ms", p.p99_ms},
+                            {"clients", p.clients}, {"subscriptions", p.subscriptions}, {"rows", p.rows},
+                            {"memory_bytes", p.memory_bytes}});
+        for (auto& c : host.metrics->recent_calls(r.id))
+          calls.push_back({{"at", c.at_micros}, {"function", c.function}, {"caller", c.caller}, {"micros", c.micros},
+                           {"outcome", c.outcome}, {"error", c.error}});
+      }
+      call->reply(http_response::json(200, json{{"history", points}, {"recent_calls", calls}}.dump()));
+    });
+  });
   // The migration plan publishing the body's bundle to `:x` would apply (owner only).
   routes.add("POST", "/v1/database/:x/pre_publish", [&host](call_ptr call) {
     with_owned_database(host, call, [&host, call](const database_record& owned) {
@@ -264,17 +282,33 @@ void add_database_routes(router& routes, host_services& host) {
       }
     }
     bool follow = call->request.query_value("follow") == std::optional<std::string>("true");
-    with_owned_database(host, call, [&host, call, n, follow](const database_record& r) {
+    // A search: lines holding `grep`, from `since` to `until` (µs since the epoch), at `level` or above.
+    std::string grep = call->request.query_value("grep").value_or("");
+    std::string level = call->request.query_value("level").value_or("");
+    std::int64_t since = 0, until = 0;
+    for (auto [name, into] : {std::pair<const char*, std::int64_t*>{"since", &since}, {"until", &until}})
+      if (auto text = call->request.query_value(name)) {
+        try {
+          *into = std::stoll(*text);
+        } catch (const std::exception&) {
+          return call->reply(400, std::string(name) + " must be microseconds since the epoch, not `" + *text + "`");
+        }
+      }
+    if (!level.empty() && log_level_rank(level) < 0)
+      return call->reply(400, "level must be trace, debug, info, warn, error or panic, not `" + level + "`");
+    const bool search = !grep.empty() || !level.empty() || since || until;
+    if (search && follow) return call->reply(400, "follow a log, or search it, not both");
+    with_owned_database(host, call, [&host, call, n, follow, search, grep, level, since, until](const database_record& r) {
       if (follow) return follow_logs(host, call, r.id, n);
-      ask(host, call, host.logs,
-          [call](const std::vector<std::string>& lines) {
-            std::string body;
-            for (auto& line : lines) body += line + "\n";
-            http_response res = http_response::json(200, std::move(body));
-            res.content_type = "application/x-ndjson";
-            call->reply(std::move(res));
-          },
-          tail_atom::value, r.id, n);
+      auto answer = [call](const std::vector<std::string>& lines) {
+        std::string body;
+        for (auto& line : lines) body += line + "\n";
+        http_response res = http_response::json(200, std::move(body));
+        res.content_type = "application/x-ndjson";
+        call->reply(std::move(res));
+      };
+      if (search) return ask(host, call, host.logs, answer, search_atom::value, r.id, grep, since, until, level, n);
+      ask(host, call, host.logs, answer, tail_atom::value, r.id, n);
     });
   });
 }

@@ -17,11 +17,14 @@
 
 namespace orrery {
 
+class host_metrics;
+
 struct host_services {
   caf::actor_system& system;
   registry_actor registry;
   log_actor logs;
   token_issuer& tokens;
+  host_metrics* metrics = nullptr;  // none: no history or recent calls to show
 };
 
 constexpr auto actor_request_timeout = std::chrono::seconds(30);
@@ -84,5 +87,6 @@ void ask_database(const host_services& host, const call_ptr& call, const std::st
 void add_identity_routes(router& routes, host_services& host);
 void add_database_routes(router& routes, host_services& host);
 void add_subscribe_route(router& routes, host_services& host);
+void add_metrics_routes(router& routes, host_services& host);
 
 } // namespace orrery

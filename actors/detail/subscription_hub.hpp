@@ -59,6 +59,9 @@ public:
   void remove(const connection_id& connection);
 
   bool has_clients() const { return !clients_.empty(); }
+  std::size_t client_count() const { return clients_.size(); }
+  /// Distinct plans followed, whoever subscribed to them.
+  std::size_t query_count() const { return queries_.size(); }
   std::optional<connected_client> find(const connection_id& connection) const;
   /// The client whose sink this is, if it is still connected.
   std::optional<connection_id> connection_of(const caf::actor_addr& sink) const;

@@ -61,6 +61,7 @@ void committer::run() {
       group.swap(queue_);
     }
     last_sync_ = std::chrono::steady_clock::now();
+    const auto sync_started = last_sync_;
     // Nothing later may be written, let alone reported durable, once a write failed.
     if (!failure()) {
       std::vector<const write_batch*> parts;
@@ -73,6 +74,7 @@ void committer::run() {
         failure_ = s.error;
       }
     }
+    const auto synced = std::chrono::steady_clock::now();
     for (auto& [batch, cb] : group)
       if (cb) cb();
     {
@@ -80,6 +82,7 @@ void committer::run() {
       completed_ += group.size();
       stats_.batches += group.size();
       ++stats_.syncs;
+      stats_.sync_micros += std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(synced - sync_started).count());
     }
     drained_.notify_all();
   }

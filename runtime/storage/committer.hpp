@@ -42,6 +42,7 @@ public:
   struct stats {
     std::uint64_t batches = 0;
     std::uint64_t syncs = 0;
+    std::uint64_t sync_micros = 0;  // time spent writing and syncing, all syncs together
   };
   stats counters() const;
 
