@@ -475,26 +475,27 @@ struct database_state : module_environment {
 
   /// The database's figures in the host's metrics, if the host keeps them.
   database_figures* figures() {
-    if (!counted && context.metrics) counted = &context.metrics->of(record.id);
-    return counted;
+    if (!counted && context.metrics) counted = context.metrics->of(record.id);
+    return counted.get();
   }
-  database_figures* counted = nullptr;
+  std::shared_ptr<database_figures> counted;
 
   /// Counts a finished call of `function` in the database's figures.
   void note_call(const std::string& function, const identity& caller, std::chrono::steady_clock::time_point started,
                  const call_result& outcome) {
-    if (!context.metrics) return;
+    database_figures* f = figures();
+    if (!f) return;
     call_record call;
     call.at_micros = now_micros();
     call.function = function;
-    call.caller = caller.to_hex();
+    call.caller = caller;
     call.micros = std::uint64_t(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
-    call.outcome = outcome.kind == call_result_kind::ok           ? "ok"
-                   : outcome.kind == call_result_kind::user_error ? "user_error"
-                                                                  : "internal_error";
+    call.result = outcome.kind == call_result_kind::ok           ? call_record::outcome::ok
+                  : outcome.kind == call_result_kind::user_error ? call_record::outcome::user_error
+                                                                 : call_record::outcome::internal_error;
     if (outcome.kind != call_result_kind::ok) call.error = outcome.message.substr(0, 1000);
-    context.metrics->note_call(record.id, std::move(call));
+    f->note(std::move(call));
   }
 
   // ---- schedules ----

@@ -29,15 +29,30 @@ double percentile_ms(const std::array<std::uint64_t, duration_histogram::bounds.
   for (std::size_t i = 0; i < counts.size(); ++i) {
     seen += counts[i];
     if (double(seen) >= wanted) {
-      const std::uint64_t bound = i < duration_histogram::bounds.size() ? duration_histogram::bounds[i]
-                                                                         : duration_histogram::bounds.back() * 2;
+      // Past the last bound: at least that long, which is all the buckets say.
+      const std::uint64_t bound = duration_histogram::bounds[std::min(i, duration_histogram::bounds.size() - 1)];
       return double(bound) / 1000.0;
     }
   }
   return double(duration_histogram::bounds.back()) / 1000.0;
 }
 
-database_figures& host_metrics::of(std::uint64_t id) {
+void database_figures::note(call_record call) {
+  calls.fetch_add(1, std::memory_order_relaxed);
+  if (call.result == call_record::outcome::user_error) user_errors.fetch_add(1, std::memory_order_relaxed);
+  else if (call.result == call_record::outcome::internal_error) internal_errors.fetch_add(1, std::memory_order_relaxed);
+  durations.add(call.micros);
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  if (recent_.size() == recent_calls_kept) recent_.pop_front();
+  recent_.push_back(std::move(call));
+}
+
+std::vector<call_record> database_figures::recent() const {
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  return {recent_.begin(), recent_.end()};
+}
+
+std::shared_ptr<database_figures> host_metrics::of(std::uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& entry = databases_[id];
   if (!entry) entry = std::make_unique<tracked>();
@@ -49,30 +64,25 @@ void host_metrics::forget(std::uint64_t id) {
   databases_.erase(id);
 }
 
-void host_metrics::note_call(std::uint64_t id, call_record call) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto& entry = databases_[id];
-  if (!entry) entry = std::make_unique<tracked>();
-  database_figures& f = entry->figures;
-  f.calls.fetch_add(1, std::memory_order_relaxed);
-  if (call.outcome == "user_error") f.user_errors.fetch_add(1, std::memory_order_relaxed);
-  else if (call.outcome == "internal_error") f.internal_errors.fetch_add(1, std::memory_order_relaxed);
-  f.durations.add(call.micros);
-  entry->calls_kept.push_back(std::move(call));
-  if (entry->calls_kept.size() > recent_calls_kept) entry->calls_kept.pop_front();
-}
-
 std::vector<call_record> host_metrics::recent_calls(std::uint64_t id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = databases_.find(id);
-  if (it == databases_.end()) return {};
-  return {it->second->calls_kept.begin(), it->second->calls_kept.end()};
+  std::shared_ptr<database_figures> figures;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = databases_.find(id);
+    if (it == databases_.end()) return {};
+    figures = it->second->figures;
+  }
+  return figures->recent();
 }
 
 void host_metrics::sample(std::int64_t now_micros) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [id, t] : databases_) {
-    const database_figures& f = t->figures;
+    const database_figures& f = *t->figures;
+    if (!f.awake) {  // asleep: no point, and after an hour its history goes
+      if (!t->points.empty() && t->points.back().at_micros < now_micros - 3600 * std::int64_t(1000000)) t->points.clear();
+      continue;
+    }
     const std::uint64_t calls = f.calls.load(), errors = f.user_errors.load() + f.internal_errors.load(),
                         commits = f.commits.load();
     const auto buckets = f.durations.counts();
@@ -153,27 +163,30 @@ private:
 
 std::string host_metrics::prometheus(const std::map<std::uint64_t, database_label>& labels,
                                      const sync_figures& syncs) const {
-  std::lock_guard<std::mutex> lock(mutex_);
   struct row {
     std::string labels;
-    const database_figures* f;
+    std::shared_ptr<const database_figures> f;
   };
   std::vector<row> rows;
-  for (auto& [id, label] : labels) {
-    auto it = databases_.find(id);
-    if (it == databases_.end()) continue;
-    rows.push_back({"database_identity=\"" + escaped(label.identity) + "\",database=\"" + escaped(label.name) + "\"",
-                    &it->second->figures});
+  {
+    std::lock_guard<std::mutex> lock(mutex_);  // only to take the figures: they are read without it
+    for (auto& [id, label] : labels) {
+      auto it = databases_.find(id);
+      if (it == databases_.end()) continue;
+      rows.push_back({"database_identity=\"" + escaped(label.identity) + "\",database=\"" + escaped(label.name) + "\"",
+                      it->second->figures});
+    }
   }
   exposition e;
-  e.family("orrery_calls_total", "counter", "Calls of reducers and procedures, by outcome.");
+  e.family("orrery_calls_total", "counter", "Reducer calls (clients', scheduled, lifecycle), by outcome.");
   for (auto& r : rows) {
     e.line("orrery_calls_total", r.labels + ",outcome=\"ok\"",
            std::to_string(r.f->calls - r.f->user_errors - r.f->internal_errors));
     e.line("orrery_calls_total", r.labels + ",outcome=\"user_error\"", std::to_string(r.f->user_errors));
     e.line("orrery_calls_total", r.labels + ",outcome=\"internal_error\"", std::to_string(r.f->internal_errors));
   }
-  e.family("orrery_call_duration_seconds", "histogram", "How long calls took, from start to commit.");
+  e.family("orrery_call_duration_seconds", "histogram",
+           "How long reducer calls ran in the module, until their transaction was ready to commit.");
   for (auto& r : rows) {
     auto counts = r.f->durations.counts();
     std::uint64_t cumulative = 0;
@@ -196,7 +209,8 @@ std::string host_metrics::prometheus(const std::map<std::uint64_t, database_labe
   e.family("orrery_table_rows", "gauge", "Rows in the database's tables (as of its last commit while awake).");
   for (auto& r : rows) e.line("orrery_table_rows", r.labels, std::to_string(r.f->rows));
   e.family("orrery_database_memory_bytes", "gauge", "Memory the database holds: tables and module heap (0 asleep).");
-  for (auto& r : rows) e.line("orrery_database_memory_bytes", r.labels, std::to_string(r.f->awake ? r.f->memory_bytes.load() : 0));
+  for (auto& r : rows)
+    e.line("orrery_database_memory_bytes", r.labels, std::to_string(r.f->awake ? r.f->memory_bytes.load() : 0));
   e.family("orrery_database_awake", "gauge", "1 while the database is awake, 0 asleep.");
   for (auto& r : rows) e.line("orrery_database_awake", r.labels, r.f->awake ? "1" : "0");
 

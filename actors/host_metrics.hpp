@@ -5,6 +5,8 @@
 // keeps a point every few seconds for the last hour. Thread-safe: database
 // actors write, HTTP routes read.
 
+#include "runtime/types/identity.hpp"
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -29,12 +31,34 @@ struct duration_histogram {
   std::array<std::uint64_t, bounds.size() + 1> counts() const;
 };
 
+/// A finished call, for the console's list of recent calls.
+struct call_record {
+  std::int64_t at_micros = 0;
+  std::string function;  // the reducer
+  identity caller;
+  std::uint64_t micros = 0;
+  enum class outcome : std::uint8_t { ok, user_error, internal_error } result = outcome::ok;
+  std::string error;
+};
+
 /// A database's figures, kept while the host runs (also while it sleeps).
+/// Its database actor holds it, so a deleted database's last writes land here
+/// even after the host's metrics let go of it.
 struct database_figures {
+  static constexpr std::size_t recent_calls_kept = 100;
+
   std::atomic<std::uint64_t> calls{0}, user_errors{0}, internal_errors{0}, commits{0};
   duration_histogram durations;  // of every call
   std::atomic<std::int64_t> clients{0}, subscriptions{0}, rows{0}, memory_bytes{0};
   std::atomic<bool> awake{false};
+
+  /// Counts a finished call and keeps it among the recent ones.
+  void note(call_record call);
+  std::vector<call_record> recent() const;
+
+private:
+  mutable std::mutex calls_mutex_;  // this database's only: calls of other databases never wait on it
+  std::deque<call_record> recent_;
 };
 
 /// One point of a database's history: rates over the interval before `at`.
@@ -43,15 +67,6 @@ struct metrics_point {
   double calls_per_s = 0, errors_per_s = 0, commits_per_s = 0;
   double p50_ms = 0, p99_ms = 0;  // of the interval's calls; 0 with none
   std::int64_t clients = 0, subscriptions = 0, rows = 0, memory_bytes = 0;
-};
-
-/// A finished call, for the console's list of recent calls.
-struct call_record {
-  std::int64_t at_micros = 0;
-  std::string function, caller;  // the reducer or procedure; the caller's identity (hex)
-  std::uint64_t micros = 0;
-  std::string outcome;  // ok, user_error, internal_error
-  std::string error;
 };
 
 /// What labels a database's figures: its identity (hex) and first name.
@@ -68,14 +83,10 @@ class host_metrics {
 public:
   static constexpr std::size_t history_points = 360;  // an hour at one point per 10 s
 
-  /// Database `id`'s figures; the same object for as long as the host runs.
-  database_figures& of(std::uint64_t id);
-  /// A deleted database's figures and history go.
+  /// Database `id`'s figures; the same object until the database is deleted.
+  std::shared_ptr<database_figures> of(std::uint64_t id);
+  /// A deleted database's figures and history go (its actor may hold its figures a while).
   void forget(std::uint64_t id);
-
-  static constexpr std::size_t recent_calls_kept = 100;
-  /// Counts a finished call in database `id`'s figures and keeps it among its recent calls.
-  void note_call(std::uint64_t id, call_record call);
   std::vector<call_record> recent_calls(std::uint64_t id) const;
 
   /// Takes a point for every database (the sampler, every 10 s).
@@ -87,9 +98,8 @@ public:
 
 private:
   struct tracked {
-    database_figures figures;
+    std::shared_ptr<database_figures> figures = std::make_shared<database_figures>();
     std::deque<metrics_point> points;
-    std::deque<call_record> calls_kept;
     // The counters at the last point.
     std::uint64_t calls = 0, errors = 0, commits = 0;
     std::array<std::uint64_t, duration_histogram::bounds.size() + 1> buckets{};

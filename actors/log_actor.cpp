@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <unordered_map>
@@ -76,30 +77,47 @@ struct log_state {
   std::vector<std::string> search(std::uint64_t id, const std::string& grep, std::int64_t since, std::int64_t until,
                                   int min_rank, std::uint32_t n) {
     const std::string needle = lower(grep);
-    std::vector<std::string> lines;
+    since = std::max(since, oldest_kept(now()));
+    std::deque<std::string> lines;
     db->scan(keys::log(id), [&](std::string_view, std::string_view value) {
+      const std::int64_t ts = ts_of(value);
+      if (since && ts < since) return true;
+      if (until && ts >= until) return false;  // lines are in time order
+      // The raw line holds the text wherever its message does: only such lines are read whole.
+      if (!needle.empty() && lower(std::string(value)).find(needle) == std::string::npos) return true;
       auto line = nlohmann::json::parse(value, nullptr, false);
       if (line.is_discarded()) return true;
-      std::int64_t ts = line.value("ts", std::int64_t(0));
-      if ((since && ts < since) || (until && ts >= until)) return true;
       if (min_rank >= 0 && log_level_rank(line.value("level", "")) < min_rank) return true;
       if (!needle.empty() && lower(line.value("message", "")).find(needle) == std::string::npos) return true;
       lines.emplace_back(value);
-      if (n && lines.size() > n) lines.erase(lines.begin());
+      if (n && lines.size() > n) lines.pop_front();
       return true;
     });
-    return lines;
+    return {lines.begin(), lines.end()};
+  }
+
+  /// Lines before this are past the age retention, whether or not a later
+  /// line has dropped them yet (a quiet database's log only shrinks on append).
+  std::int64_t oldest_kept(std::int64_t now_micros) const {
+    return retention.max_age_micros > 0 ? now_micros - retention.max_age_micros : 0;
   }
 
   std::vector<std::string> tail(std::uint64_t id, std::uint32_t n) {
     std::vector<std::string> lines;
     std::uint32_t wanted = n == 0 ? max_lines_per_database : n;
+    const std::int64_t oldest = oldest_kept(now());
     db->scan_reverse(keys::log(id), [&](std::string_view, std::string_view value) {
+      if (oldest && ts_of(value) < oldest) return false;  // older ones are older still
       lines.emplace_back(value);
       return lines.size() < wanted;
     });
     std::reverse(lines.begin(), lines.end());
     return lines;
+  }
+
+  static std::int64_t now() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
   }
 };
 

@@ -35,7 +35,7 @@ using log_actor = caf::typed_actor<
   // Removes database `id`'s log and closes its followers.
   caf::reacts_to<drop_atom, std::uint64_t>>;
 
-constexpr std::uint32_t max_lines_per_database = 100000;
+constexpr std::uint32_t max_lines_per_database = 10000;
 /// How much of each database's log is kept: the newest lines within both.
 struct log_retention {
   std::size_t max_bytes = std::size_t(8) << 20;

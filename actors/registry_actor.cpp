@@ -294,6 +294,13 @@ struct registry_state {
     std::uint64_t id = it->first;
     live.erase(it);
     crashed.insert(id);
+    if (context.metrics) {  // it counts nobody now
+      auto f = context.metrics->of(id);
+      f->awake = false;
+      f->clients = 0;
+      f->subscriptions = 0;
+      f->memory_bytes = 0;
+    }
     system_log(id,
                "Database stopped unexpectedly (" + exit_reason_text(msg.reason, self) +
                  "); requests in flight failed, and it starts again with its next request",

@@ -241,7 +241,7 @@ std::int64_t parse_time(const std::string& text) {
   const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
   std::smatch m;
-  if (std::regex_match(text, m, std::regex(R"((\d+)(s|m|h|d))"))) {
+  if (std::regex_match(text, m, std::regex(R"((\d{1,6})(s|m|h|d))"))) {  // at most a million units: no overflow
     const std::int64_t unit = m[2] == "s" ? 1 : m[2] == "m" ? 60 : m[2] == "h" ? 3600 : 86400;
     return now - std::stoll(m[1]) * unit * 1000000;
   }
@@ -252,7 +252,11 @@ std::int64_t parse_time(const std::string& text) {
     t.tm_mday = std::stoi(m[3]);
     if (m[4].matched) t.tm_hour = std::stoi(m[4]), t.tm_min = std::stoi(m[5]);
     if (m[6].matched) t.tm_sec = std::stoi(m[6]);
-    return std::int64_t(timegm(&t)) * 1000000;
+    const std::tm asked = t;
+    const std::int64_t seconds = timegm(&t);  // normalises what is out of range: then it differs
+    if (t.tm_mon == asked.tm_mon && t.tm_mday == asked.tm_mday && t.tm_hour == asked.tm_hour &&
+        t.tm_min == asked.tm_min && t.tm_sec == asked.tm_sec)
+      return seconds * 1000000;
   }
   throw cli_error("a time is an age like 15m, 2h or 7d, or a UTC time like 2026-11-30T14:05:00Z, not `" + text + "`");
 }

@@ -37,6 +37,7 @@ struct start_options {
   std::size_t memory_budget_mb = 0;
   std::size_t log_retention_mb = 8;
   double log_retention_days = 0;
+  std::string metrics_token;
   bool in_memory = false;
   http_fetch_policy outbound_http;
 };
@@ -117,7 +118,7 @@ void run_host(const start_options& o) {
     policy.default_timeout = std::min(policy.default_timeout, policy.max_timeout);
     context.fetch_http = [policy](const http_fetch_request& request) { return http_fetch(request, policy); };
     auto registry = spawn_registry_actor(system, context);
-    host_services services{system, registry, logs, *tokens, &metrics};
+    host_services services{system, registry, logs, *tokens, &metrics, o.metrics_token};
     add_identity_routes(routes, services);
     add_database_routes(routes, services);
     add_subscribe_route(routes, services);
@@ -179,6 +180,8 @@ void add_start_command(CLI::App& app) {
                   "Days a log line is kept (0: until the size limit drops it)")
     ->check(CLI::Range(0.0, 36500.0))
     ->capture_default_str();
+  cmd->add_option("--metrics-token", o->metrics_token,
+                  "A secret GET /metrics asks for as a bearer token (default: /metrics is open to all)");
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")
     ->capture_default_str();

@@ -6,6 +6,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 namespace orrery {
 namespace {
 
@@ -154,8 +156,12 @@ void add_database_routes(router& routes, host_services& host) {
                             {"clients", p.clients}, {"subscriptions", p.subscriptions}, {"rows", p.rows},
                             {"memory_bytes", p.memory_bytes}});
         for (auto& c : host.metrics->recent_calls(r.id))
-          calls.push_back({{"at", c.at_micros}, {"function", c.function}, {"caller", c.caller}, {"micros", c.micros},
-                           {"outcome", c.outcome}, {"error", c.error}});
+          calls.push_back({{"at", c.at_micros}, {"function", c.function}, {"caller", c.caller.to_hex()},
+                           {"micros", c.micros},
+                           {"outcome", c.result == call_record::outcome::ok           ? "ok"
+                                       : c.result == call_record::outcome::user_error ? "user_error"
+                                                                                      : "internal_error"},
+                           {"error", c.error}});
       }
       call->reply(http_response::json(200, json{{"history", points}, {"recent_calls", calls}}.dump()));
     });
@@ -288,12 +294,12 @@ void add_database_routes(router& routes, host_services& host) {
     std::int64_t since = 0, until = 0;
     for (auto [name, into] : {std::pair<const char*, std::int64_t*>{"since", &since}, {"until", &until}})
       if (auto text = call->request.query_value(name)) {
-        try {
-          *into = std::stoll(*text);
-        } catch (const std::exception&) {
+        auto [end, problem] = std::from_chars(text->data(), text->data() + text->size(), *into);
+        if (problem != std::errc() || end != text->data() + text->size() || *into <= 0)
           return call->reply(400, std::string(name) + " must be microseconds since the epoch, not `" + *text + "`");
-        }
       }
+    if (since && until && since >= until) return call->reply(400, "since must come before until");
+    if (grep.size() > 1000) return call->reply(400, "grep is at most 1000 bytes");
     if (!level.empty() && log_level_rank(level) < 0)
       return call->reply(400, "level must be trace, debug, info, warn, error or panic, not `" + level + "`");
     const bool search = !grep.empty() || !level.empty() || since || until;

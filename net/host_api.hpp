@@ -25,6 +25,7 @@ struct host_services {
   log_actor logs;
   token_issuer& tokens;
   host_metrics* metrics = nullptr;  // none: no history or recent calls to show
+  std::string metrics_token;        // when set, GET /metrics asks for it as a bearer token
 };
 
 constexpr auto actor_request_timeout = std::chrono::seconds(30);

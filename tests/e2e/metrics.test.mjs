@@ -53,7 +53,7 @@ function parsePrometheus(text) {
       labelRe.lastIndex = at;
       const l = labelRe.exec(labelText);
       assert.ok(l, `bad labels: ${labelText}`);
-      labels[l[1]] = l[2].replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      labels[l[1]] = l[2].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));  // \\, \" and \n
       at = labelRe.lastIndex;
     }
     const number = value === '+Inf' ? Infinity : value === '-Inf' ? -Infinity : Number(value);
@@ -75,11 +75,18 @@ test('/metrics counts calls by outcome, durations, commits, clients and subscrip
   const { conn } = await connectClient(t, bindings, host.url, 'chat');
   await subscribeTo(conn, ['SELECT * FROM message', 'SELECT * FROM user']);
 
-  const res = await fetch(`${host.url}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
-  const families = parsePrometheus(await res.text());
   const chat = { database: 'chat' };
+  const scrape = async () => {
+    const res = await fetch(`${host.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    return parsePrometheus(await res.text());
+  };
+  // The gauges follow the client's connection and subscriptions as the database handles them.
+  const families = await waitUntil(async () => {
+    const f = await scrape();
+    return sample(f, 'orrery_subscribed_queries', 'orrery_subscribed_queries', chat) === 2 ? f : null;
+  }, 'the subscriptions to be counted');
   // Calls: the CLI's two (each wrapped in client_connected/disconnected) and the SDK client's connect.
   assert.ok(sample(families, 'orrery_calls_total', 'orrery_calls_total', { ...chat, outcome: 'ok' }) >= 3);
   assert.equal(sample(families, 'orrery_calls_total', 'orrery_calls_total', { ...chat, outcome: 'user_error' }), 1);
@@ -114,4 +121,19 @@ test('/metrics counts calls by outcome, durations, commits, clients and subscrip
     const again = parsePrometheus(await (await fetch(`${host.url}/metrics`)).text());
     return sample(again, 'orrery_connected_clients', 'orrery_connected_clients', chat) === 0;
   }, 'the client to be counted gone');
+});
+
+test('with a metrics token, /metrics answers only scrapers that send it', async () => {
+  const dir = tempDir('metrics-token');
+  const guarded = await startHost(dir, '127.0.0.1:0', ['--metrics-token', 'scrape-secret']);
+  try {
+    assert.equal((await fetch(`${guarded.url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    const res = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret' } });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^# HELP orrery_/m);
+  } finally {
+    await guarded.stop();
+    removeDir(dir);
+  }
 });
