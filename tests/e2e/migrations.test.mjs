@@ -72,7 +72,7 @@ test('safe changes apply without asking; clients stay connected and subscribed',
   const { conn } = await connectClient(t, bindings, host.url, 'safe');
   await subscribeTo(conn, ['SELECT * FROM player', 'SELECT * FROM player_count']);
   let disconnected = false;
-  conn.onDisconnect?.(() => { disconnected = true; });
+  conn.onDisconnect(() => { disconnected = true; });  // the connection's own (TypeScript-private) listener
 
   const safe = bundle('players-safe', playersV1
     .replace("name: t.string(),", "name: t.string().index('btree'),")            // an index
@@ -105,7 +105,7 @@ test('a change that breaks clients is asked about; refused, nothing changes; acc
   const { conn } = await connectClient(t, bindings, host.url, 'breaking');
   await subscribeTo(conn, ['SELECT * FROM player']);
   let disconnected = false;
-  conn.onDisconnect?.(() => { disconnected = true; });
+  conn.onDisconnect(() => { disconnected = true; });  // the connection's own (TypeScript-private) listener
 
   const withLevel = bundle('players-level', playersV1.replace("score: t.u32().index('btree'),",
     "score: t.u32().index('btree'), level: t.u32().default(1),"));
