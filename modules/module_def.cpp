@@ -241,6 +241,28 @@ struct raw_module {
   bool scheduled_reducers_private = true;  // V10 makes scheduled reducers private; V9 leaves them callable
 };
 
+// A view (RawViewDefV9 and V10 alike).
+raw_module::view read_view(bsatn_reader& in) {
+  raw_module::view v;
+  v.source_name = read_string(in);
+  v.index = in.u32();
+  v.is_public = in.boolean();
+  v.anonymous = in.boolean();
+  v.params = read_product(in);
+  v.returns = read_type(in);
+  return v;
+}
+
+// A named type (RawTypeDefV9 and V10 alike): the host keeps its name and
+// type; its scope and ordering are for code generators.
+named_type read_type_name(bsatn_reader& in) {
+  for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
+  std::string name(in.string());
+  named_type out{std::move(name), in.u32()};
+  in.boolean();
+  return out;
+}
+
 // RawModuleDefV10: a list of sections.
 void read_v10(bsatn_reader& in, raw_module& raw) {
   module_def& def = raw.def;
@@ -251,12 +273,7 @@ void read_v10(bsatn_reader& in, raw_module& raw) {
         for (std::uint32_t n = in.u32(); n > 0; --n) def.typespace.push_back(read_type(in));
         break;
       case 1:  // named types: for code generators only
-        for (std::uint32_t n = in.u32(); n > 0; --n) {
-          for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
-          std::string name(in.string());
-          def.type_names.push_back({std::move(name), in.u32()});
-          in.boolean();
-        }
+        for (std::uint32_t n = in.u32(); n > 0; --n) def.type_names.push_back(read_type_name(in));
         break;
       case 2:
         for (std::uint32_t n = in.u32(); n > 0; --n) raw.tables.push_back(read_table(in));
@@ -284,14 +301,7 @@ void read_v10(bsatn_reader& in, raw_module& raw) {
         break;
       case 5:
         for (std::uint32_t n = in.u32(); n > 0; --n) {
-          raw_module::view v;
-          v.source_name = read_string(in);
-          v.index = in.u32();
-          v.is_public = in.boolean();
-          v.anonymous = in.boolean();
-          v.params = read_product(in);
-          v.returns = read_type(in);
-          raw.views.push_back(std::move(v));
+          raw.views.push_back(read_view(in));
         }
         break;
       case 6:
@@ -381,12 +391,7 @@ void read_v9(bsatn_reader& in, raw_module& raw) {
     }
     def.reducers.push_back(std::move(r));
   }
-  for (std::uint32_t n = in.u32(); n > 0; --n) {
-    for (std::uint32_t s = in.u32(); s > 0; --s) in.string();
-    std::string name(in.string());
-    def.type_names.push_back({std::move(name), in.u32()});
-    in.boolean();
-  }
+  for (std::uint32_t n = in.u32(); n > 0; --n) def.type_names.push_back(read_type_name(in));
   for (std::uint32_t n = in.u32(); n > 0; --n) {
     std::uint8_t kind = in.u8();
     if (kind == 0) {  // a column's default value
@@ -405,14 +410,7 @@ void read_v9(bsatn_reader& in, raw_module& raw) {
       p.returns = read_type(in);
       def.procedures.push_back(std::move(p));
     } else if (kind == 2) {
-      raw_module::view v;
-      v.source_name = read_string(in);
-      v.index = in.u32();
-      v.is_public = in.boolean();
-      v.anonymous = in.boolean();
-      v.params = read_product(in);
-      v.returns = read_type(in);
-      raw.views.push_back(std::move(v));
+      raw.views.push_back(read_view(in));
     } else {
       throw bsatn_error("unknown module export kind " + std::to_string(kind));
     }

@@ -1,5 +1,6 @@
 // Starts real `orrery start` processes on free loopback ports and runs the
 // real `orrery` CLI against them.
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,12 @@ export function cli(configDir, args, { input, env } = {}) {
     timeout: 30000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The stdout of a CLI run (from `cli`) that must succeed; its stderr otherwise. */
+export function ok(r) {
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
 }
 
 export function removeDir(dir) {

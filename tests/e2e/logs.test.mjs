@@ -4,15 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cli, removeDir, startHost, tempDir } from './harness.mjs';
+import { cli, ok, removeDir, startHost, tempDir } from './harness.mjs';
 
 const bundles = process.env.ORRERY_BUNDLE_DIR ?? path.resolve('build/bundles');
 let dataDir, host, me;
 const run = (...args) => cli(me, [...args, '-s', host.url]);
-const ok = (r) => {
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-};
 const jsonLines = (text) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 before(async () => {

@@ -6,17 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cli, connectClient, orreryBin, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, ok, orreryBin, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dataDir, host, me;
 
 const run = (args, options) => cli(me, [...args, '-s', host.url], options);
-const ok = (r) => {
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-};
 const sql = (db, query) => JSON.parse(ok(run(['sql', db, query, '--format', 'json'])))[0].rows;
 
 // The first version: players (public) and private notes.

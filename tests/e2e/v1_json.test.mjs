@@ -5,16 +5,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { WebSocket } from 'undici';
-import { cli, removeDir, startHost, tempDir } from './harness.mjs';
+import { cli, ok, removeDir, startHost, tempDir } from './harness.mjs';
 
 const bundles = process.env.ORRERY_BUNDLE_DIR ?? path.resolve('build/bundles');
 let dataDir, host, me;
 
 const run = (...args) => cli(me, [...args, '-s', host.url]);
-const ok = (r) => {
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-};
 
 before(async () => {
   dataDir = tempDir('v1-json');

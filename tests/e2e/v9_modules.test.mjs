@@ -4,17 +4,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { cli, connectClient, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
+import { cli, connectClient, ok, removeDir, sdkBindings, startHost, subscribeTo, tempDir, waitUntil } from './harness.mjs';
 
 const bundles = process.env.ORRERY_BUNDLE_DIR ?? path.resolve('build/bundles');
 const bundle = path.join(bundles, 'v9-chat.js');
 let dataDir, host, me;
 
 const run = (...args) => cli(me, [...args, '-s', host.url]);
-const ok = (r) => {
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-};
 
 before(async () => {
   dataDir = tempDir('v9');

@@ -562,6 +562,14 @@ TEST_CASE("a dropped table's logged rows do not come back", "[runtime]") {
   CHECK((*opened)->find_table("account")->row_count() == 0);
 }
 
+// team(id u32): a table a migration creates.
+table_schema team() {
+  table_schema t;
+  t.name = "team";
+  t.columns = {{"id", T::primitive(type_kind::u32), {}}};
+  return t;
+}
+
 TEST_CASE("a migration backfills added columns, builds indexes and sequences, and survives a reopen", "[runtime]") {
   temp_store s;
   {
@@ -576,10 +584,7 @@ TEST_CASE("a migration backfills added columns, builds indexes and sequences, an
     next.indexes.push_back({0, "account_level_idx_btree", index_algorithm::btree, {4}, false});
     datastore::schema_change change;
     change.alter.push_back(next);
-    table_schema extra;
-    extra.name = "team";
-    extra.columns = {{"id", T::primitive(type_kind::u32), {}}};
-    change.create.push_back(extra);
+    change.create.push_back(team());
     write_batch module;
     module.put(keys::running_module(7), "new-module");
     REQUIRE(f.ds->migrate(change, std::move(module)).ok());
@@ -620,10 +625,7 @@ TEST_CASE("a migration that cannot hold changes nothing", "[runtime]") {
     unique.indexes[2].unique = true;
     datastore::schema_change change;
     change.alter.push_back(unique);
-    table_schema extra;
-    extra.name = "team";
-    extra.columns = {{"id", T::primitive(type_kind::u32), {}}};
-    change.create.push_back(extra);
+    change.create.push_back(team());
     write_batch module;
     module.put(keys::running_module(7), "new-module");
     auto refused = f.ds->migrate(change, std::move(module));
