@@ -754,7 +754,7 @@ struct database_state : module_environment {
     if (!v && !joins_view) return static_cast<const view_def*>(nullptr);
     if (v && !v->schema.is_public && !owner)
       return fail(errc::invalid_argument, "no such table: `" + v->schema.name + "`. If the table exists, it may be marked private.");
-    bool whole = v && s.joins.empty() && !s.where && s.order_by.empty() && !s.limit && s.items.size() == 1 &&
+    bool whole = v && s.joins.empty() && !s.where && s.order_by.empty() && !s.limit && !s.offset && s.items.size() == 1 &&
                  (s.items[0].type == sql::select_item::kind::all ||
                   (s.items[0].type == sql::select_item::kind::table_all && s.items[0].table == s.from.alias));
     if (!whole)
@@ -1385,8 +1385,9 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         if (auto woke = st.wake(); !woke) st.system_log("Waking for a schedule failed: " + woke.error().message, "Error");
       },
       [=](idle_atom) { self->state.check_idle(); },
-      // Neither keeps the database awake: the registry asks them of every database.
+      // These keep the database neither awake nor loaded: the registry asks them of every database.
       [=](usage_atom) { return self->state.usage(); },
+      [=](queries_atom) { return self->state.subscriptions.report(); },
       [=](doze_atom, std::int64_t quiet_micros) {
         auto& st = self->state;
         auto quiet = std::chrono::duration_cast<std::chrono::microseconds>(st.sleep_timer.quiet_for()).count();

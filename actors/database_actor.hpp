@@ -74,6 +74,8 @@ using database_actor = caf::typed_actor<
   caf::reacts_to<idle_atom>,
   // What the database holds in memory now.
   caf::replies_to<usage_atom>::with<database_usage>,
+  // The queries its clients subscribe to, with their cost (none while asleep).
+  caf::replies_to<queries_atom>::with<std::vector<subscribed_query>>,
   // Falls asleep now, for the host's memory budget, if idle (no clients,
   // nothing in flight) and quiet for at least the given microseconds (as
   // long as when the budget measured it); answers whether it did.

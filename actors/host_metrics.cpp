@@ -75,8 +75,16 @@ std::vector<call_record> host_metrics::recent_calls(std::uint64_t id) const {
   return figures->recent();
 }
 
-void host_metrics::sample(std::int64_t now_micros) {
+host_metrics::host_metrics(std::chrono::milliseconds interval)
+    : interval_(interval), history_points_(std::size_t(std::chrono::hours(1) / interval)) {}
+
+void host_metrics::sample(std::int64_t now_micros, const sync_figures& syncs) {
   std::lock_guard<std::mutex> lock(mutex_);
+  double fsyncs_per_s = 0;
+  if (last_syncs_at_ != 0 && now_micros > last_syncs_at_)
+    fsyncs_per_s = double(syncs.syncs - last_syncs_.syncs) / (double(now_micros - last_syncs_at_) / 1e6);
+  last_syncs_ = syncs;
+  last_syncs_at_ = now_micros;
   for (auto& [id, t] : databases_) {
     const database_figures& f = *t->figures;
     if (!f.awake) {  // asleep: no point, and after an hour its history goes
@@ -88,6 +96,7 @@ void host_metrics::sample(std::int64_t now_micros) {
     const auto buckets = f.durations.counts();
     metrics_point p;
     p.at_micros = now_micros;
+    p.host_fsyncs_per_s = fsyncs_per_s;
     if (t->at_micros != 0 && now_micros > t->at_micros) {
       const double seconds = double(now_micros - t->at_micros) / 1e6;
       p.calls_per_s = double(calls - t->calls) / seconds;
@@ -108,7 +117,7 @@ void host_metrics::sample(std::int64_t now_micros) {
     t->buckets = buckets;
     t->at_micros = now_micros;
     t->points.push_back(p);
-    while (t->points.size() > history_points) t->points.pop_front();
+    while (t->points.size() > history_points_) t->points.pop_front();
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -65,6 +66,7 @@ private:
 struct metrics_point {
   std::int64_t at_micros = 0;
   double calls_per_s = 0, errors_per_s = 0, commits_per_s = 0;
+  double host_fsyncs_per_s = 0;  // the host's, shared by every database
   double p50_ms = 0, p99_ms = 0;  // of the interval's calls; 0 with none
   std::int64_t clients = 0, subscriptions = 0, rows = 0, memory_bytes = 0;
 };
@@ -81,7 +83,9 @@ struct sync_figures {
 
 class host_metrics {
 public:
-  static constexpr std::size_t history_points = 360;  // an hour at one point per 10 s
+  /// An hour of history at one point per `interval`.
+  explicit host_metrics(std::chrono::milliseconds interval = std::chrono::seconds(10));
+  std::chrono::milliseconds interval() const { return interval_; }
 
   /// Database `id`'s figures; the same object until the database is deleted.
   std::shared_ptr<database_figures> of(std::uint64_t id);
@@ -89,8 +93,8 @@ public:
   void forget(std::uint64_t id);
   std::vector<call_record> recent_calls(std::uint64_t id) const;
 
-  /// Takes a point for every database (the sampler, every 10 s).
-  void sample(std::int64_t now_micros);
+  /// Takes a point for every database (the sampler, every `interval`).
+  void sample(std::int64_t now_micros, const sync_figures& syncs);
   std::vector<metrics_point> history(std::uint64_t id) const;
 
   /// The Prometheus text exposition of every database in `labels` and the host.
@@ -105,8 +109,12 @@ private:
     std::array<std::uint64_t, duration_histogram::bounds.size() + 1> buckets{};
     std::int64_t at_micros = 0;
   };
+  const std::chrono::milliseconds interval_;
+  const std::size_t history_points_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, std::unique_ptr<tracked>> databases_;
+  sync_figures last_syncs_;
+  std::int64_t last_syncs_at_ = 0;
 };
 
 /// The duration below which `fraction` of the counted values fall (an

@@ -25,6 +25,7 @@ struct database_record {
   std::string program_hash;  // hex BLAKE3 of the module bundle
   bool locked = false;
   std::int64_t created_micros = 0;
+  std::int64_t updated_micros = 0;  // its last published module
 
   /// The first name, or the identity when the database has no name.
   std::string display_name() const {
@@ -115,6 +116,14 @@ struct database_usage {
   std::uint64_t total() const { return heap_bytes + table_bytes; }
 };
 
+/// A subscribed query as the console's query monitor shows it: who follows it
+/// and what evaluating it has cost (on subscribing and after each commit).
+struct subscribed_query {
+  std::string text;
+  std::uint64_t subscribers = 0;  // distinct connections
+  std::uint64_t evaluations = 0, micros = 0, rows = 0;
+};
+
 /// Errors the host reports to its callers; each maps to one HTTP status.
 enum class host_errc : std::uint8_t {
   no_such_database = 1,  // 404
@@ -166,7 +175,7 @@ typename Inspector::result_type inspect(Inspector& f, sql_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, database_record& x) {
   return f(caf::meta::type_name("database_record"), x.id, x.database_identity, x.owner, x.names,
-           x.program_hash, x.locked, x.created_micros);
+           x.program_hash, x.locked, x.created_micros, x.updated_micros);
 }
 
 template <class Inspector>
@@ -178,6 +187,11 @@ typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_result& x) {
   return f(caf::meta::type_name("publish_result"), x.record, x.created);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subscribed_query& x) {
+  return f(caf::meta::type_name("subscribed_query"), x.text, x.subscribers, x.evaluations, x.micros, x.rows);
 }
 
 template <class Inspector>
@@ -220,6 +234,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::database_usage))
   CAF_ADD_TYPE_ID(orrery, (orrery::route_request))
   CAF_ADD_TYPE_ID(orrery, (orrery::route_response))
+  CAF_ADD_TYPE_ID(orrery, (orrery::subscribed_query))
+  CAF_ADD_TYPE_ID(orrery, (std::vector<orrery::subscribed_query>))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -257,4 +273,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, metrics_atom, "metrics")
   CAF_ADD_ATOM(orrery, orrery, sample_atom, "sample")
   CAF_ADD_ATOM(orrery, orrery, search_atom, "search")
+  CAF_ADD_ATOM(orrery, orrery, queries_atom, "queries")
 CAF_END_TYPE_ID_BLOCK(orrery)

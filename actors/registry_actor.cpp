@@ -33,7 +33,7 @@ json to_json(const database_record& r) {
   return {{"id", r.id},           {"identity", r.database_identity.to_hex()},
           {"owner", r.owner.to_hex()}, {"names", r.names},
           {"program", r.program_hash}, {"locked", r.locked},
-          {"created", r.created_micros}};
+          {"created", r.created_micros}, {"updated", r.updated_micros}};
 }
 
 /// The record stored as `text`, or nullopt with `error` saying what is wrong with it.
@@ -54,6 +54,7 @@ std::optional<database_record> from_json(std::string_view text, std::string& err
     r.program_hash = j.at("program").get<std::string>();
     r.locked = j.at("locked").get<bool>();
     r.created_micros = j.at("created").get<std::int64_t>();
+    r.updated_micros = j.value("updated", r.created_micros);  // records written before updates were timed
     return r;
   } catch (const json::exception& e) {
     error = e.what();
@@ -268,6 +269,7 @@ struct registry_state {
     system_log(r.id, "Recovered the module of the last migration, " + migrated->substr(0, 16) +
                        ", which the record did not yet name");
     r.program_hash = *migrated;
+    r.updated_micros = now_micros();
     write_batch batch;
     batch.put(keys::record(r.id), to_json(r).dump());
     (void)db->write(batch, true);
@@ -357,12 +359,14 @@ caf::error persist_update(self_ptr self, std::uint64_t id, const std::string& ha
   updated = current->second;
   const std::string previous = updated.program_hash;
   updated.program_hash = hash;
+  updated.updated_micros = now_micros();
   write_batch batch;
   st.store_program(batch, hash, bundle);
   if (previous != hash && !st.program_used_elsewhere(previous, id)) st.erase_program(batch, previous);
   batch.put(keys::record(id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   current->second.program_hash = hash;  // names and identity are unchanged: the indexes stand
+  current->second.updated_micros = updated.updated_micros;
   st.system_log(id, "Updated module of database " + updated.display_name() + " (" +
                       updated.database_identity.to_hex() + "), module " + hash.substr(0, 16) +
                       (clear ? ", data cleared" : ""));
@@ -487,7 +491,7 @@ caf::result<publish_result> publish_bundle(self_ptr self, const publish_request&
   }
   record.owner = req.caller;
   if (!req.target.empty() && !by_identity) record.names.push_back(req.target);
-  record.created_micros = now_micros();
+  record.created_micros = record.updated_micros = now_micros();
   record.program_hash = hash;
   {
     // Ids are never reused, even when the creation fails.
@@ -587,16 +591,20 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
   return rp;
 }
 
-/// Every awake database sets its gauges (answering for its usage), and the
-/// host's metrics take a point of history; again in `metrics_interval`.
-constexpr std::chrono::seconds metrics_interval{10};
+sync_figures sync_counts(self_ptr self) {
+  if (!self->state.context.durability) return {};
+  auto c = self->state.context.durability->counters();
+  return {c.syncs, c.batches, c.sync_micros};
+}
 
+/// Every awake database sets its gauges (answering for its usage), and the
+/// host's metrics take a point of history; again after the metrics' interval.
 void sample_metrics(self_ptr self) {
   auto& st = self->state;
   for (auto& [id, actor] : st.live)
     self->request(actor, std::chrono::seconds(5), usage_atom::value).then([](const database_usage&) {}, [](caf::error&) {});
-  st.context.metrics->sample(now_micros());
-  self->delayed_send(self, metrics_interval, sample_atom::value);
+  st.context.metrics->sample(now_micros(), sync_counts(self));
+  self->delayed_send(self, st.context.metrics->interval(), sample_atom::value);
 }
 
 /// The Prometheus text of every database's figures and the host's.
@@ -604,12 +612,7 @@ std::string metrics_text(self_ptr self) {
   auto& st = self->state;
   std::map<std::uint64_t, database_label> labels;
   for (auto& [id, r] : st.records) labels[id] = {r.database_identity.to_hex(), r.names.empty() ? "" : r.names.front()};
-  sync_figures syncs;
-  if (st.context.durability) {
-    auto c = st.context.durability->counters();
-    syncs = {c.syncs, c.batches, c.sync_micros};
-  }
-  return st.context.metrics->prometheus(labels, syncs);
+  return st.context.metrics->prometheus(labels, sync_counts(self));
 }
 
 caf::result<database_record> set_names(self_ptr self, const identity& caller,
@@ -746,6 +749,17 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
                     else rp.deliver(std::move(err));
                   });
           return rp;
+        });
+      },
+      [=](queries_atom, const identity& caller, const std::string& target)
+        -> caf::result<std::vector<subscribed_query>> {
+        return guarded("listing subscribed queries", [&]() -> caf::result<std::vector<subscribed_query>> {
+          caf::error err;
+          auto found = self->state.owned(caller, target, err);
+          if (!found) return err;
+          auto it = self->state.live.find(found->id);
+          if (it == self->state.live.end()) return std::vector<subscribed_query>{};  // asleep: no subscribers
+          return self->delegate(it->second, queries_atom::value);
         });
       },
       [=](usage_atom) { keep_within_budget(self); },

@@ -43,6 +43,8 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>,
   // What a database holds in memory (owner only); a sleeping one is not woken.
   caf::replies_to<usage_atom, identity, std::string>::with<database_record, database_usage>,
+  // The queries subscribed to the caller's database `target` (none while it sleeps).
+  caf::replies_to<queries_atom, identity, std::string>::with<std::vector<subscribed_query>>,
   // A database fell asleep (see sleep_listener). Internal: a sleeping
   // database's next schedule is due; time to give freed memory back.
   caf::reacts_to<sleep_atom, std::uint64_t, std::int64_t>,

@@ -1,4 +1,4 @@
-// login, logout and server: who the CLI is and which hosts it knows.
+// login, logout, console and server: who the CLI is and which hosts it knows.
 
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
@@ -49,6 +49,21 @@ void add_account_commands(CLI::App& app) {
       if (server_opt->empty() || &s == cfg.find(*server_opt)) s.token.clear(), s.identity.clear();
     cfg.save();
     std::cout << "Logged out\n";
+  });
+
+  auto console_cmd =
+    app.add_subcommand("console", "Print a one-time link that signs the web console in as this CLI's identity");
+  console_cmd->add_option("-s,--server", *server_opt, "Server nickname or URL");
+  console_cmd->callback([server_opt] {
+    config cfg = config::load();
+    auto& server = cfg.resolve(server_opt->empty() ? std::nullopt : std::optional(*server_opt));
+    http_reply reply = http_client(server.url, token_for(cfg, server)).request("POST", "/v1/console/link");
+    if (!reply.ok())
+      throw cli_error("the host gave no sign-in link (" + std::to_string(reply.status) + "): " + reply.body);
+    json j = json::parse(reply.body);
+    std::cout << server.url << "/#code=" << j.at("code").get<std::string>() << "\n";
+    std::cerr << "Open it within " << j.at("expires_in_seconds").get<int>() / 60
+              << " minutes; it signs in once, as " << server.identity << "\n";
   });
 
   auto server_cmd = app.add_subcommand("server", "Manage the servers the CLI knows");

@@ -38,6 +38,7 @@ struct start_options {
   std::size_t log_retention_mb = 8;
   double log_retention_days = 0;
   std::string metrics_token;
+  double metrics_interval_seconds = 10;
   bool in_memory = false;
   http_fetch_policy outbound_http;
 };
@@ -99,7 +100,8 @@ void run_host(const start_options& o) {
   std::unique_ptr<http_server> server;
   {
     module_image_cache images;  // outlives the actors that share it
-    host_metrics metrics;       // ... and the figures they keep
+    // ... and so do the figures they keep.
+    host_metrics metrics{std::chrono::milliseconds(std::int64_t(o.metrics_interval_seconds * 1000))};
     caf::actor_system_config cfg;
     apply_actor_system_settings(cfg);
     caf::actor_system system{cfg};
@@ -123,6 +125,7 @@ void run_host(const start_options& o) {
     add_database_routes(routes, services);
     add_subscribe_route(routes, services);
     add_metrics_routes(routes, services);
+    add_console_routes(routes, services);
     auto stop_actors = [&] {
       caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
@@ -182,6 +185,10 @@ void add_start_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--metrics-token", o->metrics_token,
                   "A secret GET /metrics asks for as a bearer token (default: /metrics is open to all)");
+  cmd->add_option("--metrics-interval", o->metrics_interval_seconds,
+                  "Seconds between the points of each database's hour of metrics history (the console's charts)")
+    ->check(CLI::Range(0.1, 60.0))
+    ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")
     ->capture_default_str();

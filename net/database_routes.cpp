@@ -152,7 +152,8 @@ void add_database_routes(router& routes, host_services& host) {
       if (host.metrics) {
         for (auto& p : host.metrics->history(r.id))
           points.push_back({{"at", p.at_micros}, {"calls_per_s", p.calls_per_s}, {"errors_per_s", p.errors_per_s},
-                            {"commits_per_s", p.commits_per_s}, {"p50_ms", p.p50_ms}, {"p99_ms", p.p99_ms},
+                            {"commits_per_s", p.commits_per_s}, {"host_fsyncs_per_s", p.host_fsyncs_per_s},
+                            {"p50_ms", p.p50_ms}, {"p99_ms", p.p99_ms},
                             {"clients", p.clients}, {"subscriptions", p.subscriptions}, {"rows", p.rows},
                             {"memory_bytes", p.memory_bytes}});
         for (auto& c : host.metrics->recent_calls(r.id))
@@ -184,6 +185,36 @@ void add_database_routes(router& routes, host_services& host) {
     });
   });
   routes.add("PUT", "/v1/database/:x", [&host](call_ptr call) { publish(host, call, call->param("x")); });
+  // What anyone may know of a database: its identities, names, module and times (µs since the epoch).
+  routes.add("GET", "/v1/database/:x", [&host](call_ptr call) {
+    ask(host, call, host.registry,
+        [call](const database_record& r) {
+          json info = {{"database_identity", r.database_identity.to_hex()},
+                       {"owner_identity", r.owner.to_hex()},
+                       {"host_type", "Js"},
+                       {"names", r.names},
+                       {"module_hash", r.program_hash},
+                       {"locked", r.locked},
+                       {"created_micros", r.created_micros},
+                       {"updated_micros", r.updated_micros}};
+          call->reply(http_response::json(200, info.dump()));
+        },
+        lookup_atom::value, call->param("x"));
+  });
+  // The queries clients subscribe to, with subscriber counts and evaluation cost (owner only).
+  routes.add("GET", "/v1/database/:x/subscriptions", [&host](call_ptr call) {
+    auto caller = authenticate(host, *call, true);
+    if (!caller) return;
+    ask(host, call, host.registry,
+        [call](const std::vector<subscribed_query>& queries) {
+          json list = json::array();
+          for (auto& q : queries)
+            list.push_back({{"query", q.text}, {"subscribers", q.subscribers}, {"evaluations", q.evaluations},
+                            {"evaluation_micros", q.micros}, {"rows", q.rows}});
+          call->reply(http_response::json(200, json{{"queries", list}}.dump()));
+        },
+        queries_atom::value, caller->id, call->param("x"));
+  });
 
   routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });
   routes.add("*", "/v1/database/:x/route/*path", [&host](call_ptr call) { serve_module_route(host, call); });

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing Orrery needs on Debian 12, skipping what is
-# already there: Debian packages, V8 (unpacked from Debian's libnode108, because
-# libnode-dev conflicts with the machine's Node.js), and the pinned npm packages.
+# already there: Debian packages (Chromium drives the console's browser tests),
+# V8 (unpacked from Debian's libnode108, because libnode-dev conflicts with the
+# machine's Node.js), and the pinned npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ ccache pkg-config
           libcaf-dev libboost-dev libmsgpack-cxx-dev librocksdb-dev catch2
           nlohmann-json3-dev libcli11-dev libssl-dev zlib1g-dev libbrotli-dev
-          libuv1 libc-ares2 libnghttp2-14 libbrotli1 libicu72 nodejs npm)
+          libuv1 libc-ares2 libnghttp2-14 libbrotli1 libicu72 nodejs npm
+          chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <chrono>
 
 namespace orrery::detail {
 namespace {
@@ -10,6 +11,11 @@ namespace {
 // Queries one client may subscribe to across all its query sets (one
 // Subscribe names at most max_queries_per_subscribe: client_protocol.hpp).
 constexpr std::size_t max_queries_per_client = 1024;
+
+std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return std::uint64_t(
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
+}
 
 } // namespace
 
@@ -98,20 +104,25 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
                   std::to_string(c.subscribed_queries) + " and asks for " + std::to_string(texts.size()) + " more");
   std::vector<std::pair<std::string, std::shared_ptr<live_query>>> compiled;
   std::vector<table_rows> rows;
+  std::vector<std::uint64_t> took;
   for (auto& text : texts) {
     auto q = compile(c, text, ds, owner, visibility, views);
     if (!q) return refuse(q.error().message);
     table_rows t{q->second->table_name(), {}};
+    const auto start = std::chrono::steady_clock::now();
     if (auto filled = q->second->initial_rows(t.rows, limits_); !filled) return refuse(filled.error().message);
+    took.push_back(micros_since(start));
     compiled.push_back(std::move(*q));
     rows.push_back(std::move(t));
   }
   std::vector<std::string> keys;
-  for (auto& [plan, query] : compiled) {
+  for (std::size_t i = 0; i < compiled.size(); ++i) {
+    auto& [plan, query] = compiled[i];
     keys.push_back(plan);
     auto& shared = queries_[plan];
     shared.query = query;
     shared.users.insert({key, r.query_set_id});
+    shared.cost.add(took[i], rows[i].rows.size());
   }
   c.subscribed_queries += keys.size();
   c.query_sets[r.query_set_id] = std::move(keys);
@@ -227,7 +238,9 @@ subscription_hub::changes subscription_hub::fan_out(const commit_result& committ
   for (auto& [text, q] : queries_) {
     if (q.users.empty()) continue;
     std::vector<std::string> inserts, deletes;
+    const auto start = std::chrono::steady_clock::now();
     q.query->delta(committed, inserts, deletes);
+    q.cost.add(micros_since(start), inserts.size() + deletes.size());
     if (inserts.empty() && deletes.empty()) continue;
     for (auto& [connection, set_id] : q.users) {
       auto& sets = out[connection];
@@ -241,6 +254,25 @@ subscription_hub::changes subscription_hub::fan_out(const commit_result& committ
       table->inserts.insert(table->inserts.end(), inserts.begin(), inserts.end());
       table->deletes.insert(table->deletes.end(), deletes.begin(), deletes.end());
     }
+  }
+  return out;
+}
+
+std::vector<subscribed_query> subscription_hub::report() const {
+  std::map<std::string, std::pair<subscribed_query, std::set<std::string>>> by_text;
+  for (auto& [key, q] : queries_) {
+    const std::string text = key.substr(0, key.find('\n'));  // a bound query's key adds its subscriber
+    auto& [line, connections] = by_text[text];
+    line.text = text;
+    line.evaluations += q.cost.evaluations;
+    line.micros += q.cost.micros;
+    line.rows += q.cost.rows;
+    for (auto& [connection, set_id] : q.users) connections.insert(connection);
+  }
+  std::vector<subscribed_query> out;
+  for (auto& [text, entry] : by_text) {
+    entry.first.subscribers = entry.second.size();
+    out.push_back(std::move(entry.first));
   }
   return out;
 }

@@ -96,6 +96,9 @@ public:
   /// after the messages of the module before and before those of the new one.
   void announce_definition(const std::string& def_json, bool confirmed);
 
+  /// Every subscribed query, by text (a query bound to each subscriber is one).
+  std::vector<subscribed_query> report() const;
+
   bool has_queries() const { return !queries_.empty(); }
   /// The changes a commit makes to every subscribed query set, per client.
   changes fan_out(const commit_result& committed) const;
@@ -116,9 +119,18 @@ private:
     std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
     std::size_t subscribed_queries = 0;
   };
+  struct evaluation_cost {
+    std::uint64_t evaluations = 0, micros = 0, rows = 0;
+    void add(std::uint64_t took_micros, std::size_t row_count) {
+      ++evaluations;
+      micros += took_micros;
+      rows += row_count;
+    }
+  };
   struct shared_query {
     std::shared_ptr<live_query> query;
     std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
+    mutable evaluation_cost cost;  // counted as commits fan out
   };
 
   /// Subscribers share a plan only when the query means the same for them: a

@@ -69,6 +69,7 @@ struct select_statement {
   std::unique_ptr<expr> where;
   std::vector<order_item> order_by;
   std::optional<std::uint64_t> limit;
+  std::uint64_t offset = 0;  // rows skipped before the LIMIT counts
 };
 
 struct insert_statement {

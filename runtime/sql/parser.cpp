@@ -239,7 +239,9 @@ private:
     r.alias = r.name;
     if (allow_alias) {
       if (keyword("AS")) r.alias = identifier("an alias");
-      else if (peek().type == token::kind::quoted || (peek().type == token::kind::word && !reserved(peek().text)))
+      // OFFSET stays a name elsewhere (columns called offset are common); here it ends the statement.
+      else if (peek().type == token::kind::quoted ||
+               (peek().type == token::kind::word && !reserved(peek().text) && upper(peek().text) != "OFFSET"))
         r.alias = identifier("an alias");
     }
     return r;
@@ -431,13 +433,16 @@ private:
         s.order_by.push_back(std::move(o));
       } while (symbol(","));
     }
-    if (keyword("LIMIT")) {
-      const token& t = peek();
-      if (t.type != token::kind::number || t.floating) error("a whole number after LIMIT");
-      ++pos_;
-      s.limit = std::stoull(t.text);
-    }
+    if (keyword("LIMIT")) s.limit = whole_number("LIMIT");
+    if (keyword("OFFSET")) s.offset = whole_number("OFFSET");
     return s;
+  }
+
+  std::uint64_t whole_number(const char* after) {
+    const token& t = peek();
+    if (t.type != token::kind::number || t.floating) error(std::string("a whole number after ") + after);
+    ++pos_;
+    return std::stoull(t.text);
   }
 
   insert_statement parse_insert() {

@@ -67,7 +67,7 @@ result<row_security> row_security::compile(const std::vector<std::string>& filte
     if (parsed->type != statement::kind::select) return refuse("a filter is a SELECT query");
     const select_statement& s = parsed->select;
     if (!s.joins.empty()) return refuse("filters that join tables are not supported yet");
-    if (!s.order_by.empty() || s.limit) return refuse("a filter takes no ORDER BY or LIMIT");
+    if (!s.order_by.empty() || s.limit || s.offset) return refuse("a filter takes no ORDER BY, LIMIT or OFFSET");
     bool whole_rows = s.items.size() == 1 && (s.items[0].type == select_item::kind::all ||
                                               (s.items[0].type == select_item::kind::table_all &&
                                                s.items[0].table == s.from.alias));

@@ -54,7 +54,7 @@ result<std::shared_ptr<subscription_query>> subscription_query::compile(datastor
     st->scope = std::make_unique<binder>(ds, who);
     st->scope->add_table(s.from);
     if (s.joins.size() > 1) error("a subscription may join at most two tables");
-    if (!s.order_by.empty() || s.limit) error("subscriptions do not take ORDER BY or LIMIT");
+    if (!s.order_by.empty() || s.limit || s.offset) error("subscriptions do not take ORDER BY, LIMIT or OFFSET");
     if (s.items.size() != 1 || (s.items[0].type != select_item::kind::all && s.items[0].type != select_item::kind::table_all))
       error("a subscription returns whole rows of one table: SELECT * or SELECT t.*");
     if (!s.joins.empty()) {

@@ -1,0 +1,78 @@
+// Tables: each table's schema, then its rows a page at a time, filtered by a
+// WHERE condition. Rows come through SQL as the signed-in identity, so a
+// private table's rows reach its owner only; others are not shown it.
+
+import { api, session, sql } from './api.js';
+import { dataTable, h, notice, problem } from './ui.js';
+import { quoted, tablesOf } from './schema.js';
+
+const pageSize = 50;
+
+function schemaView(table) {
+  const role = (c) => [
+    table.primaryKey.includes(c.name) ? 'primary key' : null,
+    table.autoInc.includes(c.name) ? 'auto-increment' : null,
+    !table.primaryKey.includes(c.name) && table.unique.some((u) => u.length === 1 && u[0] === c.name) ? 'unique' : null,
+  ].filter(Boolean).join(', ');
+  return h('div', { class: 'schema' },
+    dataTable(['Column', 'Type', ''], table.columns.map((c) => [c.name, h('code', {}, c.type), role(c)]), { className: 'compact' }),
+    table.indexes.length ? h('p', { class: 'hint' }, 'Indexes: ',
+      table.indexes.map((ix) => `${ix.algorithm.toLowerCase()} (${ix.columns.join(', ')})`).join('; ')) : null);
+}
+
+function rowsView(database, table) {
+  const filter = h('input', { id: 'row-filter', placeholder: 'WHERE condition, e.g. id > 10', spellcheck: 'false' });
+  const body = h('div', { class: 'rows' });
+  let offset = 0;
+  const load = async () => {
+    body.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
+    const where = filter.value.trim() ? ` WHERE ${filter.value.trim()}` : '';
+    try {
+      const [[page], [count]] = await Promise.all([
+        sql(database, `SELECT * FROM ${quoted(table.name)}${where} LIMIT ${pageSize} OFFSET ${offset}`),
+        sql(database, `SELECT COUNT(*) AS n FROM ${quoted(table.name)}${where}`),
+      ]);
+      const total = Number(count.rows[0][0]);
+      const columns = page.schema.elements.map((e) => e.name?.some ?? '');
+      body.replaceChildren(
+        h('div', { class: 'pager' },
+          h('span', { class: 'count' }, total ? `Rows ${offset + 1}–${offset + page.rows.length} of ${total}` : 'No rows'),
+          h('button', { disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - pageSize); load(); } }, 'Previous'),
+          h('button', { disabled: offset + pageSize >= total, onclick: () => { offset += pageSize; load(); } }, 'Next')),
+        dataTable(columns, page.rows, { className: 'rows-table' }));
+    } catch (err) {
+      body.replaceChildren(problem(err));
+    }
+  };
+  return [h('form', { class: 'inline filter', onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
+    filter, h('button', { type: 'submit' }, 'Filter')), body, load];
+}
+
+export async function tablesPage(page, database) {
+  const [info, def] = await Promise.all([
+    api(`/v1/database/${encodeURIComponent(database)}`),
+    api(`/v1/database/${encodeURIComponent(database)}/schema?version=9`),
+  ]);
+  const owner = info.owner_identity === session.identity;
+  const all = tablesOf(def);
+  const tables = owner ? all : all.filter((t) => t.isPublic);
+  page.append(h('div', { class: 'page-head' }, h('h1', {}, 'Tables')));
+  if (!owner && tables.length < all.length)
+    page.append(notice(`${all.length - tables.length} private table(s) are shown to the database's owner only.`));
+  if (!tables.length) return page.append(h('div', { class: 'empty card' }, 'No tables to show.'));
+  const list = h('nav', { class: 'table-list' });
+  const detail = h('section', { class: 'table-detail' });
+  page.append(h('div', { class: 'split' }, list, detail));
+  const show = (table) => {
+    for (const a of list.children) a.classList.toggle('active', a.dataset.table === table.name);
+    const [form, rows, load] = rowsView(database, table);
+    detail.replaceChildren(
+      h('h2', {}, table.name, h('span', { class: `tag ${table.isPublic ? 'public' : 'private'}` }, table.isPublic ? 'public' : 'private'),
+        table.isEvent ? h('span', { class: 'tag' }, 'event') : null),
+      schemaView(table), h('h3', {}, 'Rows'), form, rows);
+    load();
+  };
+  for (const table of tables)
+    list.append(h('a', { href: '#', 'data-table': table.name, onclick: (e) => { e.preventDefault(); show(table); } }, table.name));
+  show(tables[0]);
+}
