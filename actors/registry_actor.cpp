@@ -757,9 +757,17 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
           caf::error err;
           auto found = self->state.owned(caller, target, err);
           if (!found) return err;
+          using queries = std::vector<subscribed_query>;
           auto it = self->state.live.find(found->id);
-          if (it == self->state.live.end()) return std::vector<subscribed_query>{};  // asleep: no subscribers
-          return self->delegate(it->second, queries_atom::value);
+          if (it == self->state.live.end()) return queries{};  // asleep: no subscribers
+          auto rp = self->make_response_promise<queries>();
+          self->request(it->second, std::chrono::seconds(5), queries_atom::value)
+            .then([rp](const queries& list) mutable { rp.deliver(list); },
+                  [rp](caf::error& err) mutable {
+                    if (err == caf::sec::request_receiver_down) rp.deliver(queries{});  // fell asleep meanwhile
+                    else rp.deliver(std::move(err));
+                  });
+          return rp;
         });
       },
       [=](usage_atom) { keep_within_budget(self); },

@@ -187,7 +187,7 @@ void add_start_command(CLI::App& app) {
                   "A secret GET /metrics asks for as a bearer token (default: /metrics is open to all)");
   cmd->add_option("--metrics-interval", o->metrics_interval_seconds,
                   "Seconds between the points of each database's hour of metrics history (the console's charts)")
-    ->check(CLI::Range(0.1, 60.0))
+    ->check(CLI::Range(1.0, 60.0))
     ->capture_default_str();
   auto budget_ms = std::make_shared<long>(5000);
   cmd->add_option("--reducer-time-budget-ms", *budget_ms, "A reducer running longer is stopped and rolled back")

@@ -7,7 +7,8 @@
 
 namespace orrery {
 
-/// The console file `name` (such as "index.html" or "app.js"), if there is one.
+/// The console file `name` (such as "index.html" or "app.js"), if there is
+/// one; it lives as long as the program.
 std::optional<std::string_view> console_asset(const std::string& name);
 
 } // namespace orrery

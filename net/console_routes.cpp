@@ -17,13 +17,17 @@ namespace orrery {
 namespace {
 
 constexpr auto link_lifetime = std::chrono::minutes(5);
-constexpr std::size_t max_open_links = 1000;
+constexpr std::int64_t console_token_seconds = 12 * 3600;  // a console session lasts a working day
+constexpr std::size_t max_links_per_identity = 5;
+constexpr std::size_t max_open_links = 10000;
 
-/// Sign-in codes, each good once for a few minutes, standing for the token
-/// of the identity that asked for it. Kept in memory: a restart voids them.
+/// Sign-in codes, each good once for a few minutes, standing for a token of
+/// the identity that asked for it. Kept in memory: a restart voids them. An
+/// identity keeps its newest few, and the host its newest many, so nobody can
+/// use up the links of others. Routes run on several threads: hence the mutex.
 class sign_in_links {
 public:
-  std::string open(std::string token) {
+  std::string open(const identity& owner, std::string token) {
     unsigned char bytes[24];
     if (RAND_bytes(bytes, sizeof bytes) != 1) return {};
     static const char digits[] = "0123456789abcdef";
@@ -31,8 +35,9 @@ public:
     for (unsigned char b : bytes) (code += digits[b >> 4]) += digits[b & 15];
     std::lock_guard<std::mutex> lock(mutex_);
     drop_expired();
-    if (links_.size() >= max_open_links) return {};
-    links_[code] = {std::move(token), std::chrono::steady_clock::now() + link_lifetime};
+    drop_oldest_while([&](const link& l) { return l.owner == owner; }, max_links_per_identity - 1);
+    drop_oldest_while([](const link&) { return true; }, max_open_links - 1);
+    links_[code] = {owner, std::move(token), std::chrono::steady_clock::now() + link_lifetime};
     return code;
   }
 
@@ -49,6 +54,7 @@ public:
 
 private:
   struct link {
+    identity owner;
     std::string token;
     std::chrono::steady_clock::time_point expires;
   };
@@ -56,6 +62,21 @@ private:
     auto now = std::chrono::steady_clock::now();
     for (auto it = links_.begin(); it != links_.end();)
       it = it->second.expires <= now ? links_.erase(it) : std::next(it);
+  }
+  /// Drops the oldest of the links `counted` picks until at most `keep` remain.
+  template <class Counted>
+  void drop_oldest_while(Counted counted, std::size_t keep) {
+    for (;;) {
+      auto oldest = links_.end();
+      std::size_t n = 0;
+      for (auto it = links_.begin(); it != links_.end(); ++it)
+        if (counted(it->second)) {
+          ++n;
+          if (oldest == links_.end() || it->second.expires < oldest->second.expires) oldest = it;
+        }
+      if (n <= keep) return;
+      links_.erase(oldest);
+    }
   }
   std::mutex mutex_;
   std::map<std::string, link> links_;
@@ -92,12 +113,13 @@ void add_console_routes(router& routes, host_services& host) {
   routes.add("GET", "/console/:file", [](call_ptr call) { serve_asset(call, call->param("file")); });
 
   auto links = std::make_shared<sign_in_links>();
-  // A one-time code for the caller's own token (`orrery console`).
+  // A one-time code for a token of the caller's (`orrery console`).
   routes.add("POST", "/v1/console/link", [&host, links](call_ptr call) {
-    if (!authenticate(host, *call, false)) return;
-    std::string token = call->request.header("authorization")->substr(std::string_view("Bearer ").size());
-    std::string code = links->open(std::move(token));
-    if (code.empty()) return call->reply(503, "too many sign-in links are open; try again in a few minutes");
+    auto caller = authenticate(host, *call, false);
+    if (!caller) return;
+    // The console gets a token of its own that expires, not the CLI's.
+    std::string code = links->open(caller->id, host.tokens.resign(*caller, console_token_seconds));
+    if (code.empty()) return call->reply(503, "the host could not make a sign-in code; try again");
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(link_lifetime).count();
     call->reply(http_response::json(200, nlohmann::json{{"code", code}, {"expires_in_seconds", seconds}}.dump()));
   });

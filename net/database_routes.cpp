@@ -104,6 +104,10 @@ void serve_module_route(host_services& host, call_ptr call) {
           out.headers.emplace_back(name, value);
       }
       out.body = answer.body;
+      // The module's pages share the console's origin: a sandbox gives them an
+      // origin of their own, so their scripts cannot read a signed-in console's token.
+      out.headers.emplace_back("Content-Security-Policy",
+                               "sandbox allow-scripts allow-forms allow-popups allow-downloads");
       call->reply(std::move(out));
     });
 }

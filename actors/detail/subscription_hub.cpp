@@ -120,6 +120,7 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
     auto& [plan, query] = compiled[i];
     keys.push_back(plan);
     auto& shared = queries_[plan];
+    shared.text = texts[i];
     shared.query = query;
     shared.users.insert({key, r.query_set_id});
     shared.cost.add(took[i], rows[i].rows.size());
@@ -182,7 +183,7 @@ void subscription_hub::recompile(datastore& ds, const identity& owner, const sql
     auto user = shared.users.empty() ? clients_.end() : clients_.find(shared.users.begin()->first);
     if (user == clients_.end()) continue;
     const client& c = user->second;
-    const std::string text = key.substr(0, key.find('\n'));
+    const std::string& text = shared.text;
     auto view = views ? views(text, c.id) : result<std::shared_ptr<live_query>>(std::shared_ptr<live_query>());
     if (!view) {
       failed[key] = view.error().message;
@@ -261,9 +262,8 @@ subscription_hub::changes subscription_hub::fan_out(const commit_result& committ
 std::vector<subscribed_query> subscription_hub::report() const {
   std::map<std::string, std::pair<subscribed_query, std::set<std::string>>> by_text;
   for (auto& [key, q] : queries_) {
-    const std::string text = key.substr(0, key.find('\n'));  // a bound query's key adds its subscriber
-    auto& [line, connections] = by_text[text];
-    line.text = text;
+    auto& [line, connections] = by_text[q.text];
+    line.text = q.text;
     line.evaluations += q.cost.evaluations;
     line.micros += q.cost.micros;
     line.rows += q.cost.rows;

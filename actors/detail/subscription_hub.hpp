@@ -128,6 +128,7 @@ private:
     }
   };
   struct shared_query {
+    std::string text;  // as subscribed (a plan key may add the subscriber)
     std::shared_ptr<live_query> query;
     std::set<std::pair<std::string, std::uint32_t>> users;  // (connection, query set)
     mutable evaluation_cost cost;  // counted as commits fan out

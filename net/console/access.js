@@ -5,7 +5,7 @@ import { api, session } from './api.js';
 import { dataTable, h, shortId } from './ui.js';
 
 const abilities = [
-  ['Read public tables (SQL, subscriptions)', true, true],
+  ['Read public tables (SQL, subscriptions), within row-level security', true, true],
   ['Call reducers and procedures (the module decides)', true, true],
   ['Read private tables and subscribe to them', true, false],
   ['Change rows with SQL (INSERT, UPDATE, DELETE)', true, false],

@@ -25,15 +25,32 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * JSON, keeping integers past 2^53 (u64, i128, ...) exact: they stay the
+ * digits the host sent, as strings, rather than rounded numbers.
+ */
+export function parseJson(text) {
+  return JSON.parse(text, (_key, value, context) =>
+    typeof value === 'number' && !Number.isSafeInteger(value) && /^-?\d+$/.test(context?.source ?? '') ? context.source : value);
+}
+
 /** Calls the API; answers the parsed JSON (or text with `as: 'text'`). */
 export async function api(path, { method = 'GET', body, as = 'json', token = session.token, signal } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   const reply = await fetch(path, { method, body, headers, signal });
-  if (!reply.ok) throw new ApiError(reply.status, (await reply.text()).trim());
+  if (!reply.ok) {
+    const message = (await reply.text()).trim();
+    // The session's token expired or the host no longer takes it: sign in again.
+    if (reply.status === 401 && token && token === session.token && message.startsWith('invalid token')) {
+      session.clear();
+      window.dispatchEvent(new Event('orrery-signed-out'));
+    }
+    throw new ApiError(reply.status, message);
+  }
   if (as === 'response') return reply;
   const text = await reply.text();
-  return as === 'json' ? (text ? JSON.parse(text) : null) : text;
+  return as === 'json' ? (text ? parseJson(text) : null) : text;
 }
 
 /** The identity a token stands for, as the host reads it; throws when the host refuses it. */
@@ -61,7 +78,7 @@ export async function followLog(database, numLines, onLine, signal) {
     while ((end = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, end);
       pending = pending.slice(end + 1);
-      if (line.trim()) onLine(JSON.parse(line));
+      if (line.trim()) onLine(parseJson(line));
     }
   }
 }

@@ -22,12 +22,15 @@ const databasePages = [
 ];
 
 let leavePage = null;  // stops the current page's timers and streams
+let shown = 0;  // counts routes, so a page that finishes loading after the next one began stops at once
 
 /** Signs in with a one-time code from `orrery console` (#code=...), once. */
 async function redeemCode() {
   const code = new URLSearchParams(location.hash.slice(1)).get('code');
   if (!code) return null;
   history.replaceState(null, '', '#/');
+  // Someone else's link would sign this browser in as them: ask first.
+  if (session.token && !confirm('This link signs the console in as another session, replacing yours. Go on?')) return null;
   try {
     const { token } = await api('/v1/console/redeem', { method: 'POST', body: code, token: null });
     session.save(token, await identityOf(token));
@@ -58,11 +61,21 @@ function renderSidebar(database, current) {
       h('a', { href: `#/db/${encodeURIComponent(database)}/${key}`, class: key === current ? 'active' : undefined, 'data-page': key }, label)));
 }
 
+/** The address's parts: ['db', database, page], or [] for the databases list. */
+function addressParts() {
+  try {
+    return location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  } catch {
+    return [];  // a malformed address shows the databases
+  }
+}
+
 async function route(signInError = null) {
   leavePage?.();
   leavePage = null;
+  const mine = ++shown;
   const main = document.getElementById('main');
-  const [, first, database, pageKey = 'overview'] = location.hash.replace(/^#/, '').split('/').map(decodeURIComponent);
+  const [first, database, pageKey = 'overview'] = addressParts();
   if (!session.token) {
     renderTopbar(null);
     renderSidebar(null);
@@ -76,11 +89,14 @@ async function route(signInError = null) {
   const container = h('div', { class: 'page' });
   main.replaceChildren(container);
   try {
-    leavePage = db ? await page[2](container, db) : await databasesPage(container);
+    const leave = db ? await page[2](container, db) : await databasesPage(container);
+    if (mine === shown) leavePage = leave;
+    else leave?.();
   } catch (err) {
     container.append(problem(err));
   }
 }
 
 window.addEventListener('hashchange', () => route());
+window.addEventListener('orrery-signed-out', () => route(new Error('The session ended: sign in again.')));
 redeemCode().then((err) => route(err));

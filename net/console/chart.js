@@ -22,7 +22,7 @@ function niceMax(max, floor) {
 }
 
 /**
- * A chart titled `title` of `points` ({at_micros, ...}); each of `series`
+ * A chart titled `title` of `points` ({at, ...}: `at` in µs since the epoch); each of `series`
  * ({key, label, className}) is a line. `format` writes a value for the axis
  * and legend.
  */
@@ -31,7 +31,7 @@ export function lineChart(title, points, series, { format = (v) => String(+v.toF
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': title });
   const t0 = points.length ? points[0].at : 0, t1 = points.length ? points[points.length - 1].at : 1;
   const span = Math.max(t1 - t0, 1);
-  const max = niceMax(Math.max(0, ...points.flatMap((p) => series.map((s) => p[s.key] ?? 0))), floor);
+  const max = niceMax(points.reduce((m, p) => series.reduce((n, s) => Math.max(n, p[s.key] ?? 0), m), 0), floor);
   const x = (at) => left + ((at - t0) / span) * plotW;
   const y = (v) => top + plotH - (v / max) * plotH;
 

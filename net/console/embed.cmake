@@ -1,6 +1,7 @@
-# Writes OUTPUT, a C++ source holding each file of the console (CONSOLE_DIR)
-# as a byte array, so the host serves its console without files beside it.
-file(GLOB assets RELATIVE "${CONSOLE_DIR}" "${CONSOLE_DIR}/*.html" "${CONSOLE_DIR}/*.css" "${CONSOLE_DIR}/*.js")
+# Writes OUTPUT, a C++ source holding each of FILES (names in CONSOLE_DIR,
+# separated by commas) as a byte array, so the host serves its console
+# without files beside it.
+string(REPLACE "," ";" assets "${FILES}")
 list(SORT assets)
 set(arrays "")
 set(entries "")

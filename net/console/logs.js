@@ -1,7 +1,7 @@
 // Logs: the live tail, filtered by level as lines arrive; or a search of the
 // kept history by text, level and time range, done by the host.
 
-import { api, followLog } from './api.js';
+import { api, followLog, parseJson } from './api.js';
 import { clock, h, notice, problem, time } from './ui.js';
 
 const levels = ['trace', 'debug', 'info', 'warn', 'error', 'panic'];
@@ -59,7 +59,7 @@ export async function logsPage(page, database) {
     mode.replaceChildren('Search results (newest last, at most 1000)');
     try {
       const text = await api(`${base}?${query}`, { as: 'text' });
-      const found = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const found = text.split('\n').filter(Boolean).map(parseJson);
       lines.replaceChildren(...(found.length ? found.map(lineView) : [notice('No kept line matches.')]));
     } catch (err) {
       lines.replaceChildren(problem(err));
@@ -75,7 +75,7 @@ export async function logsPage(page, database) {
   level.addEventListener('change', () => (stop ? live() : search()));
   // Only the owner reads logs: ask once, to say so plainly rather than show an empty tail.
   try {
-    await api(`${base}?num_lines=0`, { as: 'text' });
+    await api(`${base}?num_lines=1`, { as: 'text' });
   } catch (err) {
     lines.replaceChildren(problem(err));
     return;

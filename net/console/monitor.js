@@ -17,7 +17,7 @@ export async function monitorPage(page, database) {
     try {
       const [subscribed, metrics] = await Promise.all([api(`${base}/subscriptions`), api(`${base}/metrics`)]);
       queries.replaceChildren(subscribed.queries.length
-        ? dataTable(['Query', 'Subscribers', 'Evaluations', 'Mean cost', 'Total cost', 'Rows sent'],
+        ? dataTable(['Query', 'Subscribers', 'Evaluations', 'Mean cost', 'Total cost', 'Rows produced'],
             subscribed.queries.map((q) => [h('code', {}, q.query), q.subscribers, q.evaluations,
               micros(q.evaluations ? q.evaluation_micros / q.evaluations : 0), micros(q.evaluation_micros), q.rows]),
             { className: 'queries' })
@@ -32,7 +32,7 @@ export async function monitorPage(page, database) {
     } catch (err) {
       queries.replaceChildren(problem(err));
       calls.replaceChildren();
-      clearInterval(timer);
+      if (err.status === 401 || err.status === 403) clearInterval(timer);  // refused: asking again will not help
     }
   };
   const timer = setInterval(refresh, refreshMs);

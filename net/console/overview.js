@@ -45,7 +45,7 @@ export async function overviewPage(page, database) {
       grid.replaceChildren(...charts(history));
     } catch (err) {
       grid.replaceChildren(problem(err));
-      clearInterval(timer);
+      if (err.status === 401 || err.status === 403) clearInterval(timer);  // refused: asking again will not help
     }
   };
   const timer = setInterval(refresh, refreshMs);

@@ -24,24 +24,30 @@ function rowsView(database, table) {
   const filter = h('input', { id: 'row-filter', placeholder: 'WHERE condition, e.g. id > 10', spellcheck: 'false' });
   const body = h('div', { class: 'rows' });
   let offset = 0;
+  let loading = 0;  // counts loads: only the latest one shows
   const load = async () => {
-    body.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
+    const mine = ++loading, at = offset;
+    for (const b of body.querySelectorAll('button')) b.disabled = true;
     const where = filter.value.trim() ? ` WHERE ${filter.value.trim()}` : '';
+    // Ordered by the primary key, pages stay put while rows are written between them.
+    const order = table.primaryKey.length ? ` ORDER BY ${table.primaryKey.map(quoted).join(', ')}` : '';
     try {
       const [[page], [count]] = await Promise.all([
-        sql(database, `SELECT * FROM ${quoted(table.name)}${where} LIMIT ${pageSize} OFFSET ${offset}`),
+        sql(database, `SELECT * FROM ${quoted(table.name)}${where}${order} LIMIT ${pageSize} OFFSET ${at}`),
         sql(database, `SELECT COUNT(*) AS n FROM ${quoted(table.name)}${where}`),
       ]);
+      if (mine !== loading) return;
       const total = Number(count.rows[0][0]);
       const columns = page.schema.elements.map((e) => e.name?.some ?? '');
+      const go = (to) => () => { offset = to; load(); };
       body.replaceChildren(
         h('div', { class: 'pager' },
-          h('span', { class: 'count' }, total ? `Rows ${offset + 1}–${offset + page.rows.length} of ${total}` : 'No rows'),
-          h('button', { disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - pageSize); load(); } }, 'Previous'),
-          h('button', { disabled: offset + pageSize >= total, onclick: () => { offset += pageSize; load(); } }, 'Next')),
+          h('span', { class: 'count' }, page.rows.length ? `Rows ${at + 1}–${at + page.rows.length} of ${total}` : `No rows (of ${total})`),
+          h('button', { disabled: at === 0, onclick: go(Math.max(0, at - pageSize)) }, 'Previous'),
+          h('button', { disabled: at + pageSize >= total, onclick: go(at + pageSize) }, 'Next')),
         dataTable(columns, page.rows, { className: 'rows-table' }));
     } catch (err) {
-      body.replaceChildren(problem(err));
+      if (mine === loading) body.replaceChildren(problem(err));
     }
   };
   return [h('form', { class: 'inline filter', onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },

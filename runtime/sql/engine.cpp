@@ -127,9 +127,10 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   auto kept = [&](const tuple& t) { return !where || eval.test(*where, t); };
   bool counting = std::any_of(s.items.begin(), s.items.end(), [](auto& i) { return i.type == select_item::kind::count; });
   if (counting && s.items.size() != 1) error("COUNT(*) cannot be combined with other columns");
+  if (counting && s.offset) error("COUNT(*) takes no OFFSET: it answers one row");
   // Without ORDER BY, rows past the OFFSET and LIMIT are never needed.
   auto full = [&](const std::vector<tuple>& rows) {
-    return s.limit && s.order_by.empty() && rows.size() >= s.offset + *s.limit;
+    return s.limit && s.order_by.empty() && rows.size() >= s.offset && rows.size() - s.offset >= *s.limit;
   };
 
   // First table, through an index when the WHERE clause allows. Without
@@ -139,7 +140,7 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
   if (s.joins.empty()) {
     tuple current(1);
     std::uint64_t matches = 0;
-    bool count_only = counting && !s.limit && !s.offset;
+    bool count_only = counting && !s.limit;
     for_each_candidate(scope.tables[0], 0, where ? &*where : nullptr, out.rows_scanned, time, [&](std::string_view row) {
       current[0] = row;
       if (!kept(current)) return;

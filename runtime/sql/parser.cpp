@@ -433,8 +433,10 @@ private:
         s.order_by.push_back(std::move(o));
       } while (symbol(","));
     }
+    // Either order, as PostgreSQL takes them.
     if (keyword("LIMIT")) s.limit = whole_number("LIMIT");
     if (keyword("OFFSET")) s.offset = whole_number("OFFSET");
+    if (!s.limit && keyword("LIMIT")) s.limit = whole_number("LIMIT");
     return s;
   }
 

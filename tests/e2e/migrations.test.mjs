@@ -66,7 +66,8 @@ test('safe changes apply without asking; clients stay connected and subscribed',
   seeded('safe');
   const bindings = await sdkBindings('players-v1', ['-j', bundle('players-v1', playersV1)]);
   const { conn } = await connectClient(t, bindings, host.url, 'safe');
-  await subscribeTo(conn, ['SELECT * FROM player', 'SELECT * FROM player_count']);
+  // Over two lines: the whole query is planned again after the migration.
+  await subscribeTo(conn, ['SELECT *\nFROM player', 'SELECT * FROM player_count']);
   let disconnected = false;
   conn.onDisconnect(() => { disconnected = true; });  // the connection's own (TypeScript-private) listener
 
