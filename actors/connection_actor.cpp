@@ -132,7 +132,7 @@ void connect(self_ptr self, database_actor database, int attempts) {
   auto sink = caf::actor_cast<client_sink>(self);
   st.session.database = database;
   self->request(database, std::chrono::seconds(30), connect_atom::value, st.session.caller, st.session.connection,
-                st.session.jwt_claims, st.session.confirmed_reads, sink)
+                st.session.jwt_claims, st.session.confirmed_reads, st.session.reads_private, sink)
     .then(
       [self, database](bool) {
         auto& st = self->state;

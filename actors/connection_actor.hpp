@@ -48,6 +48,7 @@ struct client_session {
   frame_compression compression = frame_compression::gzip;  // BSATN frames only
   bool confirmed_reads = true;
   log_actor logs;
+  bool reads_private = false;  // the caller's role reads private data (roles.hpp), as it connects
 };
 
 connection_actor spawn_connection_actor(caf::actor_system& system, client_session session, client_link link);

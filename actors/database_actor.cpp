@@ -5,6 +5,7 @@
 #include "actors/detail/schedule_book.hpp"
 #include "actors/detail/subscription_hub.hpp"
 #include "actors/host_metrics.hpp"
+#include "actors/roles.hpp"
 #include "modules/migration.hpp"
 #include "modules/module_def.hpp"
 #include "modules/module_host.hpp"
@@ -161,7 +162,9 @@ struct database_state : module_environment {
     return done{};
   }
 
-  void sql(const identity& caller, bool owner, const std::string& query, caf::typed_response_promise<sql_reply>& reply) {
+  /// A statement run as `caller`, with what `held` (a role on the database) permits.
+  void sql(const identity& caller, role held, const std::string& query, caf::typed_response_promise<sql_reply>& reply) {
+    const bool reads_private = permits(held, action::read_private);
     auto started = std::chrono::steady_clock::now();
     if (auto woke = wake(); !woke) {
       reply.deliver(sql_reply{500, woke.error().message});
@@ -172,7 +175,12 @@ struct database_state : module_environment {
       reply.deliver(sql_reply{400, parsed.error().message});
       return;
     }
-    if (auto view = view_read_by(query, owner); !view || *view) {  // a view, computed for the caller
+    using kind = sql::statement::kind;
+    if (parsed->type != kind::select && parsed->type != kind::show && !permits(held, action::write_rows)) {
+      reply.deliver(sql_reply{403, refusal(caller.to_hex(), held, action::write_rows, record.display_name())});
+      return;
+    }
+    if (auto view = view_read_by(query, reads_private); !view || *view) {  // a view, computed for the caller
       if (!view) return void(reply.deliver(sql_reply{400, view.error().message}));
       const table_schema schema = (*view)->schema;  // a copy: a reload replaces `def`
       std::set<table_id> reads;
@@ -190,7 +198,8 @@ struct database_state : module_environment {
     }
     auto tx = ds->begin();
     std::uint64_t limit_before = sql_settings.row_limit;
-    auto ran = sql::run(*ds, tx, *parsed, sql::caller{caller, owner, &def.visibility}, sql_settings, sql_limits);
+    sql::caller who{caller, reads_private, permits(held, action::write_rows), &def.visibility};
+    auto ran = sql::run(*ds, tx, *parsed, who, sql_settings, sql_limits);
     if (!ran) {
       tx.rollback();
       reply.deliver(sql_reply{400, ran.error().message});
@@ -227,7 +236,8 @@ struct database_state : module_environment {
   /// (a view's for the caller), else (projections, COUNT, ORDER BY, LIMIT)
   /// the SQL endpoint's answer, each row in BSATN of the selected columns.
   /// Read-only either way. With `json`, each row is a JSON object instead.
-  result<std::vector<table_rows>> one_off_rows(const std::string& text, const identity& who, bool json) {
+  result<std::vector<table_rows>> one_off_rows(const std::string& text, const identity& who, bool reads_private,
+                                               bool json) {
     auto as_json = [](std::vector<std::string>& rows, const algebraic_type& row_type) -> result<done> {
       for (auto& row : rows) {
         auto decoded = decode_value(row_type, row);
@@ -236,9 +246,9 @@ struct database_state : module_environment {
       }
       return done{};
     };
-    auto view = view_query(text, who);
+    auto view = view_query(text, who, reads_private);
     if (!view) return view.error();
-    sql::caller asker{who, who == record.owner, &def.visibility};
+    sql::caller asker{who, reads_private, false, &def.visibility};
     std::shared_ptr<detail::live_query> whole = *view;
     if (!whole)
       if (auto q = sql::subscription_query::compile(*ds, text, asker, sql_limits))
@@ -731,7 +741,7 @@ struct database_state : module_environment {
       }
       std::string sql(in.string());  // ViewResultHeader::RawSql: a query whose rows the view means
       if (sql.empty()) return rows;
-      auto query = sql::subscription_query::compile(*ds, sql, sql::caller{record.owner, true, nullptr}, sql_limits);
+      auto query = sql::subscription_query::compile(*ds, sql, sql::caller{record.owner, true, false, nullptr}, sql_limits);
       if (!query) return fail(errc::host_call_failure, "view `" + name + "` returned a query that fails: " + query.error().message);
       if (auto filled = (*query)->initial_rows(rows, sql_limits); !filled) return filled.error();
       for (const table* t : ds->tables()) reads.insert(t->schema().id);
@@ -743,8 +753,8 @@ struct database_state : module_environment {
 
   /// The view `text` reads whole, if it reads one: `SELECT * FROM <view>`.
   /// A query that reads a view otherwise fails, as does one of a private
-  /// view by anyone but the owner.
-  result<const view_def*> view_read_by(const std::string& text, bool owner) {
+  /// view by a caller who may not read private data.
+  result<const view_def*> view_read_by(const std::string& text, bool reads_private) {
     auto parsed = sql::parse(text, sql_limits);
     if (!parsed || parsed->type != sql::statement::kind::select) return static_cast<const view_def*>(nullptr);
     const sql::select_statement& s = parsed->select;
@@ -752,7 +762,7 @@ struct database_state : module_environment {
     bool joins_view = false;
     for (auto& j : s.joins) joins_view = joins_view || def.view(j.table.name);
     if (!v && !joins_view) return static_cast<const view_def*>(nullptr);
-    if (v && !v->schema.is_public && !owner)
+    if (v && !v->schema.is_public && !reads_private)
       return fail(errc::invalid_argument, "no such table: `" + v->schema.name + "`. If the table exists, it may be marked private.");
     bool whole = v && s.joins.empty() && !s.where && s.order_by.empty() && !s.limit && !s.offset && s.items.size() == 1 &&
                  (s.items[0].type == sql::select_item::kind::all ||
@@ -764,8 +774,9 @@ struct database_state : module_environment {
   }
 
   /// The live query of `text` for client `who` when it reads a view.
-  result<std::shared_ptr<detail::live_query>> view_query(const std::string& text, const identity& who) {
-    auto v = view_read_by(text, who == record.owner);
+  result<std::shared_ptr<detail::live_query>> view_query(const std::string& text, const identity& who,
+                                                         bool reads_private) {
+    auto v = view_read_by(text, reads_private);
     if (!v) return v.error();
     if (!*v) return std::shared_ptr<detail::live_query>();
     std::string name = (*v)->schema.name;
@@ -989,9 +1000,9 @@ struct database_state : module_environment {
   // ---- WebSocket clients ----
 
   caf::result<bool> connect(const identity& id, const connection_id& connection, const std::string& jwt,
-                            bool confirmed, client_sink sink) {
+                            bool confirmed, bool reads_private, client_sink sink) {
     if (auto woke = wake(); !woke) return make_error(host_errc::invalid_argument, woke.error().message);
-    if (auto taken = subscriptions.add(id, connection, jwt, confirmed, sink)) return taken;
+    if (auto taken = subscriptions.add(id, connection, jwt, confirmed, reads_private, sink)) return taken;
     if (auto on_connect = def.lifecycle_reducer(lifecycle::on_connect)) {
       call_result ran = run(*on_connect, id, connection, now_micros(), "", nullptr);
       if (ran.kind != call_result_kind::ok) {
@@ -1053,15 +1064,17 @@ struct database_state : module_environment {
     }
     switch (r.type) {
       case client_request::kind::subscribe:
-        subscriptions.subscribe(connection, r, *ds, record.owner, def.visibility,
-                                [this](const std::string& text, const identity& who) { return view_query(text, who); },
+        subscriptions.subscribe(connection, r, *ds, def.visibility,
+                                [this](const std::string& text, const identity& who, bool reads_private) {
+                                  return view_query(text, who, reads_private);
+                                },
                                 reply);
         return client_gauges();
       case client_request::kind::unsubscribe:
         subscriptions.unsubscribe(connection, r, reply);
         return client_gauges();
       case client_request::kind::one_off_query: {
-        auto rows = one_off_rows(r.queries.empty() ? "" : r.queries[0], c->id, r.json);
+        auto rows = one_off_rows(r.queries.empty() ? "" : r.queries[0], c->id, c->reads_private, r.json);
         if (!rows) return reply(encode_one_off_result(r.request_id, nullptr, rows.error().message));
         return reply(encode_one_off_result(r.request_id, &*rows, ""));
       }
@@ -1231,8 +1244,9 @@ struct database_state : module_environment {
     if (clear) subscriptions.end_all("the database was republished and its data cleared");
     else if (plan.breaks_clients()) subscriptions.disconnect_all("the module was updated with changes that break clients");
     else if (!change.alter.empty() || !change.drop.empty())
-      subscriptions.recompile(*ds, record.owner, def.visibility,
-                              [this](const std::string& text, const identity& who) { return view_query(text, who); });
+      subscriptions.recompile(*ds, def.visibility, [this](const std::string& text, const identity& who, bool reads_private) {
+        return view_query(text, who, reads_private);
+      });
     if (subscriptions.definition_followed()) {
       // Clients hear of commits at once, or once durable: the definition follows the same road.
       std::string json = module_def_json(def);
@@ -1327,9 +1341,9 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         return reply;
       },
       [=](connect_atom, const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
-          client_sink sink) -> caf::result<bool> {
+          bool reads_private, client_sink sink) -> caf::result<bool> {
         self->state.touch();
-        return self->state.connect(id, connection, jwt, confirmed, sink);
+        return self->state.connect(id, connection, jwt, confirmed, reads_private, sink);
       },
       [=](client_atom, const connection_id& connection, const client_request& request) {
         self->state.touch();
@@ -1342,10 +1356,10 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
         self->state.serve_route(req, reply);
         return reply;
       },
-      [=](sql_atom, const identity& caller, bool owner, const std::string& query) {
+      [=](sql_atom, const identity& caller, std::uint8_t held, const std::string& query) {
         self->state.touch();
         auto reply = self->make_response_promise<sql_reply>();
-        self->state.sql(caller, owner, query, reply);
+        self->state.sql(caller, role(held), query, reply);
         return reply;
       },
       [=](schema_atom, const connection_id& connection) -> caf::result<std::string> {

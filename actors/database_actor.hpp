@@ -31,10 +31,11 @@ using client_sink = caf::typed_actor<caf::reacts_to<server_atom, std::string>, c
 
 using database_actor = caf::typed_actor<
   // A WebSocket client connects (client_connected runs; an error rejects it).
-  // The flag asks for confirmed reads: updates only once durable. The database
+  // The first flag asks for confirmed reads: updates only once durable; the
+  // second says the caller's role reads private data (roles.hpp). The database
   // monitors the sink: when it ends, client_disconnected runs and the client's
   // subscriptions end.
-  caf::replies_to<connect_atom, identity, connection_id, std::string, bool, client_sink>::with<bool>,
+  caf::replies_to<connect_atom, identity, connection_id, std::string, bool, bool, client_sink>::with<bool>,
   // A message from a connected client; replies go to its sink.
   caf::reacts_to<client_atom, connection_id, client_request>,
   // Answered (true) once everything the client sent before it was handled:
@@ -52,8 +53,8 @@ using database_actor = caf::typed_actor<
   caf::replies_to<call_atom, reducer_call>::with<call_result>,
   // Serves a request to one of the module's HTTP routes.
   caf::replies_to<route_atom, route_request>::with<route_response>,
-  // Runs one SQL statement for a caller (who may or may not own the database).
-  caf::replies_to<sql_atom, identity, bool, std::string>::with<sql_reply>,
+  // Runs one SQL statement for a caller with a role on the database (roles.hpp, as std::uint8_t).
+  caf::replies_to<sql_atom, identity, std::uint8_t, std::string>::with<sql_reply>,
   // The module definition as JSON, in the shape of RawModuleDef version 9 or 10.
   caf::replies_to<describe_atom, std::uint32_t>::with<std::string>,
   // The module definition (RawModuleDefV9 JSON) for a connected client that

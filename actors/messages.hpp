@@ -124,6 +124,15 @@ struct subscribed_query {
   std::uint64_t evaluations = 0, micros = 0, rows = 0;
 };
 
+/// A request about access: `verb` on `scope` (database, project, team, or
+/// mine: the caller's own view), naming `target` (a database, project or
+/// team), `subject` (a grantee: hex identity or team:<name>; a database; a
+/// member) and `level` (a role's name), as the verb needs.
+struct access_request {
+  identity caller;
+  std::string scope, verb, target, subject, level;
+};
+
 /// Errors the host reports to its callers; each maps to one HTTP status.
 enum class host_errc : std::uint8_t {
   no_such_database = 1,  // 404
@@ -190,6 +199,11 @@ typename Inspector::result_type inspect(Inspector& f, publish_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, access_request& x) {
+  return f(caf::meta::type_name("access_request"), x.caller, x.scope, x.verb, x.target, x.subject, x.level);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, subscribed_query& x) {
   return f(caf::meta::type_name("subscribed_query"), x.text, x.subscribers, x.evaluations, x.micros, x.rows);
 }
@@ -236,6 +250,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::route_response))
   CAF_ADD_TYPE_ID(orrery, (orrery::subscribed_query))
   CAF_ADD_TYPE_ID(orrery, (std::vector<orrery::subscribed_query>))
+  CAF_ADD_TYPE_ID(orrery, (orrery::access_request))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")
@@ -274,4 +289,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_ATOM(orrery, orrery, sample_atom, "sample")
   CAF_ADD_ATOM(orrery, orrery, search_atom, "search")
   CAF_ADD_ATOM(orrery, orrery, queries_atom, "queries")
+  CAF_ADD_ATOM(orrery, orrery, access_atom, "access")
+  CAF_ADD_ATOM(orrery, orrery, role_atom, "role")
 CAF_END_TYPE_ID_BLOCK(orrery)

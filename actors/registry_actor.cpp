@@ -1,5 +1,6 @@
 #include "actors/registry_actor.hpp"
 
+#include "actors/access_book.hpp"
 #include "actors/detail/memory_budget.hpp"
 #include "actors/host_metrics.hpp"
 #include "runtime/storage/committer.hpp"
@@ -101,12 +102,22 @@ struct registry_state {
   std::map<std::uint64_t, database_record> records;
   std::map<std::string, std::uint64_t> by_name;
   std::map<identity, std::uint64_t> by_identity;
+  access_book access;  // grants, projects, teams
+  std::string access_unreadable;  // why the stored access book could not be read
 
   /// Reads every record. A record that cannot be read is skipped and reported
   /// (on the host's error output and in that database's log): the host serves
   /// the others rather than refusing to start.
   void load() {
     if (auto v = db->get(keys::next_database_id)) next_id = read_u64(*v);
+    if (auto stored = db->get(keys::access_book)) {
+      // Unreadable, it grants nobody anything (owners keep their databases),
+      // and it is not overwritten: access changes are refused until it is mended.
+      access = access_book::parse(*stored, access_unreadable);
+      if (!access_unreadable.empty())
+        std::cerr << "orrery: the access book cannot be read, so only owners have access: " << access_unreadable
+                  << std::endl;
+    }
     db->scan(keys::records, [&](std::string_view key, std::string_view value) {
       std::string problem;
       auto r = from_json(value, problem);
@@ -220,15 +231,24 @@ struct registry_state {
     return make_error(host_errc::no_such_database, "no such database: `" + target + "`");
   }
 
-  /// The caller's database `target`, or nullptr with `err` saying why not.
-  database_record* owned(const identity& caller, const std::string& target, caf::error& err) {
+  /// Database `target` if the caller's role on it permits `wanted`, else
+  /// nullptr with `err` saying why not.
+  database_record* authorized(const identity& caller, const std::string& target, action wanted, caf::error& err) {
     database_record* r = find(target);
-    if (!r) err = no_such(target);
-    else if (r->owner != caller)
-      err = make_error(host_errc::not_owner, "identity " + caller.to_hex() +
-                                                 " does not own database `" + target + "`");
-    return err ? nullptr : r;
+    if (!r) {
+      err = no_such(target);
+      return nullptr;
+    }
+    role held = access.role_of(caller, *r);
+    if (!permits(held, wanted)) {
+      err = make_error(host_errc::not_owner, refusal(caller.to_hex(), held, wanted, target));
+      return nullptr;
+    }
+    return r;
   }
+
+  /// Writes the access book with `batch`.
+  void put_access(write_batch& batch) const { batch.put(keys::access_book, access.to_json()); }
 
   /// Modules are stored once per content hash: databases of one module share it.
   void store_program(write_batch& batch, const std::string& hash, const std::string& bundle) const {
@@ -421,15 +441,16 @@ void send_update(self_ptr self, std::uint64_t id, const publish_request& req, co
       });
 }
 
-/// The stored bundle of module `hash` for `caller`, who must own a database
-/// of it: a module hash names code, and only its publishers may reuse it.
+/// The stored bundle of module `hash` for `caller`, who must be allowed to
+/// publish to a database of it: a module hash names code, and only its
+/// publishers may reuse it.
 caf::error stored_bundle(registry_state& st, const identity& caller, const std::string& hash, std::string& out) {
   const bool hex = hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   });
   if (!hex) return make_error(host_errc::invalid_argument, "a module hash is 64 lowercase hex digits");
   const bool owns_one = std::any_of(st.records.begin(), st.records.end(), [&](const auto& entry) {
-    return entry.second.program_hash == hash && entry.second.owner == caller;
+    return entry.second.program_hash == hash && permits(st.access.role_of(caller, entry.second), action::publish);
   });
   auto bundle = owns_one ? st.db->get(keys::program(hash)) : std::nullopt;
   if (!bundle)
@@ -461,11 +482,11 @@ caf::result<publish_result> publish_bundle(self_ptr self, const publish_request&
     if (auto problem = database_name_error(req.target))
       return make_error(host_errc::invalid_argument, *problem);
   }
-  if (existing && existing->owner != req.caller) {
-    if (by_identity)
-      return make_error(host_errc::not_owner, "identity " + req.caller.to_hex() +
-                                                  " does not own database " + req.target);
-    return make_error(host_errc::name_taken, req.target);
+  if (existing) {
+    role held = st.access.role_of(req.caller, *existing);
+    if (held == role::none && !by_identity) return make_error(host_errc::name_taken, req.target);
+    if (!permits(held, action::publish))
+      return make_error(host_errc::not_owner, refusal(req.caller.to_hex(), held, action::publish, req.target));
   }
   if (!req.target.empty() && st.pending.count(req.target))
     return make_error(host_errc::invalid_argument, "`" + req.target + "` is being published right now; try again");
@@ -562,7 +583,7 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
                                     const std::string& target) {
   auto& st = self->state;
   caf::error err;
-  auto found = st.owned(caller, target, err);
+  auto found = st.authorized(caller, target, action::delete_database, err);
   if (!found) return err;
   database_record record = *found;
   if (record.locked)
@@ -575,7 +596,13 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
   st.timers.erase(record.id);
   if (!st.program_used_elsewhere(record.program_hash, record.id))
     st.erase_program(batch, record.program_hash);
-  if (auto err = st.commit(batch)) return err;
+  access_book before = st.access;
+  st.access.forget_database(record.id);
+  st.put_access(batch);
+  if (auto err = st.commit(batch)) {
+    st.access = std::move(before);
+    return err;
+  }
   st.unindex(record);
   self->send(st.logs, drop_atom::value, record.id);
   database_actor actor;
@@ -620,7 +647,7 @@ caf::result<database_record> set_names(self_ptr self, const identity& caller,
                                        const std::vector<std::string>& names, bool replace) {
   auto& st = self->state;
   caf::error err;
-  auto found = st.owned(caller, target, err);
+  auto found = st.authorized(caller, target, action::rename, err);
   if (!found) return err;
   database_record record = *found;
   if (replace && names.empty())
@@ -653,7 +680,7 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
                                       const std::string& target, bool locked) {
   auto& st = self->state;
   caf::error err;
-  auto found = st.owned(caller, target, err);
+  auto found = st.authorized(caller, target, action::lock, err);
   if (!found) return err;
   database_record updated = *found;
   updated.locked = locked;
@@ -663,6 +690,48 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
   st.index(updated);
   st.system_log(updated.id, locked ? "Database locked" : "Database unlocked");
   return updated;
+}
+
+/// Hands database `target` to identity `to` (owner only). The old owner keeps no role.
+caf::result<std::string> transfer(self_ptr self, const access_request& req) {
+  auto& st = self->state;
+  caf::error err;
+  auto found = st.authorized(req.caller, req.target, action::transfer_ownership, err);
+  if (!found) return err;
+  auto to = identity::from_hex(req.subject);
+  if (!to) return make_error(host_errc::invalid_argument, "transfer to a 64-digit hex identity, not `" + req.subject + "`");
+  database_record updated = *found;
+  updated.owner = *to;
+  write_batch batch;
+  batch.put(keys::record(updated.id), to_json(updated).dump());
+  if (auto err = st.commit(batch)) return err;
+  st.index(updated);
+  st.system_log(updated.id, "Access: " + req.caller.to_hex() + " transferred ownership to " + to->to_hex());
+  return nlohmann::json{{"database", updated.display_name()}, {"owner", to->to_hex()}}.dump();
+}
+
+/// An access request (grants, projects, teams, transfers), written at once.
+caf::result<std::string> manage_access(self_ptr self, const access_request& req) {
+  auto& st = self->state;
+  if (req.scope == "database" && req.verb == "transfer") return transfer(self, req);
+  access_book before = st.access;
+  access_outcome out;
+  auto find = [&](const std::string& target) -> const database_record* { return st.find(target); };
+  if (auto err = st.access.apply(req, find, st.records, out)) return err;
+  if (!out.changed) return out.reply;
+  if (!st.access_unreadable.empty()) {
+    st.access = std::move(before);
+    return make_error(host_errc::storage_failure,
+                      "the host's access book cannot be read (" + st.access_unreadable + "); access cannot change");
+  }
+  write_batch batch;
+  st.put_access(batch);
+  if (auto err = st.commit(batch)) {
+    st.access = std::move(before);
+    return err;
+  }
+  for (auto& [id, line] : out.log_lines) st.system_log(id, line);
+  return out.reply;
 }
 
 } // namespace
@@ -706,6 +775,15 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
           return {*r, self->state.actor_for(*r, self)};
         });
       },
+      [=](role_atom, const identity& caller, const std::string& target)
+        -> caf::result<database_record, std::uint8_t> {
+        auto r = self->state.find(target);
+        if (!r) return self->state.no_such(target);
+        return {*r, std::uint8_t(self->state.access.role_of(caller, *r))};
+      },
+      [=](access_atom, const access_request& req) -> caf::result<std::string> {
+        return guarded("changing access", [&] { return manage_access(self, req); });
+      },
       [=](list_atom, const identity& owner) -> caf::result<std::vector<database_record>> {
         return guarded("listing databases", [&]() -> caf::result<std::vector<database_record>> {
           std::vector<database_record> owned;
@@ -736,7 +814,7 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
         -> caf::result<database_record, database_usage> {
         return guarded("measuring a database", [&]() -> caf::result<database_record, database_usage> {
           caf::error err;
-          auto found = self->state.owned(caller, target, err);
+          auto found = self->state.authorized(caller, target, action::observe, err);
           if (!found) return err;
           database_record record = *found;
           auto it = self->state.live.find(record.id);
@@ -755,7 +833,7 @@ registry_actor spawn_registry_actor(caf::actor_system& system, const database_co
         -> caf::result<std::vector<subscribed_query>> {
         return guarded("listing subscribed queries", [&]() -> caf::result<std::vector<subscribed_query>> {
           caf::error err;
-          auto found = self->state.owned(caller, target, err);
+          auto found = self->state.authorized(caller, target, action::observe, err);
           if (!found) return err;
           using queries = std::vector<subscribed_query>;
           auto it = self->state.live.find(found->id);

@@ -1,6 +1,7 @@
 #pragma once
 // The registry actor: the one place that knows every database's names,
-// identity, owner and module, and where its actor lives. Persists them under
+// identity, owner and module, who holds which role on it (access_book.hpp,
+// kept under "r/access"), and where its actor lives. Persists them under
 // the "r/" prefix (records) and "p/" (module bundles and their images, stored
 // once per content hash). Spawns a database actor on first use and monitors it: one that dies
 // (an exception escaped it, it was killed) is dropped, the reason goes to that
@@ -26,24 +27,28 @@ namespace orrery {
 class store;
 
 using registry_actor = caf::typed_actor<
-  // Creates the database or replaces its module (owner only).
+  // Creates the database or replaces its module (the developer role or above).
   caf::replies_to<publish_atom, publish_request>::with<publish_result>,
   // Finds a database by name or identity.
   caf::replies_to<lookup_atom, std::string>::with<database_record>,
   // Finds a database and its actor, waking it when it sleeps.
   caf::replies_to<open_atom, std::string>::with<database_record, database_actor>,
+  // Database `target` and the caller's role on it (a role as std::uint8_t).
+  caf::replies_to<role_atom, identity, std::string>::with<database_record, std::uint8_t>,
+  // Grants, revokes, projects, teams, transfers and their lists (access_book::apply); a JSON answer.
+  caf::replies_to<access_atom, access_request>::with<std::string>,
   // The databases an identity owns.
   caf::replies_to<list_atom, identity>::with<std::vector<database_record>>,
-  // Deletes a database with its data and logs (caller must own it; not locked).
+  // Deletes a database with its data and logs (the owner only; not locked).
   caf::replies_to<delete_atom, identity, std::string>::with<database_record>,
   // Adds one name (replace = false) or replaces all names (replace = true).
   caf::replies_to<names_atom, identity, std::string, std::vector<std::string>, bool>::with<
     database_record>,
   // Locks (true) or unlocks (false) a database against deletion.
   caf::replies_to<lock_atom, identity, std::string, bool>::with<database_record>,
-  // What a database holds in memory (owner only); a sleeping one is not woken.
+  // What a database holds in memory (viewer role or above); a sleeping one is not woken.
   caf::replies_to<usage_atom, identity, std::string>::with<database_record, database_usage>,
-  // The queries subscribed to the caller's database `target` (none while it sleeps).
+  // The queries subscribed to database `target` (viewer role or above; none while it sleeps).
   caf::replies_to<queries_atom, identity, std::string>::with<std::vector<subscribed_query>>,
   // A database fell asleep (see sleep_listener). Internal: a sleeping
   // database's next schedule is due; time to give freed memory back.

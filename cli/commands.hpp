@@ -18,5 +18,6 @@ void add_database_commands(CLI::App& app);
 void add_module_commands(CLI::App& app);
 void add_sql_command(CLI::App& app);
 void add_subscribe_command(CLI::App& app);
+void add_access_commands(CLI::App& app);
 
 } // namespace orrery::cli

@@ -1,6 +1,7 @@
 // publish, delete, list, logs and rename: managing databases on a host.
 
 #include "cli/commands.hpp"
+#include "cli/host_session.hpp"
 #include "cli/http_client.hpp"
 #include "cli/login.hpp"
 #include "cli/module_build.hpp"
@@ -21,27 +22,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct server_option {
-  std::string value;
-  void add_to(CLI::App* cmd) { cmd->add_option("-s,--server", value, "Server nickname or URL"); }
-  std::optional<std::string> get() const { return value.empty() ? std::nullopt : std::optional(value); }
-};
-
-/// A client for the chosen server, logged in unless `anonymous`.
-http_client connect(const server_option& server, bool anonymous = false) {
-  config cfg = config::load();
-  auto& entry = cfg.resolve(server.get());
-  return http_client(entry.url, anonymous ? "" : token_for(cfg, entry));
-}
-
 std::string db_path(const std::string& db) { return "/v1/database/" + url_encode(db); }
-
-[[noreturn]] void fail(const std::string& what, const http_reply& reply) {
-  std::string body = reply.body;
-  if (auto j = json::parse(body, nullptr, false); !j.is_discarded() && j.contains("PermissionDenied"))
-    body = "the name `" + j["PermissionDenied"].value("name", "") + "` belongs to another identity";
-  throw cli_error(what + " (HTTP " + std::to_string(reply.status) + "): " + body);
-}
 
 bool confirm(const std::string& question) {
   std::cout << question << " [y/N] " << std::flush;
@@ -200,25 +181,26 @@ void add_delete(CLI::App& app) {
 void add_list(CLI::App& app) {
   auto server = std::make_shared<server_option>();
   auto long_form = std::make_shared<bool>(false);
-  auto cmd = app.add_subcommand("list", "List the databases you own");
+  auto cmd = app.add_subcommand("list", "List the databases you own or that are shared with you, with your role");
   cmd->add_flag("-l,--long", *long_form, "Also show whether each is awake and the memory it holds");
   server->add_to(cmd);
   cmd->callback([server, long_form] {
     config cfg = config::load();
     auto& entry = cfg.resolve(server->get());
     http_client client(entry.url, token_for(cfg, entry));
-    http_reply reply = client.request("GET", "/v1/identity/" + entry.identity + "/databases");
+    http_reply reply = client.request("GET", "/v1/access/databases");
     if (!reply.ok()) fail("cannot list databases", reply);
     std::vector<std::vector<std::string>> rows;
-    json ids = json::parse(reply.body).at("identities");
-    for (auto& id : ids) {
-      http_reply names = client.request("GET", db_path(id.get<std::string>()) + "/names");
+    const json listed = json::parse(reply.body);  // the loop reads into it
+    for (auto& db : listed.at("databases")) {
+      const std::string id = db.at("identity").get<std::string>();
+      http_reply names = client.request("GET", db_path(id) + "/names");
       std::string joined;
       json list = names.ok() ? json::parse(names.body).at("names") : json::array();
       for (auto& n : list) joined += (joined.empty() ? "" : ", ") + n.get<std::string>();
-      rows.push_back({joined, id.get<std::string>()});
+      rows.push_back({joined, id, db.at("role").get<std::string>()});
       if (!*long_form) continue;
-      http_reply usage = client.request("GET", db_path(id.get<std::string>()) + "/usage");
+      http_reply usage = client.request("GET", db_path(id) + "/usage");
       if (!usage.ok()) {  // deleted meanwhile, or too busy to answer: the others are still listed
         rows.back().insert(rows.back().end(), {"unknown (HTTP " + std::to_string(usage.status) + ")", "-"});
         continue;
@@ -230,8 +212,8 @@ void add_list(CLI::App& app) {
       rows.back().push_back(u.at("state") == "awake" ? memory : "-");
     }
     std::cout << "Associated databases for user " << entry.identity << ":\n\n";
-    if (*long_form) print_table(std::cout, {"Database Name(s)", "Identity", "State", "Memory"}, rows);
-    else print_table(std::cout, {"Database Name(s)", "Identity"}, rows);
+    if (*long_form) print_table(std::cout, {"Database Name(s)", "Identity", "Role", "State", "Memory"}, rows);
+    else print_table(std::cout, {"Database Name(s)", "Identity", "Role"}, rows);
   });
 }
 

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   orrery::cli::add_start_command(app);
   orrery::cli::add_account_commands(app);
   orrery::cli::add_database_commands(app);
+  orrery::cli::add_access_commands(app);
   orrery::cli::add_module_commands(app);
   orrery::cli::add_sql_command(app);
   orrery::cli::add_subscribe_command(app);

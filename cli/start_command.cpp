@@ -126,6 +126,7 @@ void run_host(const start_options& o) {
     add_subscribe_route(routes, services);
     add_metrics_routes(routes, services);
     add_console_routes(routes, services);
+    add_access_routes(routes, services);
     auto stop_actors = [&] {
       caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);

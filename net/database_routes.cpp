@@ -1,6 +1,8 @@
-// Routes under /v1/database: publishing, names, deletion, locking and logs.
+// Routes under /v1/database: publishing, names, deletion, locking, SQL, logs
+// and figures, each allowed by the caller's role (actors/roles.hpp).
 
 #include "actors/host_metrics.hpp"
+#include "actors/roles.hpp"
 #include "net/host_api.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -37,19 +39,19 @@ void publish(host_services& host, call_ptr call, std::string target) {
       publish_atom::value, std::move(req));
 }
 
-/// The caller's token, then the owned database `:x`, then `then(record)`.
+/// The caller's token, then database `:x` if the caller's role on it permits
+/// `wanted` (else 403), then `then(record)`.
 template <class Then>
-void with_owned_database(host_services& host, call_ptr call, Then then) {
+void with_permission(host_services& host, call_ptr call, action wanted, Then then) {
   auto caller = authenticate(host, *call, true);
   if (!caller) return;
   ask(host, call, host.registry,
-      [call, caller = caller->id, then](const database_record& r) {
-        if (r.owner != caller)
-          return call->reply(403, "identity " + caller.to_hex() + " does not own database `" +
-                                    call->param("x") + "`");
+      [call, caller = caller->id, wanted, then](const database_record& r, std::uint8_t held) {
+        if (!permits(role(held), wanted))
+          return call->reply(403, refusal(caller.to_hex(), role(held), wanted, call->param("x")));
         then(r);
       },
-      lookup_atom::value, call->param("x"));
+      role_atom::value, caller->id, call->param("x"));
 }
 
 int status_of(call_result_kind kind) {
@@ -149,9 +151,9 @@ void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint
 
 void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
-  // The last hour of the database's figures and its recent calls (owner only), for the console.
+  // The last hour of the database's figures and its recent calls (viewer role or above), for the console.
   routes.add("GET", "/v1/database/:x/metrics", [&host](call_ptr call) {
-    with_owned_database(host, call, [&host, call](const database_record& r) {
+    with_permission(host, call, action::observe, [&host, call](const database_record& r) {
       json points = json::array(), calls = json::array();
       if (host.metrics) {
         for (auto& p : host.metrics->history(r.id))
@@ -171,11 +173,11 @@ void add_database_routes(router& routes, host_services& host) {
       call->reply(http_response::json(200, json{{"history", points}, {"recent_calls", calls}}.dump()));
     });
   });
-  // The migration plan publishing the body's bundle to `:x` would apply (owner only).
+  // The migration plan publishing the body's bundle to `:x` would apply (developer role or above).
   routes.add("POST", "/v1/database/:x/pre_publish", [&host](call_ptr call) {
-    with_owned_database(host, call, [&host, call](const database_record& owned) {
+    with_permission(host, call, action::publish, [&host, call](const database_record& allowed) {
       ask_database(
-        host, call, owned.database_identity.to_hex(),  // the database whose owner was checked
+        host, call, allowed.database_identity.to_hex(),  // the database whose access was checked
         [call](const database_record&) { return std::make_tuple(plan_atom::value, call->request.body); },
         [call](const std::string& plan) {
           json p = json::parse(plan);
@@ -205,7 +207,7 @@ void add_database_routes(router& routes, host_services& host) {
         },
         lookup_atom::value, call->param("x"));
   });
-  // The queries clients subscribe to, with subscriber counts and evaluation cost (owner only).
+  // The queries clients subscribe to, with subscriber counts and evaluation cost (viewer role or above).
   routes.add("GET", "/v1/database/:x/subscriptions", [&host](call_ptr call) {
     auto caller = authenticate(host, *call, true);
     if (!caller) return;
@@ -223,18 +225,24 @@ void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database/:x/call/:reducer", [&host](call_ptr call) { call_reducer(host, call); });
   routes.add("*", "/v1/database/:x/route/*path", [&host](call_ptr call) { serve_module_route(host, call); });
 
+  // Each statement runs with what the caller's role permits: reading private
+  // data, writing rows (the engine refuses the rest).
   routes.add("POST", "/v1/database/:x/sql", [&host](call_ptr call) {
     auto caller = authenticate(host, *call, true);
     if (!caller) return;
-    ask_database(
-      host, call, call->param("x"),
-      [call, who = caller->id](const database_record& r) {
-        return std::make_tuple(sql_atom::value, who, r.owner == who, call->request.body);
-      },
-      [call](const sql_reply& answer) {
-        call->reply(answer.status == 200 ? http_response::json(200, answer.body)
-                                         : http_response::text(answer.status, answer.body));
-      });
+    ask(host, call, host.registry,
+        [&host, call, who = caller->id](const database_record& r, std::uint8_t held) {
+          ask_database(
+            host, call, r.database_identity.to_hex(),
+            [call, who, held](const database_record&) {
+              return std::make_tuple(sql_atom::value, who, held, call->request.body);
+            },
+            [call](const sql_reply& answer) {
+              call->reply(answer.status == 200 ? http_response::json(200, answer.body)
+                                               : http_response::text(answer.status, answer.body));
+            });
+        },
+        role_atom::value, caller->id, call->param("x"));
   });
 
   routes.add("GET", "/v1/database/:x/schema", [&host](call_ptr call) {
@@ -339,7 +347,7 @@ void add_database_routes(router& routes, host_services& host) {
       return call->reply(400, "level must be trace, debug, info, warn, error or panic, not `" + level + "`");
     const bool search = !grep.empty() || !level.empty() || since || until;
     if (search && follow) return call->reply(400, "follow a log, or search it, not both");
-    with_owned_database(host, call, [&host, call, n, follow, search, grep, level, since, until](const database_record& r) {
+    with_permission(host, call, action::observe, [&host, call, n, follow, search, grep, level, since, until](const database_record& r) {
       if (follow) return follow_logs(host, call, r.id, n);
       auto answer = [call](const std::vector<std::string>& lines) {
         std::string body;

@@ -90,5 +90,6 @@ void add_database_routes(router& routes, host_services& host);
 void add_subscribe_route(router& routes, host_services& host);
 void add_metrics_routes(router& routes, host_services& host);
 void add_console_routes(router& routes, host_services& host);
+void add_access_routes(router& routes, host_services& host);
 
 } // namespace orrery

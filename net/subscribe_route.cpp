@@ -5,6 +5,7 @@
 // connection actor.
 
 #include "actors/connection_actor.hpp"
+#include "actors/roles.hpp"
 #include "net/host_api.hpp"
 
 #include <caf/send.hpp>
@@ -89,12 +90,16 @@ void add_subscribe_route(router& routes, host_services& host) {
     }
     reply_token = host.tokens.reissue(*caller);  // the client keeps it to come back as itself
 
-    ask(host, call, host.registry,
-        [&host, call, upgrade, protocol, speaks, compression, confirmed = *confirmed, connection, caller = *caller,
-         reply_token](const database_record& record, const database_actor& db) {
+    // The caller's role, then the database (woken): the role decides whether it reads private data.
+    auto open = [&host, call, upgrade, protocol, speaks, compression, confirmed = *confirmed, connection,
+                 caller = *caller, reply_token](const database_record&, std::uint8_t held) {
+      ask(host, call, host.registry,
+        [&host, call, upgrade, protocol, speaks, compression, confirmed, connection, caller,
+         reply_token, held](const database_record& record, const database_actor& db) {
           client_session session{db,     record.id,   host.registry, record.database_identity,
                                  caller.id, connection, reply_token, caller.claims_json,
-                                 speaks, compression, confirmed,   host.logs};
+                                 speaks, compression, confirmed,   host.logs,
+                                 permits(role(held), action::read_private)};
           auto frames = speaks == client_protocol::v1_json ? websocket_frames::text : websocket_frames::binary;
           upgrade->accept(protocol, frames, [&host, session](std::shared_ptr<websocket_channel> channel) {
             client_link link{[channel](std::string m) { channel->send(std::move(m)); }, [channel] { channel->close(); },
@@ -106,6 +111,8 @@ void add_subscribe_route(router& routes, host_services& host) {
           });
         },
         open_atom::value, call->param("x"));
+    };
+    ask(host, call, host.registry, open, role_atom::value, caller->id, call->param("x"));
   });
 }
 

@@ -23,7 +23,7 @@ subscription_hub::subscription_hub(database_actor::pointer self, const sql::limi
     : self_(self), limits_(limits) {}
 
 caf::error subscription_hub::add(const identity& id, const connection_id& connection, const std::string& jwt,
-                                 bool confirmed, client_sink sink) {
+                                 bool confirmed, bool reads_private, client_sink sink) {
   std::string key = connection.to_hex();
   if (auto taken = clients_.find(key); taken != clients_.end())
     return make_error(host_errc::not_owner,
@@ -31,7 +31,7 @@ caf::error subscription_hub::add(const identity& id, const connection_id& connec
                         (taken->second.id == id ? "" : " under another identity"));
   // A client whose connection actor ends, however it ends, is disconnected.
   self_->monitor(sink);
-  clients_[key] = client{sink, id, connection, jwt, confirmed, false, {}};
+  clients_[key] = client{sink, id, connection, jwt, confirmed, reads_private, false, {}};
   return {};
 }
 
@@ -47,7 +47,7 @@ void subscription_hub::remove(const connection_id& connection) { clients_.erase(
 std::optional<subscription_hub::connected_client> subscription_hub::find(const connection_id& connection) const {
   auto it = clients_.find(connection.to_hex());
   if (it == clients_.end()) return std::nullopt;
-  return connected_client{it->second.sink, it->second.id, it->second.connection};
+  return connected_client{it->second.sink, it->second.id, it->second.connection, it->second.reads_private};
 }
 
 std::optional<connection_id> subscription_hub::connection_of(const caf::actor_addr& sink) const {
@@ -63,14 +63,15 @@ std::string subscription_hub::jwt(const connection_id& connection) const {
 
 std::string subscription_hub::plan_key(const client& c, const std::string& text, const sql::row_security& visibility) {
   if (visibility.empty() && text.find(":sender") == std::string::npos) return text;
-  return text + '\n' + c.id.to_hex();
+  // Row-level security binds the query to the subscriber, unless its role reads past it.
+  return text + '\n' + c.id.to_hex() + (c.reads_private ? "\nall rows" : "");
 }
 
 result<std::pair<std::string, std::shared_ptr<live_query>>> subscription_hub::compile(
-  const client& c, const std::string& text, datastore& ds, const identity& owner, const sql::row_security& visibility,
+  const client& c, const std::string& text, datastore& ds, const sql::row_security& visibility,
   const view_resolver& views) {
   if (views) {
-    auto view = views(text, c.id);
+    auto view = views(text, c.id, c.reads_private);
     if (!view) return view.error();
     if (*view) {
       std::string key = text + '\n' + c.id.to_hex();
@@ -78,7 +79,7 @@ result<std::pair<std::string, std::shared_ptr<live_query>>> subscription_hub::co
       return std::make_pair(key, it != queries_.end() ? it->second.query : *view);
     }
   }
-  auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner, &visibility}, limits_);
+  auto compiled = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.reads_private, false, &visibility}, limits_);
   if (!compiled) return compiled.error();
   std::string key = plan_key(c, text, visibility);
   auto it = queries_.find(key);
@@ -86,7 +87,7 @@ result<std::pair<std::string, std::shared_ptr<live_query>>> subscription_hub::co
 }
 
 void subscription_hub::subscribe(const connection_id& connection, const client_request& r, datastore& ds,
-                                 const identity& owner, const sql::row_security& visibility, const view_resolver& views,
+                                 const sql::row_security& visibility, const view_resolver& views,
                                  const std::function<void(std::string)>& reply) {
   auto found = clients_.find(connection.to_hex());
   if (found == clients_.end()) return;
@@ -106,7 +107,7 @@ void subscription_hub::subscribe(const connection_id& connection, const client_r
   std::vector<table_rows> rows;
   std::vector<std::uint64_t> took;
   for (auto& text : texts) {
-    auto q = compile(c, text, ds, owner, visibility, views);
+    auto q = compile(c, text, ds, visibility, views);
     if (!q) return refuse(q.error().message);
     table_rows t{q->second->table_name(), {}};
     const auto start = std::chrono::steady_clock::now();
@@ -176,7 +177,7 @@ void subscription_hub::disconnect_all(const std::string& why) {
   queries_.clear();
 }
 
-void subscription_hub::recompile(datastore& ds, const identity& owner, const sql::row_security& visibility,
+void subscription_hub::recompile(datastore& ds, const sql::row_security& visibility,
                                  const view_resolver& views) {
   std::map<std::string, std::string> failed;  // plan key -> why
   for (auto& [key, shared] : queries_) {
@@ -184,12 +185,13 @@ void subscription_hub::recompile(datastore& ds, const identity& owner, const sql
     if (user == clients_.end()) continue;
     const client& c = user->second;
     const std::string& text = shared.text;
-    auto view = views ? views(text, c.id) : result<std::shared_ptr<live_query>>(std::shared_ptr<live_query>());
+    auto view = views ? views(text, c.id, c.reads_private) : result<std::shared_ptr<live_query>>(std::shared_ptr<live_query>());
     if (!view) {
       failed[key] = view.error().message;
     } else if (*view) {
       // A view's query reads tables by id through the module: it stays, with the rows it computed.
-    } else if (auto q = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.id == owner, &visibility}, limits_)) {
+    } else if (auto q = sql::subscription_query::compile(ds, text, sql::caller{c.id, c.reads_private, false, &visibility},
+                                                          limits_)) {
       shared.query = sql_live_query(std::move(*q));
     } else {
       failed[key] = q.error().message;

@@ -35,14 +35,17 @@ public:
   using changes = std::map<std::string, std::vector<query_set_changes>>;
 
   /// The live query of a query reading a view (`SELECT * FROM <view>`) as
-  /// client `who` subscribes to it; null when the query reads no view.
-  using view_resolver = std::function<result<std::shared_ptr<live_query>>(const std::string& text, const identity& who)>;
+  /// client `who` subscribes to it (`reads_private`: it may read private
+  /// views); null when the query reads no view.
+  using view_resolver = std::function<result<std::shared_ptr<live_query>>(const std::string& text, const identity& who,
+                                                                          bool reads_private)>;
 
   /// A connected client as the calls it makes see it.
   struct connected_client {
     client_sink sink;
     identity id;
     connection_id connection;
+    bool reads_private = false;
   };
 
   /// `self` sends to the clients and monitors them; `limits` (the
@@ -51,8 +54,10 @@ public:
 
   /// Connects a client, monitoring its sink; an error if its connection id
   /// is already connected. `confirmed`: its updates wait for durability.
+  /// `reads_private`: its role lets it read private tables and rows past
+  /// row-level security (roles.hpp), as it had when it connected.
   caf::error add(const identity& id, const connection_id& connection, const std::string& jwt, bool confirmed,
-                 client_sink sink);
+                 bool reads_private, client_sink sink);
   /// Ends a leaving client's subscriptions, and says who it was if it was
   /// connected. It stays connected (its token readable) until `remove`.
   std::optional<identity> leave(const connection_id& connection);
@@ -69,9 +74,9 @@ public:
   std::string jwt(const connection_id& connection) const;
 
   /// A client's Subscribe and Unsubscribe, answered through `reply`. `ds`
-  /// holds the tables the queries read; `owner` owns the database, and
-  /// `visibility` restricts the rows everyone else sees.
-  void subscribe(const connection_id& connection, const client_request& r, datastore& ds, const identity& owner,
+  /// holds the tables the queries read; `visibility` restricts the rows that
+  /// clients who may not read private data see.
+  void subscribe(const connection_id& connection, const client_request& r, datastore& ds,
                  const sql::row_security& visibility, const view_resolver& views,
                  const std::function<void(std::string)>& reply);
   void unsubscribe(const connection_id& connection, const client_request& r,
@@ -85,7 +90,7 @@ public:
   /// Plans every subscribed SQL query again, as a migration replaced the
   /// tables they read (views read them by id, and stay); the query sets of a
   /// query that no longer compiles end with its error.
-  void recompile(datastore& ds, const identity& owner, const sql::row_security& visibility, const view_resolver& views);
+  void recompile(datastore& ds, const sql::row_security& visibility, const view_resolver& views);
 
   /// Notes that `connection` reads rows with the module's definition (a v1
   /// JSON client): it is told each new one.
@@ -115,6 +120,7 @@ private:
     connection_id connection;
     std::string jwt;
     bool confirmed = true;  // updates wait for durability
+    bool reads_private = false;
     bool follows_definition = false;
     std::map<std::uint32_t, std::vector<std::string>> query_sets;  // plan keys per query set
     std::size_t subscribed_queries = 0;
@@ -142,7 +148,7 @@ private:
   /// shared under its key, or a new one. Compiling first checks that `c` may
   /// see its tables. A view's plan is each subscriber's own.
   result<std::pair<std::string, std::shared_ptr<live_query>>> compile(const client& c, const std::string& text,
-                                                                      datastore& ds, const identity& owner,
+                                                                      datastore& ds,
                                                                       const sql::row_security& visibility,
                                                                       const view_resolver& views);
   void drop_query_set(const std::string& connection, std::uint32_t set_id, const std::vector<std::string>& plans);

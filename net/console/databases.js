@@ -1,15 +1,16 @@
-// Databases: the ones the signed-in identity owns, with their state, size,
-// module and times; and a way to open anyone's database by name.
+// Databases: the ones the signed-in identity owns or holds a role on, with
+// that role, their state, size, module and times; and a way to open anyone's
+// database by name.
 
 import { api, session } from './api.js';
 import { bytes, h, shortId, time } from './ui.js';
 
-async function describe(identity) {
+async function describe({ identity, role }) {
   const [info, usage] = await Promise.all([
     api(`/v1/database/${identity}`),
     api(`/v1/database/${identity}/usage`).catch(() => null),
   ]);
-  return { ...info, usage };
+  return { ...info, role, usage };
 }
 
 export async function databasesPage(page) {
@@ -17,15 +18,15 @@ export async function databasesPage(page) {
   page.append(h('div', { class: 'page-head' }, h('h1', {}, 'Databases'),
     h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); if (open.value.trim()) location.hash = `#/db/${encodeURIComponent(open.value.trim())}/overview`; } },
       open, h('button', { type: 'submit' }, 'Open'))));
-  const { identities } = await api(`/v1/identity/${session.identity}/databases`);
-  if (!identities.length) {
-    page.append(h('div', { class: 'empty card' }, h('p', {}, 'You own no databases on this host yet.'),
+  const { databases } = await api('/v1/access/databases');
+  if (!databases.length) {
+    page.append(h('div', { class: 'empty card' }, h('p', {}, 'You own no databases on this host, and none is shared with you.'),
       h('p', {}, 'Publish one with ', h('code', {}, 'orrery publish <name>'), ', or open someone else\'s by name above.')));
     return;
   }
-  const rows = (await Promise.all(identities.map(describe))).sort((a, b) => (a.names[0] ?? '~').localeCompare(b.names[0] ?? '~'));
+  const rows = (await Promise.all(databases.map(describe))).sort((a, b) => (a.names[0] ?? '~').localeCompare(b.names[0] ?? '~'));
   page.append(h('div', { class: 'table-wrap' }, h('table', { class: 'data databases' },
-    h('thead', {}, h('tr', {}, ['Name', 'Identity', 'Owner', 'State', 'Size', 'Module', 'Created', 'Updated'].map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, ['Name', 'Identity', 'Owner', 'Your role', 'State', 'Size', 'Module', 'Created', 'Updated'].map((c) => h('th', {}, c)))),
     h('tbody', {}, rows.map((d) => {
       const target = d.names[0] ?? d.database_identity;
       const state = d.usage?.state ?? 'unknown';
@@ -34,6 +35,7 @@ export async function databasesPage(page) {
           d.locked ? h('span', { class: 'tag' }, 'locked') : null),
         h('td', { class: 'mono', title: d.database_identity }, shortId(d.database_identity)),
         h('td', { class: 'mono', title: d.owner_identity }, d.owner_identity === session.identity ? 'you' : shortId(d.owner_identity)),
+        h('td', {}, d.role),
         h('td', {}, h('span', { class: `state ${state}` }, state)),
         h('td', { class: 'num' }, d.usage && state === 'awake' ? bytes(d.usage.memory_bytes) : '—'),
         h('td', { class: 'mono', title: d.module_hash }, d.module_hash.slice(0, 12)),

@@ -1,8 +1,9 @@
 // Tables: each table's schema, then its rows a page at a time, filtered by a
 // WHERE condition. Rows come through SQL as the signed-in identity, so a
-// private table's rows reach its owner only; others are not shown it.
+// private table's rows reach only those whose role reads private data;
+// others are not shown it.
 
-import { api, session, sql } from './api.js';
+import { api, sql } from './api.js';
 import { dataTable, h, notice, problem } from './ui.js';
 import { quoted, tablesOf } from './schema.js';
 
@@ -55,16 +56,16 @@ function rowsView(database, table) {
 }
 
 export async function tablesPage(page, database) {
-  const [info, def] = await Promise.all([
-    api(`/v1/database/${encodeURIComponent(database)}`),
+  const [access, def] = await Promise.all([
+    api(`/v1/database/${encodeURIComponent(database)}/access`).catch(() => null),  // refused: no role
     api(`/v1/database/${encodeURIComponent(database)}/schema?version=9`),
   ]);
-  const owner = info.owner_identity === session.identity;
+  const readsPrivate = !!access && access.your_role !== 'none';  // every role reads private tables
   const all = tablesOf(def);
-  const tables = owner ? all : all.filter((t) => t.isPublic);
+  const tables = readsPrivate ? all : all.filter((t) => t.isPublic);
   page.append(h('div', { class: 'page-head' }, h('h1', {}, 'Tables')));
-  if (!owner && tables.length < all.length)
-    page.append(notice(`${all.length - tables.length} private table(s) are shown to the database's owner only.`));
+  if (!readsPrivate && tables.length < all.length)
+    page.append(notice(`${all.length - tables.length} private table(s) are shown only to those with a role on this database.`));
   if (!tables.length) return page.append(h('div', { class: 'empty card' }, 'No tables to show.'));
   const list = h('nav', { class: 'table-list' });
   const detail = h('section', { class: 'table-detail' });

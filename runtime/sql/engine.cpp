@@ -309,8 +309,8 @@ query_result run_select(datastore& ds, const select_statement& s, const caller& 
 
 // ---- DML ----
 
-void require_owner(const caller& who, const char* what) {
-  if (!who.owner) error(std::string("only the database owner may run ") + what);
+void require_writer(const caller& who, const char* what) {
+  if (!who.writes) error(std::string(what) + " needs the developer role or above on this database");
 }
 
 void check(const result<std::string>& r) {
@@ -341,7 +341,7 @@ void delete_rows(transaction& tx, table_id table, const std::vector<std::string_
 }
 
 query_result run_insert(datastore& ds, transaction& tx, const insert_statement& s, const caller& who, budget& time) {
-  require_owner(who, "INSERT");
+  require_writer(who, "INSERT");
   binder scope(ds, who);
   scope.add_table(s.table);
   const table& t = *scope.tables[0].t;
@@ -383,7 +383,7 @@ query_result run_insert(datastore& ds, transaction& tx, const insert_statement& 
 }
 
 query_result run_update(datastore& ds, transaction& tx, const update_statement& s, const caller& who, budget& time) {
-  require_owner(who, "UPDATE");
+  require_writer(who, "UPDATE");
   binder scope(ds, who);
   query_result out;
   auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned, time);
@@ -422,7 +422,7 @@ query_result run_update(datastore& ds, transaction& tx, const update_statement& 
 }
 
 query_result run_delete(datastore& ds, transaction& tx, const delete_statement& s, const caller& who, budget& time) {
-  require_owner(who, "DELETE");
+  require_writer(who, "DELETE");
   binder scope(ds, who);
   query_result out;
   auto rows = matching_rows(s.table, s.where.get(), scope, out.rows_scanned, time);
@@ -448,7 +448,7 @@ result<query_result> run(datastore& ds, transaction& tx, const statement& stmt, 
       case statement::kind::update: return run_update(ds, tx, stmt.update, who, time);
       case statement::kind::delete_: return run_delete(ds, tx, stmt.remove, who, time);
       case statement::kind::set:
-        require_owner(who, "SET");
+        require_writer(who, "SET");
         if (stmt.set.name != "row_limit") error("unknown setting `" + stmt.set.name + "` (there is row_limit)");
         config.row_limit = setting_value(stmt.set.value);
         return query_result{};

@@ -21,10 +21,12 @@ namespace orrery::sql {
 
 class row_security;
 
+/// Who runs a statement, and what their role on the database lets them do.
 struct caller {
   identity id;
-  bool owner = false;
-  /// The module's row-level security, which applies unless `owner`.
+  bool reads_private = false;  // private tables, and rows past row-level security
+  bool writes = false;         // INSERT, UPDATE, DELETE and SET
+  /// The module's row-level security, which applies unless `reads_private`.
   const row_security* visibility = nullptr;
 };
 

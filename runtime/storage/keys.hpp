@@ -10,6 +10,8 @@
 //
 //   r/next_id                   the next database id to hand out (8 bytes big-endian)
 //   r/db/<id>                   a database's registry record (JSON)
+//   r/access                    who holds which role: grants, projects, teams
+//                               (JSON, actors/access_book.hpp)
 //   r/due/<id>                  when a sleeping database's next schedule is due
 //                               (µs since the epoch, 8 bytes big-endian)
 //   p/<hash>                    a module bundle, stored once per content hash
@@ -49,6 +51,8 @@ namespace orrery::keys {
 inline constexpr std::string_view next_database_id = "r/next_id";
 /// Prefix of every registry record.
 inline constexpr std::string_view records = "r/db/";
+/// The access book: grants, projects and teams.
+inline constexpr std::string_view access_book = "r/access";
 /// Prefix of every sleeping database's next due time.
 inline constexpr std::string_view due_times = "r/due/";
 

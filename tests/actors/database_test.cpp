@@ -5,6 +5,7 @@
 #include "actors/actor_system_settings.hpp"
 #include "actors/database_actor.hpp"
 #include "actors/log_actor.hpp"
+#include "actors/roles.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/store.hpp"
 #include "runtime/types/blake3.hpp"
@@ -101,11 +102,11 @@ TEST_CASE("a full disk fails the call that needed it and leaves the database rea
     CHECK(refused.kind == call_result_kind::internal_error);
     CHECK_THAT(refused.message, Catch::Contains("read-only"));
 
-    sql_reply write = ask<sql_reply>(self, database, sql_atom::value, record.owner, true,
+    sql_reply write = ask<sql_reply>(self, database, sql_atom::value, record.owner, std::uint8_t(role::owner),
                                      std::string("DELETE FROM message"));
     CHECK(write.status == 503);
     CHECK_THAT(write.body, Catch::Contains("read-only"));
-    sql_reply read = ask<sql_reply>(self, database, sql_atom::value, record.owner, true,
+    sql_reply read = ask<sql_reply>(self, database, sql_atom::value, record.owner, std::uint8_t(role::owner),
                                     std::string("SELECT text FROM message"));
     CHECK(read.status == 200);
     CHECK_THAT(read.body, Catch::Contains("before"));

@@ -4,6 +4,7 @@
 #include "actors/actor_system_settings.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
+#include "actors/roles.hpp"
 #include "modules/module_image.hpp"
 #include "runtime/storage/committer.hpp"
 #include "runtime/storage/keys.hpp"
@@ -286,7 +287,7 @@ TEST_CASE("an idle database falls asleep, and the next request wakes it with its
   // A database that sleeps ends its actor, normally.
   REQUIRE(ended_normally(self, first));
   CHECK(log_mentions(self, h, record.id, "Asleep after 0.1 s"));
-  auto [second, counted] = ask_database<sql_reply>(self, h, "dozer", sql_atom::value, h.owner, true,
+  auto [second, counted] = ask_database<sql_reply>(self, h, "dozer", sql_atom::value, h.owner, std::uint8_t(role::owner),
                                                    std::string("SELECT COUNT(*) AS n FROM account"));
   CHECK(second.address() != first.address());
   REQUIRE(counted.value);
@@ -331,7 +332,7 @@ TEST_CASE("over the memory budget, idle databases sleep and one with a client st
             [](closed_atom, const std::string&) {}};
   });
   auto [watched, connected] = ask_database<bool>(self, h, "watched", connect_atom::value, h.owner,
-                                                 connection_id::random(), std::string("{}"), false, sink);
+                                                 connection_id::random(), std::string("{}"), false, true, sink);
   INFO(error_message(connected.error));
   REQUIRE(connected.value);
   auto before = usage("watched");

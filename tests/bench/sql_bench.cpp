@@ -50,7 +50,7 @@ void scan_benchmark(std::uint64_t rows) {
   }
   auto parsed = sql::parse("SELECT COUNT(*) AS n FROM item WHERE value >= " + std::to_string(rows / 2));
   sql::settings config;
-  sql::caller owner{identity::from_claims("bench", "owner"), true};
+  sql::caller owner{identity::from_claims("bench", "owner"), true, true};
   double best = 1e9;
   std::uint64_t matched = 0;
   for (int run = 0; run < 5; ++run) {

@@ -77,8 +77,9 @@ test('orrery console prints a one-time link that signs the console in', async ()
   assert.deepEqual(rows.map((r) => r[0]).sort(), ['lobby', 'quotes', 'shelf']);
   for (const r of rows) {
     assert.equal(r[2], 'you');
-    assert.equal(r[3], 'awake');
-    assert.match(r[5], /^[0-9a-f]{12}$/);
+    assert.equal(r[3], 'owner');
+    assert.equal(r[4], 'awake');
+    assert.match(r[6], /^[0-9a-f]{12}$/);
   }
   assert.equal(await page.getAttribute('.who .identity', 'title'), serverOf(me).identity);
   await shoot('databases');
@@ -195,7 +196,7 @@ test('the query monitor shows a live subscription and the recent calls', async (
   assert.match(failure[5], /Messages must not be empty/);
 });
 
-test('the overview charts the last hour, and the access page names the owner', async () => {
+test('the overview charts the last hour', async () => {
   await visit('#/db/shelf/overview');
   // Two lines in three charts, one in the others: every chart has its points.
   await page.waitForFunction(() => document.querySelectorAll('.chart-card polyline').length === 10, null, { timeout: 20000 });
@@ -208,10 +209,28 @@ test('the overview charts the last hour, and the access page names the owner', a
   await page.waitForFunction((n) => document.querySelector('.chart-card:nth-child(5) .legend b')?.textContent === n,
                              String(rows), { timeout: 20000 });
   await shoot('overview');
+});
+
+test('the access page grants and revokes a role', async () => {
   await visit('#/db/shelf/access');
   await page.waitForSelector('table.access');
-  assert.match(await page.textContent('dl.facts'), /owner\)/);
+  assert.match(await page.textContent('dl.facts'), /Your role\s*owner/);
+  const someone = 'ab'.repeat(32);
+  await page.fill('#grantee', someone);
+  await page.selectOption('#grant-role', 'developer');
+  await page.click('.grant button');
+  await page.waitForSelector(`table.access span[title="${someone}"]`);
+  const view = await (await fetch(`${host.url}/v1/database/shelf/access`, {
+    headers: { Authorization: `Bearer ${tokenOf(me)}` },
+  })).json();
+  assert.deepEqual(view.grants, [{ grantee: someone, role: 'developer', on: 'database' }]);
   await shoot('access');
+  await page.click('button.revoke');
+  await page.waitForFunction(() => !document.querySelector('button.revoke'));
+  const after = await (await fetch(`${host.url}/v1/database/shelf/access`, {
+    headers: { Authorization: `Bearer ${tokenOf(me)}` },
+  })).json();
+  assert.deepEqual(after.grants, []);
 });
 
 test('a module\'s own pages cannot read the signed-in console\'s token', async () => {
@@ -239,7 +258,7 @@ test('a stranger signed in with a pasted token sees no private table, log or fig
   await visit('#/db/shelf/tables', p);
   await p.waitForSelector('.table-list a');
   assert.deepEqual(await p.$$eval('.table-list a', (as) => as.map((a) => a.textContent)).then((n) => n.sort()), ['author', 'book']);
-  assert.match(await p.textContent('.page'), /1 private table\(s\) are shown to the database's owner only/);
+  assert.match(await p.textContent('.page'), /1 private table\(s\) are shown only to those with a role on this database/);
   await shoot('stranger-tables', p);
 
   await visit('#/db/shelf/sql', p);

@@ -102,7 +102,7 @@ test('a second identity can neither delete nor read logs nor republish', async (
   ok(as(bob, 'login'));
   const del = as(bob, 'delete', 'alices', '--yes');
   assert.notEqual(del.status, 0);
-  assert.match(del.stderr, /HTTP 403.*does not own database `alices`/);
+  assert.match(del.stderr, /HTTP 403.*\(no role\) may not delete database `alices`: that takes its owner/);
   const logs = as(bob, 'logs', 'alices');
   assert.notEqual(logs.status, 0);
   assert.match(logs.stderr, /HTTP 403/);
@@ -123,7 +123,7 @@ test('a stored module creates databases by its hash, for its publisher only', as
   ok(as(alice, 'call', 'hashed-two', 'send_message', '"made from a hash"'));
   assert.match(ok(as(alice, 'sql', 'hashed-two', 'SELECT text FROM message')), /made from a hash/);
   // Awake (this host keeps databases for a minute), with the memory it holds.
-  assert.match(ok(as(alice, 'list', '--long')), /hashed-two\s+\| [0-9a-f]{64} \| awake\s+\| \d+\.\d MB/);
+  assert.match(ok(as(alice, 'list', '--long')), /hashed-two\s+\| [0-9a-f]{64} \| owner \| awake\s+\| \d+\.\d MB/);
 
   const stranger = as(bob, 'publish', 'bobs-copy', '--module-hash', hash);
   assert.notEqual(stranger.status, 0);

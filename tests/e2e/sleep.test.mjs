@@ -74,7 +74,7 @@ test('list --long shows a sleeping database as asleep, and asking does not wake 
   const before = logs('lister');
   const listed = ok(run('list', '--long'));
   assert.match(listed, /State\s*\|\s*Memory/);
-  assert.match(listed, /lister\s+\| [0-9a-f]{64} \| asleep\s+\| -/);
+  assert.match(listed, /lister\s+\| [0-9a-f]{64} \| owner \| asleep\s+\| -/);
   await sleep(500);
   const after = logs('lister');
   assert.equal(count(after, /Awake/g), count(before, /Awake/g), 'listing did not wake it');

@@ -31,8 +31,8 @@ sql::limits fuzz_bounds() {
   return bounds;
 }
 
-sql::caller owner() { return {identity::from_claims("orrery", "owner"), true}; }
-sql::caller stranger() { return {identity::from_claims("orrery", "stranger"), false}; }
+sql::caller owner() { return {identity::from_claims("orrery", "owner"), true, true}; }
+sql::caller stranger() { return {identity::from_claims("orrery", "stranger"), false, false}; }
 
 void run_or_die(datastore& ds, transaction& tx, const std::string& text) {
   auto parsed = sql::parse(text);

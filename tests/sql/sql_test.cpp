@@ -72,7 +72,7 @@ struct database {
   std::unique_ptr<datastore> ds = std::move(*datastore::open(nullptr, nullptr, 1));
   sql::settings config;
   sql::row_security visibility;
-  sql::caller who{identity::from_claims("test", "owner"), true, &visibility};
+  sql::caller who{identity::from_claims("test", "owner"), true, true, &visibility};
 
   table_schema table_from(const std::string& line) {
     // table NAME public|private (COL TYPE flags, ...)
@@ -168,8 +168,8 @@ void run_file(const std::filesystem::path& file) {
     }
     flush_tables();
     if (line == "as owner" || line == "as stranger") {
-      db.who = line == "as owner" ? sql::caller{identity::from_claims("test", "owner"), true, &db.visibility}
-                                  : sql::caller{identity::from_claims("test", "stranger"), false, &db.visibility};
+      db.who = line == "as owner" ? sql::caller{identity::from_claims("test", "owner"), true, true, &db.visibility}
+                                  : sql::caller{identity::from_claims("test", "stranger"), false, false, &db.visibility};
       ++i;
       continue;
     }
@@ -463,7 +463,7 @@ TEST_CASE("row-level security: a subscriber gets and hears of the rows its filte
   insert(1, alice);
   insert(2, bob);
 
-  sql::caller as_alice{alice, false, &db.visibility};
+  sql::caller as_alice{alice, false, false, &db.visibility};
   auto query = sql::subscription_query::compile(*db.ds, "SELECT * FROM note", as_alice);
   REQUIRE(query);
   std::vector<std::string> rows;

@@ -10,7 +10,7 @@ namespace orrery::sql::detail {
 std::optional<bound_expr> binder::bind_where(const expr* where) const {
   std::vector<bound_expr> terms;
   if (where) terms.push_back(bind(*where));
-  if (!who_.owner && who_.visibility)
+  if (!who_.reads_private && who_.visibility)
     for (auto& b : tables)
       if (auto visible = who_.visibility->condition(b.t->schema().name, b.alias)) terms.push_back(bind(*visible));
   if (terms.empty()) return std::nullopt;

@@ -87,7 +87,7 @@ public:
   std::size_t add_table(const table_ref& ref) {
     const table* t = ds_.find_table(ref.name);
     if (!t) t = ds_.find_table(snake_case(ref.name));  // the module's source name (an alias)
-    if (!t || (!who_.owner && !t->schema().is_public)) error(hidden_table(ref.name));
+    if (!t || (!who_.reads_private && !t->schema().is_public)) error(hidden_table(ref.name));
     for (auto& b : tables)
       if (b.alias == ref.alias) error("table alias `" + ref.alias + "` is used twice");
     bound_table b{t, ref.alias, {}};
