@@ -37,6 +37,24 @@ identity identity_at(const json& j) {
 
 } // namespace
 
+std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
+                                const database_record& r_after) {
+  std::set<identity> named{r_before.owner};
+  auto add_grantees = [&](const std::vector<grant>& grants) {
+    for (auto& g : grants)
+      if (auto id = identity::from_hex(g.grantee)) named.insert(*id);
+  };
+  if (auto* grants = before.database_grants(r_before.id)) add_grantees(*grants);
+  for (auto& [name, p] : before.projects) add_grantees(p.grants);
+  for (auto& [name, t] : before.teams) named.insert(t.members.begin(), t.members.end());
+  std::set<identity> lost;
+  for (auto& id : named)
+    if (permits(before.role_of(id, r_before), action::read_private) &&
+        !permits(after.role_of(id, r_after), action::read_private))
+      lost.insert(id);
+  return lost;
+}
+
 bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level) {
   auto it = std::find_if(grants.begin(), grants.end(), [&](const grant& g) { return g.grantee == grantee; });
   if (level == role::none) {

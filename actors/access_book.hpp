@@ -82,6 +82,11 @@ private:
   std::map<std::uint64_t, std::vector<grant>> database_grants_;
 };
 
+/// The identities that could read database `r`'s private data under `before`
+/// and cannot under `after` (grantees, team members and owners of either).
+std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
+                                const database_record& r_after);
+
 /// Sets `grantee`'s role in `grants` (replacing an earlier one); role::none revokes.
 /// Answers whether anything changed.
 bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level);

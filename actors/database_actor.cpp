@@ -1402,6 +1402,11 @@ database_actor spawn_database_actor(caf::actor_system& system, const database_co
       // These keep the database neither awake nor loaded: the registry asks them of every database.
       [=](usage_atom) { return self->state.usage(); },
       [=](queries_atom) { return self->state.subscriptions.report(); },
+      [=](access_atom, const std::vector<identity>& lost) {
+        self->state.subscriptions.disconnect_readers({lost.begin(), lost.end()},
+                                                     "your role on this database no longer reads private data");
+        self->state.client_gauges();
+      },
       [=](doze_atom, std::int64_t quiet_micros) {
         auto& st = self->state;
         auto quiet = std::chrono::duration_cast<std::chrono::microseconds>(st.sleep_timer.quiet_for()).count();

@@ -75,6 +75,9 @@ using database_actor = caf::typed_actor<
   caf::reacts_to<idle_atom>,
   // What the database holds in memory now.
   caf::replies_to<usage_atom>::with<database_usage>,
+  // Identities whose role no longer reads private data: their connections
+  // that did are closed.
+  caf::reacts_to<access_atom, std::vector<identity>>,
   // The queries its clients subscribe to, with their cost (none while asleep).
   caf::replies_to<queries_atom>::with<std::vector<subscribed_query>>,
   // Falls asleep now, for the host's memory budget, if idle (no clients,

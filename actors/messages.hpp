@@ -251,6 +251,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orrery, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orrery, (orrery::subscribed_query))
   CAF_ADD_TYPE_ID(orrery, (std::vector<orrery::subscribed_query>))
   CAF_ADD_TYPE_ID(orrery, (orrery::access_request))
+  CAF_ADD_TYPE_ID(orrery, (std::vector<orrery::identity>))
 
   CAF_ADD_ATOM(orrery, orrery, publish_atom, "publish")
   CAF_ADD_ATOM(orrery, orrery, lookup_atom, "lookup")

@@ -692,6 +692,16 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
   return updated;
 }
 
+/// Closes the connections that read private data of live database `id` for
+/// the identities that no longer may (as the book or the record changed).
+void close_lost_readers(self_ptr self, const access_book& before, const database_record& r_before,
+                        const database_record& r_after) {
+  auto actor = self->state.live.find(r_after.id);
+  if (actor == self->state.live.end()) return;
+  auto lost = readers_lost(before, self->state.access, r_before, r_after);
+  if (!lost.empty()) self->send(actor->second, access_atom::value, std::vector<identity>(lost.begin(), lost.end()));
+}
+
 /// Hands database `target` to identity `to` (owner only). The old owner keeps no role.
 caf::result<std::string> transfer(self_ptr self, const access_request& req) {
   auto& st = self->state;
@@ -700,12 +710,14 @@ caf::result<std::string> transfer(self_ptr self, const access_request& req) {
   if (!found) return err;
   auto to = identity::from_hex(req.subject);
   if (!to) return make_error(host_errc::invalid_argument, "transfer to a 64-digit hex identity, not `" + req.subject + "`");
-  database_record updated = *found;
+  const database_record before = *found;
+  database_record updated = before;
   updated.owner = *to;
   write_batch batch;
   batch.put(keys::record(updated.id), to_json(updated).dump());
   if (auto err = st.commit(batch)) return err;
   st.index(updated);
+  close_lost_readers(self, st.access, before, updated);
   st.system_log(updated.id, "Access: " + req.caller.to_hex() + " transferred ownership to " + to->to_hex());
   return nlohmann::json{{"database", updated.display_name()}, {"owner", to->to_hex()}}.dump();
 }
@@ -731,6 +743,7 @@ caf::result<std::string> manage_access(self_ptr self, const access_request& req)
     return err;
   }
   for (auto& [id, line] : out.log_lines) st.system_log(id, line);
+  for (auto& [id, r] : st.records) close_lost_readers(self, before, r, r);
   return out.reply;
 }
 

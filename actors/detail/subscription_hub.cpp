@@ -177,6 +177,18 @@ void subscription_hub::disconnect_all(const std::string& why) {
   queries_.clear();
 }
 
+void subscription_hub::disconnect_readers(const std::set<identity>& who, const std::string& why) {
+  for (auto& [key, c] : clients_) {
+    if (!c.reads_private || !who.count(c.id)) continue;
+    for (auto& [set_id, plans] : std::map<std::uint32_t, std::vector<std::string>>(c.query_sets))
+      drop_query_set(key, set_id, plans);
+    c.query_sets.clear();
+    c.subscribed_queries = 0;
+    c.reads_private = false;  // until its connection ends, it reads nothing more
+    self_->send(c.sink, closed_atom::value, why);
+  }
+}
+
 void subscription_hub::recompile(datastore& ds, const sql::row_security& visibility,
                                  const view_resolver& views) {
   std::map<std::string, std::string> failed;  // plan key -> why

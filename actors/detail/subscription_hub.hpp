@@ -87,6 +87,9 @@ public:
   /// Closes every client's connection (the module changed in a way that
   /// breaks them); their subscriptions end now.
   void disconnect_all(const std::string& why);
+  /// Closes the connections of `who` that read private data: their role no
+  /// longer lets them (they come back with the role they hold then).
+  void disconnect_readers(const std::set<identity>& who, const std::string& why);
   /// Plans every subscribed SQL query again, as a migration replaced the
   /// tables they read (views read them by id, and stay); the query sets of a
   /// query that no longer compiles end with its error.

@@ -197,6 +197,34 @@ for (const kind of grantKinds) {
   });
 }
 
+test('a revoked role ends the connections that read private data; others stay', async () => {
+  const owner = people.owner;
+  await must('PUT', '/v1/database/watched', owner, bundle);
+  await must('POST', '/v1/database/watched/access', owner, grant(people.extra.identity, 'viewer'));
+  const open = async (who) => {
+    const ws = new WebSocket(`${host.url.replace('http', 'ws')}/v1/database/watched/subscribe?token=${encodeURIComponent(who.token)}`,
+      ['v1.json.spacetimedb']);
+    const closed = new Promise((resolve) => ws.addEventListener('close', resolve));
+    const applied = new Promise((resolve) => ws.addEventListener('message', (e) => {
+      const m = JSON.parse(e.data);
+      if ('IdentityToken' in m) ws.send(JSON.stringify({ Subscribe: { query_strings: ['SELECT * FROM book'], request_id: 1 } }));
+      if ('InitialSubscription' in m || 'SubscriptionError' in m) resolve(Object.keys(m)[0]);
+    }));
+    return { ws, closed, applied };
+  };
+  const viewer = await open(people.extra), stranger = await open(people.stranger);
+  assert.equal(await viewer.applied, 'InitialSubscription');
+  assert.equal(await stranger.applied, 'InitialSubscription');
+  let strangerClosed = false;
+  stranger.closed.then(() => { strangerClosed = true; });
+  await must('DELETE', `/v1/database/watched/access/${people.extra.identity}`, owner);
+  const ended = await Promise.race([viewer.closed, new Promise((r) => setTimeout(() => r(null), 10000))]);
+  assert.ok(ended, 'the revoked viewer\'s connection closed');
+  assert.equal(strangerClosed, false, 'a client that read no private data stays connected');
+  stranger.ws.close();
+  await stranger.closed;
+});
+
 test('grants, revokes and transfers are written to the database\'s log with who made them', async () => {
   const owner = people.owner;
   await must('PUT', '/v1/database/logged', owner, bundle);
