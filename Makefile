@@ -49,6 +49,7 @@ bench: build
 	$(BUILD_DIR)/orrery_bench_live
 	$(BUILD_DIR)/orrery_bench_transfer
 	$(BUILD_DIR)/orrery_bench_databases
+	$(BUILD_DIR)/orrery_bench_access
 	node tests/bench/view_latency.mjs
 	node tests/bench/protocol_latency.mjs
 	node tests/bench/migration_time.mjs

@@ -106,14 +106,21 @@ const std::vector<grant>* access_book::database_grants(std::uint64_t id) const {
 }
 
 const std::string* access_book::project_of(std::uint64_t id) const {
-  for (auto& [name, p] : projects)
-    if (p.databases.count(id)) return &name;
-  return nullptr;
+  auto it = project_by_database_.find(id);
+  return it == project_by_database_.end() ? nullptr : &it->second;
 }
 
 void access_book::forget_database(std::uint64_t id) {
   database_grants_.erase(id);
-  for (auto& [name, p] : projects) p.databases.erase(id);
+  if (auto in = project_by_database_.find(id); in != project_by_database_.end()) {
+    projects.at(in->second).databases.erase(id);
+    project_by_database_.erase(in);
+  }
+}
+
+bool access_book::drop_database_grant(std::uint64_t id, const std::string& grantee) {
+  auto it = database_grants_.find(id);
+  return it != database_grants_.end() && set_grant(it->second, grantee, role::none);
 }
 
 std::string access_book::to_json() const {
@@ -139,6 +146,7 @@ access_book access_book::parse(const std::string& text, std::string& error) {
       project& out = book.projects[name];
       out.owner = identity_at(p.at("owner"));
       out.databases = p.at("databases").get<std::set<std::uint64_t>>();
+      for (auto id : out.databases) book.project_by_database_[id] = name;
       out.grants = grants_from(p.at("grants"));
     }
     for (auto& [name, t] : j.at("teams").items()) {
@@ -153,9 +161,6 @@ access_book access_book::parse(const std::string& text, std::string& error) {
   return book;
 }
 
-} // namespace orrery
-
-namespace orrery {
 namespace {
 
 json grant_list(const std::vector<grant>* grants, const std::string& on) {
@@ -164,8 +169,6 @@ json grant_list(const std::vector<grant>* grants, const std::string& on) {
     for (auto& g : *grants) out.push_back({{"grantee", g.grantee}, {"role", role_name(g.level)}, {"on", on}});
   return out;
 }
-
-std::string database_label(const database_record& r) { return r.display_name(); }
 
 caf::error refused(std::string message) { return make_error(host_errc::not_owner, std::move(message)); }
 caf::error bad(std::string message) { return make_error(host_errc::invalid_argument, std::move(message)); }
@@ -184,10 +187,15 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
   const std::string who = caller.to_hex();
 
   // A grantee as written, checked: an identity, or a team that exists.
+  // A grant to a team trusts its owner, who decides its members: only the
+  // team's owner and members may make one.
   auto checked_grantee = [&](std::string& grantee) -> caf::error {
     if (grantee.rfind(team_prefix, 0) == 0) {
-      if (!teams.count(grantee.substr(std::char_traits<char>::length(team_prefix))))
-        return make_error(host_errc::no_such_database, "no such team: `" + grantee + "`");
+      auto t = teams.find(grantee.substr(std::char_traits<char>::length(team_prefix)));
+      if (t == teams.end()) return make_error(host_errc::no_such_database, "no such team: `" + grantee + "`");
+      if (req.verb == "grant" && t->second.owner != caller && !t->second.members.count(caller))
+        return refused("identity " + who + " may not grant to " + grantee +
+                       ": only the team's owner and members may, as its owner decides who is in it");
       return caf::none;
     }
     auto id = identity::from_hex(grantee);
@@ -205,12 +213,26 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
     level = *r;
     return caf::none;
   };
+  // Grants to teams show who is in them: their members hold the role.
+  auto with_members = [&](json grants) {
+    for (auto& g : grants) {
+      const std::string grantee = g.at("grantee").get<std::string>();
+      if (grantee.rfind(team_prefix, 0) != 0) continue;
+      auto t = teams.find(grantee.substr(std::char_traits<char>::length(team_prefix)));
+      if (t == teams.end()) continue;
+      json members = json::array();
+      for (auto& m : t->second.members) members.push_back(m.to_hex());
+      g["team_owner"] = t->second.owner.to_hex();
+      g["members"] = members;
+    }
+    return grants;
+  };
   auto project_view = [&](const std::string& name, const project& p) {
     json dbs = json::array();
     for (auto id : p.databases)
-      if (auto r = records.find(id); r != records.end()) dbs.push_back(database_label(r->second));
+      if (auto r = records.find(id); r != records.end()) dbs.push_back(r->second.display_name());
     return json{{"name", name}, {"owner", p.owner.to_hex()}, {"your_role", role_name(role_on_project(caller, name))},
-                {"databases", dbs}, {"grants", grant_list(&p.grants, "project:" + name)}};
+                {"databases", dbs}, {"grants", with_members(grant_list(&p.grants, "project:" + name))}};
   };
   auto team_view = [&](const std::string& name, const team& t) {
     json members = json::array();
@@ -227,8 +249,8 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
       json grants = grant_list(database_grants(r->id), "database");
       if (in)
         for (auto& g : grant_list(&projects.at(*in).grants, "project:" + *in)) grants.push_back(g);
-      return json{{"database", database_label(*r)}, {"owner", r->owner.to_hex()}, {"your_role", role_name(held)},
-                  {"project", in ? json(*in) : json(nullptr)}, {"grants", grants}};
+      return json{{"database", r->display_name()}, {"owner", r->owner.to_hex()}, {"your_role", role_name(held)},
+                  {"project", in ? json(*in) : json(nullptr)}, {"grants", with_members(grants)}};
     };
     if (req.verb == "list") {
       if (!permits(held, action::observe)) return refused(refusal(who, held, action::observe, req.target));
@@ -280,6 +302,33 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
       out.reply = project_view(p->first, p->second).dump();
       return caf::none;
     }
+    if (req.verb == "add" || req.verb == "remove") {
+      // A project's grants reach its databases, so only a database's owner puts
+      // it in one; its owner may always take it out again, as may the project's admins.
+      const database_record* r = find(req.subject);
+      if (!r) return make_error(host_errc::no_such_database, "no such database: `" + req.subject + "`");
+      const bool owns = r->owner == caller;
+      if (req.verb == "add" && !owns)
+        return refused("identity " + who + " may not add database `" + req.subject +
+                       "` to a project: only its owner may, as the project's grants then reach it");
+      if (!(owns && req.verb == "remove") && !permits(held, action::manage_access)) return refuse(action::manage_access);
+      auto in = project_by_database_.find(r->id);
+      if (req.verb == "add") {
+        if (in != project_by_database_.end() && in->second != p->first)
+          return bad("database `" + req.subject + "` is in project " + in->second + "; remove it from there first");
+        out.changed = p->second.databases.insert(r->id).second;
+        project_by_database_[r->id] = p->first;
+      } else {
+        out.changed = p->second.databases.erase(r->id) > 0;
+        if (out.changed) project_by_database_.erase(r->id);
+      }
+      if (out.changed)
+        out.log_lines.emplace_back(r->id, "Access: " + who + (req.verb == "add" ? " added the database to project "
+                                                                                  : " removed the database from project ") +
+                                            p->first);
+      out.reply = project_view(p->first, p->second).dump();
+      return caf::none;
+    }
     if (!permits(held, action::manage_access)) return refuse(action::manage_access);
     if (req.verb == "grant" || req.verb == "revoke") {
       std::string grantee = req.subject;
@@ -293,24 +342,6 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
                                            ? "Access: " + who + " revoked the role of " + grantee + " on project " + p->first
                                            : "Access: " + who + " granted " + role_name(level) + " to " + grantee +
                                                " on project " + p->first);
-    } else if (req.verb == "add" || req.verb == "remove") {
-      const database_record* r = find(req.subject);
-      if (!r) return make_error(host_errc::no_such_database, "no such database: `" + req.subject + "`");
-      const role on_database = role_of(caller, *r);
-      if (!permits(on_database, action::manage_access))
-        return refused(refusal(who, on_database, action::manage_access, req.subject));
-      const std::string* in = project_of(r->id);
-      if (req.verb == "add") {
-        if (in && *in != p->first)
-          return bad("database `" + req.subject + "` is in project " + *in + "; remove it from there first");
-        out.changed = p->second.databases.insert(r->id).second;
-      } else {
-        out.changed = p->second.databases.erase(r->id) > 0;
-      }
-      if (out.changed)
-        out.log_lines.emplace_back(r->id, "Access: " + who + (req.verb == "add" ? " added the database to project "
-                                                                                  : " removed the database from project ") +
-                                            p->first);
     } else {
       return bad("a project is created, listed, granted, revoked, or has databases added or removed");
     }
@@ -342,6 +373,20 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
     auto member = identity::from_hex(req.subject);
     if (!member) return bad("a team member is a 64-digit hex identity, not `" + req.subject + "`");
     out.changed = req.verb == "add" ? t->second.members.insert(*member).second : t->second.members.erase(*member) > 0;
+    if (out.changed) {
+      // Every database the team's grants reach logs the change, as it logs a grant.
+      const std::string grantee = team_prefix + t->first;
+      const std::string line = "Access: " + who + (req.verb == "add" ? " added " : " removed ") + member->to_hex() +
+                               (req.verb == "add" ? " to team " : " from team ") + t->first;
+      auto names = [&](const std::vector<grant>& grants) {
+        return std::any_of(grants.begin(), grants.end(), [&](const grant& g) { return g.grantee == grantee; });
+      };
+      for (auto& [id, grants] : database_grants_)
+        if (names(grants)) out.log_lines.emplace_back(id, line);
+      for (auto& [name, p] : projects)
+        if (names(p.grants))
+          for (auto id : p.databases) out.log_lines.emplace_back(id, line + " (on project " + name + ")");
+    }
     out.reply = team_view(t->first, t->second).dump();
     return caf::none;
   }

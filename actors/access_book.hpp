@@ -73,17 +73,22 @@ public:
   const std::string* project_of(std::uint64_t id) const;
   /// Drops what the book holds of a deleted database.
   void forget_database(std::uint64_t id);
+  /// Drops `grantee`'s own grant on database `id` (it becomes the owner); whether there was one.
+  bool drop_database_grant(std::uint64_t id, const std::string& grantee);
 
+  /// Read-only outside the book: `apply` keeps them and their index in step.
   std::map<std::string, project> projects;
   std::map<std::string, team> teams;
 
 private:
   role granted(const identity& caller, const std::vector<grant>& grants) const;
   std::map<std::uint64_t, std::vector<grant>> database_grants_;
+  std::map<std::uint64_t, std::string> project_by_database_;  // the project each database is in
 };
 
-/// The identities that could read database `r`'s private data under `before`
-/// and cannot under `after` (grantees, team members and owners of either).
+/// The identities that could read database `r`'s private data and logs under
+/// `before` and cannot under `after` (its owner, grantees and team members
+/// before; both rights come with the viewer role, so they are lost together).
 std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
                                 const database_record& r_after);
 

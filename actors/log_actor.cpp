@@ -26,7 +26,7 @@ struct database_log {
   std::uint64_t next = 0;   // sequence number of the next line
   std::deque<kept_line> kept;  // oldest first
   std::size_t bytes = 0;       // their sizes' sum
-  std::vector<log_listener> followers;
+  std::vector<std::pair<log_listener, identity>> followers;  // and who follows
 };
 
 // The "ts" of a stored line (JSON written by log_line_json); 0 if absent.
@@ -150,7 +150,7 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db, log_retention re
       for (auto& [id, log] : self->state.logs) {
         auto& f = log.followers;
         f.erase(std::remove_if(f.begin(), f.end(),
-                               [&](const log_listener& l) { return l.address() == down.source; }),
+                               [&](const auto& f) { return f.first.address() == down.source; }),
                 f.end());
       }
     });
@@ -170,31 +170,43 @@ log_actor spawn_log_actor(caf::actor_system& system, store& db, log_retention re
         self->state.keep_within_retention(id, log, batch, record.ts_micros);
         if (auto s = self->state.db->write(batch, false); !s.ok())
           caf::aout(self) << "log write failed: " << s.error << std::endl;
-        for (auto& follower : log.followers) self->send(follower, line_atom::value, text);
+        for (auto& [follower, who] : log.followers) self->send(follower, line_atom::value, text);
       },
       [=](tail_atom, std::uint64_t id, std::uint32_t n) { return self->state.tail(id, n); },
       [=](search_atom, std::uint64_t id, const std::string& grep, std::int64_t since, std::int64_t until,
           const std::string& level, std::uint32_t n) {
         return self->state.search(id, grep, since, until, level.empty() ? -1 : log_level_rank(level), n);
       },
-      [=](follow_atom, std::uint64_t id, std::uint32_t n,
+      [=](follow_atom, std::uint64_t id, std::uint32_t n, const identity& who,
           log_listener listener) -> caf::result<std::vector<std::string>> {
         auto& followers = self->state.log_of(id).followers;
         if (followers.size() >= max_followers_per_database)
           return make_error(host_errc::busy, "this database's log has " + std::to_string(max_followers_per_database) +
                                                " followers already, the most it serves");
         self->monitor(listener);
-        followers.push_back(listener);
+        followers.emplace_back(listener, who);
         return self->state.tail(id, n);
       },
       [=](drop_atom, std::uint64_t id) {
-        for (auto& follower : self->state.logs[id].followers)
-          self->send(follower, closed_atom::value);
+        for (auto& [follower, who] : self->state.logs[id].followers) self->send(follower, closed_atom::value);
         self->state.logs.erase(id);
         write_batch batch;
         batch.erase_prefix(keys::log(id));
         if (auto s = self->state.db->write(batch, false); !s.ok())
           caf::aout(self) << "log removal failed: " << s.error << std::endl;
+      },
+      [=](closed_atom, std::uint64_t id, const std::vector<identity>& lost) {
+        auto found = self->state.logs.find(id);
+        if (found == self->state.logs.end()) return;
+        auto& f = found->second.followers;
+        for (auto it = f.begin(); it != f.end();) {
+          if (std::find(lost.begin(), lost.end(), it->second) == lost.end()) {
+            ++it;
+            continue;
+          }
+          self->send(it->first, closed_atom::value);
+          it = f.erase(it);
+        }
       },
     };
   });

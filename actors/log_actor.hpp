@@ -24,8 +24,9 @@ using log_actor = caf::typed_actor<
   caf::reacts_to<append_atom, std::uint64_t, log_record>,
   // The last `n` lines of database `id` (0: all kept), oldest first, as JSON.
   caf::replies_to<tail_atom, std::uint64_t, std::uint32_t>::with<std::vector<std::string>>,
-  // Same, and sends every later line to the listener until it terminates.
-  caf::replies_to<follow_atom, std::uint64_t, std::uint32_t, log_listener>::with<
+  // Same, and sends every later line to the listener until it terminates;
+  // the identity is who follows.
+  caf::replies_to<follow_atom, std::uint64_t, std::uint32_t, identity, log_listener>::with<
     std::vector<std::string>>,
   // The last `n` (0: all) of database `id`'s lines that hold `grep` (any case;
   // "" matches all), at or after `since` and before `until` (µs since the
@@ -33,7 +34,9 @@ using log_actor = caf::typed_actor<
   caf::replies_to<search_atom, std::uint64_t, std::string, std::int64_t, std::int64_t, std::string,
                   std::uint32_t>::with<std::vector<std::string>>,
   // Removes database `id`'s log and closes its followers.
-  caf::reacts_to<drop_atom, std::uint64_t>>;
+  caf::reacts_to<drop_atom, std::uint64_t>,
+  // Closes the followers of database `id`'s log who may no longer read it.
+  caf::reacts_to<closed_atom, std::uint64_t, std::vector<identity>>>;
 
 constexpr std::uint32_t max_lines_per_database = 10000;
 /// How much of each database's log is kept: the newest lines within both.

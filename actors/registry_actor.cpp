@@ -598,7 +598,7 @@ caf::result<database_record> remove(self_ptr self, const identity& caller,
     st.erase_program(batch, record.program_hash);
   access_book before = st.access;
   st.access.forget_database(record.id);
-  st.put_access(batch);
+  if (st.access_unreadable.empty()) st.put_access(batch);  // an unreadable book stays as stored
   if (auto err = st.commit(batch)) {
     st.access = std::move(before);
     return err;
@@ -692,14 +692,17 @@ caf::result<database_record> set_lock(self_ptr self, const identity& caller,
   return updated;
 }
 
-/// Closes the connections that read private data of live database `id` for
-/// the identities that no longer may (as the book or the record changed).
+/// Closes what the identities that may no longer read database `r_after`'s
+/// private data and logs (as the book or the record changed) still have open:
+/// their WebSocket connections that read private data, and their log follows.
 void close_lost_readers(self_ptr self, const access_book& before, const database_record& r_before,
                         const database_record& r_after) {
-  auto actor = self->state.live.find(r_after.id);
-  if (actor == self->state.live.end()) return;
   auto lost = readers_lost(before, self->state.access, r_before, r_after);
-  if (!lost.empty()) self->send(actor->second, access_atom::value, std::vector<identity>(lost.begin(), lost.end()));
+  if (lost.empty()) return;
+  std::vector<identity> who(lost.begin(), lost.end());
+  self->send(self->state.logs, closed_atom::value, r_after.id, who);
+  if (auto actor = self->state.live.find(r_after.id); actor != self->state.live.end())
+    self->send(actor->second, access_atom::value, who);
 }
 
 /// Hands database `target` to identity `to` (owner only). The old owner keeps no role.
@@ -715,9 +718,15 @@ caf::result<std::string> transfer(self_ptr self, const access_request& req) {
   updated.owner = *to;
   write_batch batch;
   batch.put(keys::record(updated.id), to_json(updated).dump());
-  if (auto err = st.commit(batch)) return err;
+  // The new owner's own grant would otherwise come back if ownership moved on.
+  const access_book book_before = st.access;
+  if (st.access.drop_database_grant(updated.id, to->to_hex()) && st.access_unreadable.empty()) st.put_access(batch);
+  if (auto err = st.commit(batch)) {
+    st.access = book_before;
+    return err;
+  }
   st.index(updated);
-  close_lost_readers(self, st.access, before, updated);
+  close_lost_readers(self, book_before, before, updated);
   st.system_log(updated.id, "Access: " + req.caller.to_hex() + " transferred ownership to " + to->to_hex());
   return nlohmann::json{{"database", updated.display_name()}, {"owner", to->to_hex()}}.dump();
 }

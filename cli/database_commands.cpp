@@ -251,7 +251,7 @@ void add_logs(CLI::App& app) {
     bool follow = false, level_exact = false;
   };
   auto o = std::make_shared<options>();
-  auto cmd = app.add_subcommand("logs", "Print a database's log (owner only)");
+  auto cmd = app.add_subcommand("logs", "Print a database's log (viewer role or above)");
   cmd->add_option("database", o->db, "Database name or identity")->required();
   cmd->add_option("-n,--num-lines", o->lines, "How many of the latest lines");
   cmd->add_flag("-f,--follow", o->follow, "Keep printing new lines");

@@ -1,4 +1,4 @@
-// `orrery sql`: ad-hoc queries and owner DML, one statement or a prompt.
+// `orrery sql`: ad-hoc queries and DML, one statement or a prompt.
 
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
@@ -99,7 +99,7 @@ void interactive(const http_client& client, const options& o) {
 
 void add_sql_command(CLI::App& app) {
   auto o = std::make_shared<options>();
-  auto cmd = app.add_subcommand("sql", "Run SQL against a database (owners may also INSERT, UPDATE, DELETE)");
+  auto cmd = app.add_subcommand("sql", "Run SQL against a database (developers and up may also INSERT, UPDATE, DELETE)");
   cmd->add_option("database", o->db, "Database name or identity")->required();
   cmd->add_option("query", o->query, "The statement (omit with --interactive)");
   cmd->add_flag("--anonymous", o->anonymous, "Run as a fresh anonymous identity (public tables only)");

@@ -40,7 +40,7 @@ void publish(host_services& host, call_ptr call, std::string target) {
 }
 
 /// The caller's token, then database `:x` if the caller's role on it permits
-/// `wanted` (else 403), then `then(record)`.
+/// `wanted` (else 403), then `then(record, caller)`.
 template <class Then>
 void with_permission(host_services& host, call_ptr call, action wanted, Then then) {
   auto caller = authenticate(host, *call, true);
@@ -49,7 +49,7 @@ void with_permission(host_services& host, call_ptr call, action wanted, Then the
       [call, caller = caller->id, wanted, then](const database_record& r, std::uint8_t held) {
         if (!permits(role(held), wanted))
           return call->reply(403, refusal(caller.to_hex(), role(held), wanted, call->param("x")));
-        then(r);
+        then(r, caller);
       },
       role_atom::value, caller->id, call->param("x"));
 }
@@ -118,12 +118,12 @@ void names_reply(call_ptr call, const database_record& r) {
   call->reply(http_response::json(200, json{{"names", r.names}}.dump()));
 }
 
-void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint32_t n) {
+void follow_logs(host_services& host, call_ptr call, std::uint64_t db, std::uint32_t n, const identity& who) {
   auto out = call->out;
   auto extra = call->extra_headers;
-  auto listener = host.system.spawn([&host, out, extra, db, n](log_listener::pointer self)
+  auto listener = host.system.spawn([&host, out, extra, db, n, who](log_listener::pointer self)
                                       -> log_listener::behavior_type {
-    self->request(host.logs, actor_request_timeout, follow_atom::value, db, n,
+    self->request(host.logs, actor_request_timeout, follow_atom::value, db, n, who,
                   log_listener{self})
       .then([out, extra](const std::vector<std::string>& lines) {
         http_response head;
@@ -153,7 +153,7 @@ void add_database_routes(router& routes, host_services& host) {
   routes.add("POST", "/v1/database", [&host](call_ptr call) { publish(host, call, ""); });
   // The last hour of the database's figures and its recent calls (viewer role or above), for the console.
   routes.add("GET", "/v1/database/:x/metrics", [&host](call_ptr call) {
-    with_permission(host, call, action::observe, [&host, call](const database_record& r) {
+    with_permission(host, call, action::observe, [&host, call](const database_record& r, const identity&) {
       json points = json::array(), calls = json::array();
       if (host.metrics) {
         for (auto& p : host.metrics->history(r.id))
@@ -175,7 +175,7 @@ void add_database_routes(router& routes, host_services& host) {
   });
   // The migration plan publishing the body's bundle to `:x` would apply (developer role or above).
   routes.add("POST", "/v1/database/:x/pre_publish", [&host](call_ptr call) {
-    with_permission(host, call, action::publish, [&host, call](const database_record& allowed) {
+    with_permission(host, call, action::publish, [&host, call](const database_record& allowed, const identity&) {
       ask_database(
         host, call, allowed.database_identity.to_hex(),  // the database whose access was checked
         [call](const database_record&) { return std::make_tuple(plan_atom::value, call->request.body); },
@@ -347,8 +347,9 @@ void add_database_routes(router& routes, host_services& host) {
       return call->reply(400, "level must be trace, debug, info, warn, error or panic, not `" + level + "`");
     const bool search = !grep.empty() || !level.empty() || since || until;
     if (search && follow) return call->reply(400, "follow a log, or search it, not both");
-    with_permission(host, call, action::observe, [&host, call, n, follow, search, grep, level, since, until](const database_record& r) {
-      if (follow) return follow_logs(host, call, r.id, n);
+    with_permission(host, call, action::observe, [&host, call, n, follow, search, grep, level, since, until](
+                                                   const database_record& r, const identity& who) {
+      if (follow) return follow_logs(host, call, r.id, n, who);
       auto answer = [call](const std::vector<std::string>& lines) {
         std::string body;
         for (auto& line : lines) body += line + "\n";

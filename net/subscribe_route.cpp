@@ -92,7 +92,7 @@ void add_subscribe_route(router& routes, host_services& host) {
 
     // The caller's role, then the database (woken): the role decides whether it reads private data.
     auto open = [&host, call, upgrade, protocol, speaks, compression, confirmed = *confirmed, connection,
-                 caller = *caller, reply_token](const database_record&, std::uint8_t held) {
+                 caller = *caller, reply_token](const database_record& opened, std::uint8_t held) {
       ask(host, call, host.registry,
         [&host, call, upgrade, protocol, speaks, compression, confirmed, connection, caller,
          reply_token, held](const database_record& record, const database_actor& db) {
@@ -110,7 +110,7 @@ void add_subscribe_route(router& routes, host_services& host) {
               [actor](const std::string& why) { caf::anon_send(actor, closed_atom::value, why); }};
           });
         },
-        open_atom::value, call->param("x"));
+        open_atom::value, opened.database_identity.to_hex());  // the database whose role was read
     };
     ask(host, call, host.registry, open, role_atom::value, caller->id, call->param("x"));
   });

@@ -41,7 +41,7 @@ export async function accessPage(page, database) {
         h('dt', {}, 'Your role'), h('dd', {}, view.your_role),
         h('dt', {}, 'Project'), h('dd', {}, view.project ?? 'none')),
       dataTable(['Who', 'Role', 'Granted on', ''], rows, { className: 'access' }),
-      manages ? h('form', { class: 'inline grant', onsubmit: grant }, grantee, level, h('button', { type: 'submit', class: 'primary' }, 'Grant')) : null,
+      ...(manages ? [h('form', { class: 'inline grant', onsubmit: grant }, grantee, level, h('button', { type: 'submit', class: 'primary' }, 'Grant'))] : []),
       status,
       h('p', { class: 'hint' }, 'Viewers read private tables, logs and figures; developers also publish and change rows; ',
         'admins also manage access, names and locks; only the owner deletes or transfers the database.'));

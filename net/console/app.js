@@ -1,5 +1,5 @@
 // The console's shell: sign-in, the top bar, a database's sidebar, and the
-// page for the current address (#/ or #/db/<database>/<page>).
+// page for the current address (#/, #/sharing or #/db/<database>/<page>).
 
 import { ApiError, api, identityOf, session } from './api.js';
 import { h, problem, shortId } from './ui.js';
@@ -10,6 +10,7 @@ import { sqlPage } from './sql.js';
 import { logsPage } from './logs.js';
 import { monitorPage } from './monitor.js';
 import { accessPage } from './access.js';
+import { sharingPage } from './sharing.js';
 import { signInPage } from './signin.js';
 
 const databasePages = [
@@ -42,7 +43,7 @@ async function redeemCode() {
 
 function renderTopbar(database) {
   const crumbs = document.getElementById('crumbs');
-  crumbs.replaceChildren(h('a', { href: '#/' }, 'Databases'),
+  crumbs.replaceChildren(h('a', { href: '#/' }, 'Databases'), h('a', { href: '#/sharing' }, 'Teams and projects'),
     ...(database ? [h('span', { class: 'sep' }, '/'), h('a', { href: `#/db/${encodeURIComponent(database)}/overview` }, database)] : []));
   const who = document.getElementById('who');
   who.replaceChildren();
@@ -89,7 +90,8 @@ async function route(signInError = null) {
   const container = h('div', { class: 'page' });
   main.replaceChildren(container);
   try {
-    const leave = db ? await page[2](container, db) : await databasesPage(container);
+    const leave = db ? await page[2](container, db)
+      : first === 'sharing' ? await sharingPage(container) : await databasesPage(container);
     if (mine === shown) leavePage = leave;
     else leave?.();
   } catch (err) {

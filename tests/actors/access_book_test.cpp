@@ -82,15 +82,23 @@ TEST_CASE("only those whose role permits it change access", "[actors]") {
   CHECK(f.as(f.owner, "database", "grant", "one", f.bo.to_hex(), "owner"));
   CHECK(f.as(f.owner, "database", "grant", "one", "team:nobody", "viewer"));
   CHECK(f.as(f.owner, "database", "grant", "one", "not-hex", "viewer"));
-  // Adding a database to a project takes admin on both, and a database is in one project at most.
+  // Only a database's owner puts it in a project (whose grants then reach it), and in one at most.
   REQUIRE_FALSE(f.as(f.bo, "project", "create", "bos"));
-  REQUIRE_FALSE(f.as(f.bo, "project", "add", "bos", "one"));
-  CHECK(f.as(f.bo, "project", "add", "bos", "two"));  // bo holds no role on two
+  CHECK(f.as(f.bo, "project", "add", "bos", "one"));  // bo is an admin of one, not its owner
+  REQUIRE_FALSE(f.as(f.bo, "project", "grant", "bos", f.owner.to_hex(), "admin"));
+  REQUIRE_FALSE(f.as(f.owner, "project", "add", "bos", "one"));
   REQUIRE_FALSE(f.as(f.owner, "project", "create", "owners"));
   CHECK(f.as(f.owner, "project", "add", "owners", "one"));  // in bos already
-  // A team's members are its owner's to change.
+  // Its owner may always take it out again, whatever the project's grants say.
+  REQUIRE_FALSE(f.as(f.bo, "project", "revoke", "bos", f.owner.to_hex()));
+  REQUIRE_FALSE(f.as(f.owner, "project", "remove", "bos", "one"));
+  CHECK(f.book.project_of(1) == nullptr);
+  // A team's members are its owner's to change, and only its owner and members grant to it.
   REQUIRE_FALSE(f.as(f.owner, "team", "create", "ops"));
   CHECK(f.as(f.ada, "team", "add", "ops", f.ada.to_hex()));
+  REQUIRE_FALSE(f.as(f.ada, "team", "create", "squat"));
+  CHECK(f.as(f.owner, "database", "grant", "one", "team:squat", "viewer"));
+  REQUIRE_FALSE(f.as(f.owner, "database", "grant", "one", "team:ops", "viewer"));
 }
 
 TEST_CASE("the access book survives its JSON, and forgets a deleted database", "[actors]") {

@@ -81,7 +81,7 @@ TEST_CASE("a full disk fails the call that needed it and leaves the database rea
     auto follower = system.spawn([followed]() -> log_listener::behavior_type {
       return {[followed](line_atom, const std::string& line) { followed->add(line); }, [](closed_atom) {}};
     });
-    self->request(logs, std::chrono::seconds(10), follow_atom::value, record.id, std::uint32_t(0), follower)
+    self->request(logs, std::chrono::seconds(10), follow_atom::value, record.id, std::uint32_t(0), record.owner, follower)
       .receive([](std::vector<std::string>&) {}, [&](caf::error& err) { FAIL(error_message(err)); });
     REQUIRE(ask<bool>(self, database, create_atom::value));
 

@@ -105,6 +105,10 @@ const probes = {
   write_rows: [
     ['SQL DELETE', async (db, who) =>
       refusedStatus(await request('POST', `/v1/database/${db}/sql`, { who, body: 'DELETE FROM audit WHERE id = 999999' }))],
+    ['SQL UPDATE', async (db, who) =>
+      refusedStatus(await request('POST', `/v1/database/${db}/sql`, { who, body: "UPDATE author SET name = 'Ursula' WHERE id = 1" }))],
+    ['SQL INSERT', async (db, who) =>
+      refusedStatus(await request('POST', `/v1/database/${db}/sql`, { who, body: "INSERT INTO audit (id, note) VALUES (0, 'probe')" }))],
   ],
   publish: [
     ['POST pre_publish', async (db, who) => refusedStatus(await request('POST', `/v1/database/${db}/pre_publish`, { who, body: bundle }))],
@@ -118,6 +122,7 @@ const probes = {
   ],
   rename: [
     ['PUT names', async (db, who) => refusedStatus(await request('PUT', `/v1/database/${db}/names`, { who, body: JSON.stringify([db]) }))],
+    ['POST a name', async (db, who) => refusedStatus(await request('POST', `/v1/database/${db}/names`, { who, body: db }))],
   ],
   lock: [
     ['POST lock and unlock', async (db, who) => {
@@ -197,7 +202,23 @@ for (const kind of grantKinds) {
   });
 }
 
-test('a revoked role ends the connections that read private data; others stay', async () => {
+test('anyone reads a database\'s public facts, schema and public tables, and calls its reducers', async () => {
+  await must('PUT', '/v1/database/open-to-all', people.owner, bundle);
+  for (const principal of principals) {
+    const who = people[principal];
+    for (const [method, route, body] of [
+      ['GET', '/v1/database/open-to-all'],
+      ['GET', '/v1/database/open-to-all/schema?version=9'],
+      ['POST', '/v1/database/open-to-all/sql', 'SELECT * FROM author'],
+      ['POST', '/v1/database/open-to-all/call/add_book', JSON.stringify([principals.indexOf(principal), 1, 'a book'])],
+    ]) {
+      const r = await request(method, route, { who, body });
+      assert.equal(r.status, 200, `${method} ${route} as ${principal}: ${r.text}`);
+    }
+  }
+});
+
+test('a revoked role ends the connections and log follows that read private data; others stay', async () => {
   const owner = people.owner;
   await must('PUT', '/v1/database/watched', owner, bundle);
   await must('POST', '/v1/database/watched/access', owner, grant(people.extra.identity, 'viewer'));
@@ -215,11 +236,17 @@ test('a revoked role ends the connections that read private data; others stay', 
   const viewer = await open(people.extra), stranger = await open(people.stranger);
   assert.equal(await viewer.applied, 'InitialSubscription');
   assert.equal(await stranger.applied, 'InitialSubscription');
+  const follow = await fetch(`${host.url}/v1/database/watched/logs?follow=true&num_lines=1`,
+    { headers: { Authorization: `Bearer ${people.extra.token}` } });
+  assert.equal(follow.status, 200);
+  const reader = follow.body.getReader();
+  const followEnded = (async () => { while (!(await reader.read()).done); return true; })();
   let strangerClosed = false;
   stranger.closed.then(() => { strangerClosed = true; });
   await must('DELETE', `/v1/database/watched/access/${people.extra.identity}`, owner);
-  const ended = await Promise.race([viewer.closed, new Promise((r) => setTimeout(() => r(null), 10000))]);
-  assert.ok(ended, 'the revoked viewer\'s connection closed');
+  const within = (promise) => Promise.race([promise, new Promise((r) => setTimeout(() => r(null), 10000))]);
+  assert.ok(await within(viewer.closed), 'the revoked viewer\'s connection closed');
+  assert.ok(await within(followEnded), 'the revoked viewer\'s log follow ended');
   assert.equal(strangerClosed, false, 'a client that read no private data stays connected');
   stranger.ws.close();
   await stranger.closed;
@@ -233,6 +260,7 @@ test('grants, revokes and transfers are written to the database\'s log with who 
   await must('POST', '/v1/projects', owner, 'logged-project');
   await must('POST', '/v1/projects/logged-project/databases', owner, 'logged');
   await must('POST', '/v1/projects/logged-project/access', owner, grant('team:admins', 'developer'));
+  await must('POST', '/v1/teams/admins/members', owner, people.extra.identity);
   await must('POST', '/v1/database/logged/transfer', owner, people.admin.identity);
   const log = await must('GET', '/v1/database/logged/logs', people.admin);
   const by = owner.identity;
@@ -240,6 +268,7 @@ test('grants, revokes and transfers are written to the database\'s log with who 
   assert.match(log, new RegExp(`Access: ${by} revoked the role of ${people.viewer.identity}`));
   assert.match(log, new RegExp(`Access: ${by} added the database to project logged-project`));
   assert.match(log, new RegExp(`Access: ${by} granted developer to team:admins on project logged-project`));
+  assert.match(log, new RegExp(`Access: ${by} added ${people.extra.identity} to team admins \\(on project logged-project\\)`));
   assert.match(log, new RegExp(`Access: ${by} transferred ownership to ${people.admin.identity}`));
   // The old owner holds no role now.
   assert.equal((await request('GET', '/v1/database/logged/logs', { who: owner })).status, 403);

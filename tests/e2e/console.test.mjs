@@ -281,3 +281,45 @@ test('a stranger signed in with a pasted token sees no private table, log or fig
   await p.waitForSelector('#monitor-queries .notice.refused');
   await context.close();
 });
+
+test('the teams and projects page shares a database with a team', async () => {
+  const friend = serverOf(stranger).identity;
+  const asOwner = { Authorization: `Bearer ${tokenOf(me)}` };
+  await visit('#/sharing');
+  await page.waitForSelector('text=You own or belong to no team.');
+  await page.fill('input[placeholder="new team name"]', 'readers');
+  await page.click('button:has-text("Create team")');
+  await page.fill('section[data-team="readers"] input', friend);
+  await page.click('section[data-team="readers"] button:has-text("Add member")');
+  await page.waitForSelector(`section[data-team="readers"] span[title="${friend}"]`);
+  await page.fill('input[placeholder="new project name"]', 'library');
+  await page.click('button:has-text("Create project")');
+  await page.fill('section[data-project="library"] input[placeholder="database you own"]', 'shelf');
+  await page.click('section[data-project="library"] button:has-text("Add database")');
+  await page.waitForSelector('section[data-project="library"] >> text=Databases: shelf');
+  await page.fill('section[data-project="library"] input[placeholder="hex identity or team:name"]', 'team:readers');
+  await page.click('section[data-project="library"] button:has-text("Grant on project")');
+  await page.waitForSelector('section[data-project="library"] td >> text=team:readers');
+  await shoot('sharing');
+
+  // The host holds it: the team's member reads shelf's private table now.
+  const listed = await (await fetch(`${host.url}/v1/database/shelf/access`, { headers: asOwner })).json();
+  assert.deepEqual(listed.grants.map((g) => [g.grantee, g.role, g.on, g.members]),
+    [['team:readers', 'viewer', 'project:library', [friend]]]);
+  const read = await fetch(`${host.url}/v1/database/shelf/sql`, {
+    method: 'POST', body: 'SELECT * FROM audit', headers: { Authorization: `Bearer ${tokenOf(stranger)}` },
+  });
+  assert.equal(read.status, 200);
+
+  // A member change the host refuses is shown: only the team's owner changes its members.
+  const other = await browser.newContext();
+  const p = await other.newPage();
+  await visit('', p);
+  await p.fill('#token', tokenOf(stranger));
+  await p.click('.signin button');
+  await visit('#/sharing', p);
+  await p.fill('section[data-team="readers"] input', 'ab'.repeat(32));
+  await p.click('section[data-team="readers"] button:has-text("Add member")');
+  await p.waitForSelector('.notice.refused >> text=only its owner may');
+  await other.close();
+});
