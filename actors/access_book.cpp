@@ -397,7 +397,7 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
       role held = role_of(caller, r);
       if (held == role::none) continue;
       const std::string* in = project_of(id);
-      list.push_back({{"name", r.names.empty() ? json(nullptr) : json(r.names.front())},
+      list.push_back({{"name", r.names.empty() ? json(nullptr) : json(r.names.front())}, {"names", r.names},
                       {"identity", r.database_identity.to_hex()}, {"owner", r.owner.to_hex()},
                       {"role", role_name(held)}, {"project", in ? json(*in) : json(nullptr)}});
     }

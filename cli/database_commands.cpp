@@ -194,10 +194,8 @@ void add_list(CLI::App& app) {
     const json listed = json::parse(reply.body);  // the loop reads into it
     for (auto& db : listed.at("databases")) {
       const std::string id = db.at("identity").get<std::string>();
-      http_reply names = client.request("GET", db_path(id) + "/names");
       std::string joined;
-      json list = names.ok() ? json::parse(names.body).at("names") : json::array();
-      for (auto& n : list) joined += (joined.empty() ? "" : ", ") + n.get<std::string>();
+      for (auto& n : db.at("names")) joined += (joined.empty() ? "" : ", ") + n.get<std::string>();
       rows.push_back({joined, id, db.at("role").get<std::string>()});
       if (!*long_form) continue;
       http_reply usage = client.request("GET", db_path(id) + "/usage");
