@@ -39,14 +39,18 @@ identity identity_at(const json& j) {
 
 std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
                                 const database_record& r_after) {
+  // Who held a role on it before: its owner, and whom its own and its project's grants named.
   std::set<identity> named{r_before.owner};
   auto add_grantees = [&](const std::vector<grant>& grants) {
-    for (auto& g : grants)
+    for (auto& g : grants) {
       if (auto id = identity::from_hex(g.grantee)) named.insert(*id);
+      else if (auto t = before.teams.find(g.grantee.substr(std::char_traits<char>::length(team_prefix)));
+               t != before.teams.end())
+        named.insert(t->second.members.begin(), t->second.members.end());
+    }
   };
   if (auto* grants = before.database_grants(r_before.id)) add_grantees(*grants);
-  for (auto& [name, p] : before.projects) add_grantees(p.grants);
-  for (auto& [name, t] : before.teams) named.insert(t.members.begin(), t.members.end());
+  if (auto* in = before.project_of(r_before.id)) add_grantees(before.projects.at(*in).grants);
   std::set<identity> lost;
   for (auto& id : named)
     if (permits(before.role_of(id, r_before), action::read_private) &&

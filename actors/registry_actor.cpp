@@ -751,8 +751,14 @@ caf::result<std::string> manage_access(self_ptr self, const access_request& req)
     st.access = std::move(before);
     return err;
   }
-  for (auto& [id, line] : out.log_lines) st.system_log(id, line);
-  for (auto& [id, r] : st.records) close_lost_readers(self, before, r, r);
+  // The databases a change reaches are those it logs to.
+  std::set<std::uint64_t> reached;
+  for (auto& [id, line] : out.log_lines) {
+    st.system_log(id, line);
+    reached.insert(id);
+  }
+  for (auto id : reached)
+    if (auto r = st.records.find(id); r != st.records.end()) close_lost_readers(self, before, r->second, r->second);
   return out.reply;
 }
 
