@@ -35,6 +35,24 @@ identity identity_at(const json& j) {
   return *id;
 }
 
+/// Sets `grantee`'s role in `grants` (replacing an earlier one); role::none
+/// revokes. Answers whether anything changed.
+bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level) {
+  auto it = std::find_if(grants.begin(), grants.end(), [&](const grant& g) { return g.grantee == grantee; });
+  if (level == role::none) {
+    if (it == grants.end()) return false;
+    grants.erase(it);
+    return true;
+  }
+  if (it != grants.end()) {
+    if (it->level == level) return false;
+    it->level = level;
+    return true;
+  }
+  grants.push_back({grantee, level});
+  return true;
+}
+
 } // namespace
 
 std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
@@ -59,21 +77,6 @@ std::set<identity> readers_lost(const access_book& before, const access_book& af
   return lost;
 }
 
-bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level) {
-  auto it = std::find_if(grants.begin(), grants.end(), [&](const grant& g) { return g.grantee == grantee; });
-  if (level == role::none) {
-    if (it == grants.end()) return false;
-    grants.erase(it);
-    return true;
-  }
-  if (it != grants.end()) {
-    if (it->level == level) return false;
-    it->level = level;
-    return true;
-  }
-  grants.push_back({grantee, level});
-  return true;
-}
 
 role access_book::granted(const identity& caller, const std::vector<grant>& grants) const {
   role best = role::none;

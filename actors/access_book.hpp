@@ -92,8 +92,4 @@ private:
 std::set<identity> readers_lost(const access_book& before, const access_book& after, const database_record& r_before,
                                 const database_record& r_after);
 
-/// Sets `grantee`'s role in `grants` (replacing an earlier one); role::none revokes.
-/// Answers whether anything changed.
-bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level);
-
 } // namespace orrery

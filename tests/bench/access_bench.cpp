@@ -49,19 +49,21 @@ int main() {
   };
   const identity owner = person(0);
   for (int t = 0; t < teams; ++t) {
-    apply({owner, "team", "create", "team-" + std::to_string(t)});
+    apply({owner, "team", "create", "team-" + std::to_string(t), "", ""});
     for (int m = 0; m < members; ++m)
-      apply({owner, "team", "add", "team-" + std::to_string(t), person(1 + t * members + m).to_hex()});
+      apply({owner, "team", "add", "team-" + std::to_string(t), person(1 + t * members + m).to_hex(), ""});
   }
   for (int p = 0; p < projects; ++p) {
     std::string name = "project-" + std::to_string(p);
-    apply({owner, "project", "create", name});
+    apply({owner, "project", "create", name, "", ""});
     for (int d = 0; d < databases / projects; ++d)
-      apply({owner, "project", "add", name, "db-" + std::to_string(1 + p * (databases / projects) + d)});
+      apply({owner, "project", "add", name, "db-" + std::to_string(1 + p * (databases / projects) + d), ""});
     for (int g = 0; g < grants_per_project; ++g)
-      apply({owner, "project", "grant", name, "team:team-" + std::to_string((p * grants_per_project + g) % teams), "viewer"});
+      apply({owner, "project", "grant", name, "team:team-" + std::to_string((p * grants_per_project + g) % teams),
+             "viewer"});
   }
-  for (int d = 1; d <= databases; ++d) apply({owner, "database", "grant", "db-" + std::to_string(d), person(d).to_hex(), "developer"});
+  for (int d = 1; d <= databases; ++d)
+    apply({owner, "database", "grant", "db-" + std::to_string(d), person(d).to_hex(), "developer"});
 
   constexpr int checks = 200000;
   int granted = 0;
