@@ -449,10 +449,10 @@ caf::error stored_bundle(registry_state& st, const identity& caller, const std::
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   });
   if (!hex) return make_error(host_errc::invalid_argument, "a module hash is 64 lowercase hex digits");
-  const bool owns_one = std::any_of(st.records.begin(), st.records.end(), [&](const auto& entry) {
+  const bool publishes_one = std::any_of(st.records.begin(), st.records.end(), [&](const auto& entry) {
     return entry.second.program_hash == hash && permits(st.access.role_of(caller, entry.second), action::publish);
   });
-  auto bundle = owns_one ? st.db->get(keys::program(hash)) : std::nullopt;
+  auto bundle = publishes_one ? st.db->get(keys::program(hash)) : std::nullopt;
   if (!bundle)
     return make_error(host_errc::invalid_argument, "no module with hash `" + hash + "` is stored for identity " +
                                                      caller.to_hex() + "; publish its bundle instead");
