@@ -35,6 +35,12 @@ identity identity_at(const json& j) {
   return *id;
 }
 
+json members_json(const team& t) {
+  json members = json::array();
+  for (auto& m : t.members) members.push_back(m.to_hex());
+  return members;
+}
+
 /// Sets `grantee`'s role in `grants` (replacing an earlier one); role::none
 /// revokes. Answers whether anything changed.
 bool set_grant(std::vector<grant>& grants, const std::string& grantee, role level) {
@@ -78,9 +84,8 @@ std::set<identity> readers_lost(const access_book& before, const access_book& af
 }
 
 
-role access_book::granted(const identity& caller, const std::vector<grant>& grants) const {
+role access_book::granted(const identity& caller, const std::string& hex, const std::vector<grant>& grants) const {
   role best = role::none;
-  const std::string hex = caller.to_hex();
   for (auto& g : grants) {
     bool applies = g.grantee == hex;
     if (!applies && g.grantee.rfind(team_prefix, 0) == 0) {
@@ -95,8 +100,9 @@ role access_book::granted(const identity& caller, const std::vector<grant>& gran
 role access_book::role_of(const identity& caller, const database_record& r) const {
   if (caller == r.owner) return role::owner;
   role best = role::none;
-  if (auto* grants = database_grants(r.id)) best = granted(caller, *grants);
-  if (auto* name = project_of(r.id)) best = std::max(best, granted(caller, projects.at(*name).grants));
+  const std::string hex = caller.to_hex();
+  if (auto* grants = database_grants(r.id)) best = granted(caller, hex, *grants);
+  if (auto* name = project_of(r.id)) best = std::max(best, granted(caller, hex, projects.at(*name).grants));
   return best;
 }
 
@@ -104,7 +110,7 @@ role access_book::role_on_project(const identity& caller, const std::string& nam
   auto p = projects.find(name);
   if (p == projects.end()) return role::none;
   if (caller == p->second.owner) return role::owner;
-  return granted(caller, p->second.grants);
+  return granted(caller, caller.to_hex(), p->second.grants);
 }
 
 const std::vector<grant>* access_book::database_grants(std::uint64_t id) const {
@@ -137,9 +143,7 @@ std::string access_book::to_json() const {
   for (auto& [name, p] : projects)
     ps[name] = {{"owner", p.owner.to_hex()}, {"databases", p.databases}, {"grants", grants_json(p.grants)}};
   for (auto& [name, t] : teams) {
-    json members = json::array();
-    for (auto& m : t.members) members.push_back(m.to_hex());
-    ts[name] = {{"owner", t.owner.to_hex()}, {"members", members}};
+    ts[name] = {{"owner", t.owner.to_hex()}, {"members", members_json(t)}};
   }
   return json{{"databases", dbs}, {"projects", ps}, {"teams", ts}}.dump();
 }
@@ -227,10 +231,8 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
       if (grantee.rfind(team_prefix, 0) != 0) continue;
       auto t = teams.find(grantee.substr(std::char_traits<char>::length(team_prefix)));
       if (t == teams.end()) continue;
-      json members = json::array();
-      for (auto& m : t->second.members) members.push_back(m.to_hex());
       g["team_owner"] = t->second.owner.to_hex();
-      g["members"] = members;
+      g["members"] = members_json(t->second);
     }
     return grants;
   };
@@ -242,9 +244,7 @@ caf::error access_book::apply(const access_request& req, const database_finder& 
                 {"databases", dbs}, {"grants", with_members(grant_list(&p.grants, "project:" + name))}};
   };
   auto team_view = [&](const std::string& name, const team& t) {
-    json members = json::array();
-    for (auto& m : t.members) members.push_back(m.to_hex());
-    return json{{"name", name}, {"owner", t.owner.to_hex()}, {"members", members}};
+    return json{{"name", name}, {"owner", t.owner.to_hex()}, {"members", members_json(t)}};
   };
 
   if (req.scope == "database") {

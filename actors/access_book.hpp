@@ -81,7 +81,8 @@ public:
   std::map<std::string, team> teams;
 
 private:
-  role granted(const identity& caller, const std::vector<grant>& grants) const;
+  /// The highest role `grants` give `caller` (whose hex is `caller_hex`, made once per decision).
+  role granted(const identity& caller, const std::string& caller_hex, const std::vector<grant>& grants) const;
   std::map<std::uint64_t, std::vector<grant>> database_grants_;
   std::map<std::uint64_t, std::string> project_by_database_;  // the project each database is in
 };
